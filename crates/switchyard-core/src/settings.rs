@@ -1,0 +1,183 @@
+//! Runtime settings: typed keys with defaults, stored as text in the store and editable while
+//! the server runs. Only keys listed here exist; anything else is rejected by name.
+
+use std::collections::BTreeMap;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SettingType {
+    Bool,
+    /// A non-negative integer.
+    Int,
+    Text,
+}
+
+impl SettingType {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            SettingType::Bool => "bool",
+            SettingType::Int => "int",
+            SettingType::Text => "text",
+        }
+    }
+}
+
+pub struct SettingDef {
+    pub key: &'static str,
+    pub ty: SettingType,
+    pub default: &'static str,
+    pub help: &'static str,
+}
+
+pub const DEFS: &[SettingDef] = &[
+    SettingDef {
+        key: "account_health_check_enabled",
+        ty: SettingType::Bool,
+        default: "false",
+        help: "run the periodic account health check",
+    },
+    SettingDef {
+        key: "account_health_check_interval",
+        ty: SettingType::Int,
+        default: "5",
+        help: "minutes between health-check rounds",
+    },
+    SettingDef {
+        key: "account_error_threshold",
+        ty: SettingType::Int,
+        default: "5",
+        help: "consecutive failures before an account is disabled",
+    },
+    SettingDef {
+        key: "sticky_session_ttl_seconds",
+        ty: SettingType::Int,
+        default: "3600",
+        help: "how long a sticky session binding lives without use",
+    },
+    SettingDef {
+        key: "max_attempts",
+        ty: SettingType::Int,
+        default: "3",
+        help: "accounts tried per request before giving up (failover bound)",
+    },
+    SettingDef {
+        key: "first_byte_timeout_seconds",
+        ty: SettingType::Int,
+        default: "120",
+        help: "seconds to wait for upstream response headers before failing over",
+    },
+    SettingDef {
+        key: "rate_limit_cooldown_seconds",
+        ty: SettingType::Int,
+        default: "60",
+        help: "cool-down after a 429 that names no reset time",
+    },
+    SettingDef {
+        key: "overload_cooldown_seconds",
+        ty: SettingType::Int,
+        default: "30",
+        help: "cool-down after a 529 (upstream overloaded)",
+    },
+    SettingDef {
+        key: "server_error_cooldown_seconds",
+        ty: SettingType::Int,
+        default: "10",
+        help: "cool-down after a 5xx or connection failure",
+    },
+];
+
+pub fn def(key: &str) -> Option<&'static SettingDef> {
+    DEFS.iter().find(|d| d.key == key)
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum SettingError {
+    #[error("unknown setting `{0}`")]
+    Unknown(String),
+    #[error("setting `{key}` expects {expected}, got `{value}`")]
+    Invalid {
+        key: String,
+        expected: &'static str,
+        value: String,
+    },
+}
+
+/// Checks `value` against the key's type and returns its canonical text.
+pub fn validate(key: &str, value: &str) -> Result<String, SettingError> {
+    let d = def(key).ok_or_else(|| SettingError::Unknown(key.to_string()))?;
+    let invalid = |expected| SettingError::Invalid {
+        key: key.to_string(),
+        expected,
+        value: value.to_string(),
+    };
+    match d.ty {
+        SettingType::Bool => match value.trim().to_ascii_lowercase().as_str() {
+            "true" | "1" | "yes" | "on" => Ok("true".into()),
+            "false" | "0" | "no" | "off" => Ok("false".into()),
+            _ => Err(invalid("true or false")),
+        },
+        SettingType::Int => value
+            .trim()
+            .parse::<u64>()
+            .map(|n| n.to_string())
+            .map_err(|_| invalid("a non-negative integer")),
+        SettingType::Text => Ok(value.to_string()),
+    }
+}
+
+/// The effective settings: stored values over defaults. Cheap to clone into a snapshot.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Settings {
+    stored: BTreeMap<String, String>,
+}
+
+impl Settings {
+    /// Stored values whose key is unknown (from a newer version) are kept but never read.
+    pub fn from_stored(stored: BTreeMap<String, String>) -> Self {
+        Self { stored }
+    }
+
+    pub fn text(&self, key: &str) -> String {
+        if let Some(v) = self.stored.get(key) {
+            return v.clone();
+        }
+        def(key).map(|d| d.default.to_string()).unwrap_or_default()
+    }
+
+    pub fn int(&self, key: &str) -> u64 {
+        let fallback = def(key).and_then(|d| d.default.parse().ok()).unwrap_or(0);
+        self.stored
+            .get(key)
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(fallback)
+    }
+
+    pub fn bool(&self, key: &str) -> bool {
+        self.text(key) == "true"
+    }
+
+    pub fn is_default(&self, key: &str) -> bool {
+        !self.stored.contains_key(key)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn defaults_and_validation() {
+        let s = Settings::default();
+        assert_eq!(s.int("account_error_threshold"), 5);
+        assert!(!s.bool("account_health_check_enabled"));
+        assert_eq!(
+            validate("account_health_check_enabled", "YES").unwrap(),
+            "true"
+        );
+        assert!(matches!(
+            validate("nope", "1"),
+            Err(SettingError::Unknown(_))
+        ));
+        let err = validate("account_error_threshold", "-3").unwrap_err();
+        assert!(err.to_string().contains("account_error_threshold"));
+    }
+}

@@ -1,0 +1,74 @@
+//! Wire formats of the four client dialects, kept free of I/O so they can be tested and fuzzed
+//! byte by byte.
+//!
+//! The relay forwards upstream bytes unchanged; everything here either *reads* those bytes on the
+//! side (the [`sse`] decoder and the [`usage`] taps), reads just enough of a request to route it
+//! ([`inspect`]), or makes the few minimal, byte-preserving edits the relay is allowed to make
+//! ([`json_edit`], [`chat_usage_strip`]). Error bodies for every dialect are shaped in one place
+//! ([`errors`]).
+
+pub mod chat_usage_strip;
+pub mod errors;
+pub mod inspect;
+pub mod json_edit;
+pub mod sse;
+pub mod usage;
+
+#[cfg(test)]
+mod test_fixtures;
+
+pub use chat_usage_strip::ChatUsageStripper;
+pub use errors::{error_body, error_body_typed};
+pub use inspect::{
+    AnthropicRequest, ChatRequest, InspectError, ResponsesRequest, inspect_anthropic, inspect_chat,
+    inspect_responses,
+};
+pub use sse::{SseDecoder, SseEvent};
+pub use usage::{BodyInfo, StreamError, StreamTap, UsageTap, usage_from_body};
+
+#[cfg(test)]
+mod robustness {
+    //! Everything here faces bytes from clients or upstreams: nothing may panic on any input.
+
+    use super::*;
+    use proptest::prelude::*;
+    use switchyard_core::Dialect;
+
+    const DIALECTS: [Dialect; 4] = [
+        Dialect::Anthropic,
+        Dialect::OpenaiChat,
+        Dialect::OpenaiResponses,
+        Dialect::Gemini,
+    ];
+
+    fn jsonish() -> impl Strategy<Value = Vec<u8>> {
+        prop_oneof![
+            proptest::collection::vec(any::<u8>(), 0..64),
+            "[{}\\[\\]\":,a-z0-9 \\\\\n\r]{0,64}".prop_map(String::into_bytes),
+        ]
+    }
+
+    proptest! {
+        #[test]
+        fn no_panic_on_arbitrary_bytes(body in jsonish(), split in any::<usize>()) {
+            let _ = inspect_anthropic(&body);
+            let _ = inspect_responses(&body);
+            let _ = inspect_chat(&body);
+            let _ = json_edit::set_top_level(&body, "model", "\"x\"");
+            let _ = json_edit::remove_top_level(&body, "model");
+            let split = split % (body.len() + 1);
+            for dialect in DIALECTS {
+                let _ = usage_from_body(dialect, &body);
+                let mut tap = StreamTap::new(dialect);
+                tap.feed(&body[..split]);
+                tap.feed(&body[split..]);
+                tap.finish();
+            }
+            let mut stripper = ChatUsageStripper::new();
+            let mut out = Vec::new();
+            stripper.push(&body[..split], &mut out);
+            stripper.push(&body[split..], &mut out);
+            stripper.finish(&mut out);
+        }
+    }
+}

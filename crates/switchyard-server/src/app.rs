@@ -1,0 +1,135 @@
+//! The application value: build, bind, serve, drain.
+
+use axum::Router;
+use axum::routing::get;
+use std::future::Future;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+use switchyard_store::Store;
+use switchyard_store::usage_writer::UsageWriter;
+use switchyard_upstream::ClientPool;
+use switchyard_upstream::tokens::TokenManager;
+use tokio::net::TcpListener;
+
+use crate::config::Config;
+use crate::relay;
+use crate::state::{AppState, Snapshot, StorePersist, refresher};
+use crate::{health, metrics};
+
+const USAGE_CHANNEL: usize = 8192;
+
+#[derive(Debug, thiserror::Error)]
+pub enum AppError {
+    #[error("cannot listen on {addr}: {reason}")]
+    Bind { addr: SocketAddr, reason: String },
+    #[error("{0}")]
+    Store(#[from] switchyard_store::StoreError),
+    #[error("{0}")]
+    Client(#[from] switchyard_upstream::client::ClientError),
+}
+
+pub struct App {
+    listener: TcpListener,
+    state: Arc<AppState>,
+    writer: UsageWriter,
+}
+
+impl App {
+    pub async fn build(config: Config, store: Arc<dyn Store>) -> Result<Self, AppError> {
+        let listener = TcpListener::bind(config.listen)
+            .await
+            .map_err(|e| AppError::Bind {
+                addr: config.listen,
+                reason: if e.kind() == std::io::ErrorKind::AddrInUse {
+                    "address already in use".into()
+                } else {
+                    e.to_string()
+                },
+            })?;
+        let snapshot = Snapshot::load(store.as_ref()).await?;
+        let (usage, writer) = UsageWriter::spawn(store.clone(), USAGE_CHANNEL);
+        let hosts = switchyard_upstream::UpstreamHosts {
+            anthropic_api: config.upstream.anthropic_api.clone(),
+            claude_oauth_token_url: config.upstream.claude_oauth_token_url.clone(),
+            claude_ai: config.upstream.claude_ai.clone(),
+            chatgpt: config.upstream.chatgpt.clone(),
+            openai_auth: config.upstream.openai_auth.clone(),
+            openai_api: config.upstream.openai_api.clone(),
+        };
+        let state = Arc::new(AppState {
+            clients: ClientPool::new(Duration::from_secs(config.timeouts.connect_seconds))?,
+            tokens: TokenManager::new(Arc::new(StorePersist {
+                store: store.clone(),
+            })),
+            config: Arc::new(config),
+            store,
+            snapshot: arc_swap::ArcSwap::from_pointee(snapshot),
+            sticky: Default::default(),
+            account_slots: Default::default(),
+            key_slots: Default::default(),
+            usage,
+            hosts,
+            metrics: metrics::install(),
+            reload: Default::default(),
+        });
+        Ok(Self {
+            listener,
+            state,
+            writer,
+        })
+    }
+
+    pub fn local_addr(&self) -> SocketAddr {
+        self.listener
+            .local_addr()
+            .unwrap_or(self.state.config.listen)
+    }
+
+    pub fn state(&self) -> Arc<AppState> {
+        self.state.clone()
+    }
+
+    pub fn router(state: Arc<AppState>) -> Router {
+        Router::new()
+            .route("/healthz", get(health::healthz))
+            .route("/readyz", get(health::readyz))
+            .route("/metrics", get(health::metrics))
+            .merge(relay::routes())
+            .fallback(relay::not_found)
+            .with_state(state)
+    }
+
+    /// Serves until `shutdown` resolves, then lets in-flight requests finish (up to the
+    /// configured grace period) and flushes every pending usage record.
+    pub async fn run_until_stopped(self, shutdown: impl Future<Output = ()> + Send + 'static) {
+        let App {
+            listener,
+            state,
+            writer,
+        } = self;
+        let background = tokio::spawn(refresher(state.clone()));
+        let grace = Duration::from_secs(state.config.timeouts.shutdown_grace_seconds);
+        let router = Self::router(state.clone());
+        let (stopping_tx, stopping_rx) = tokio::sync::oneshot::channel::<()>();
+        let serve = axum::serve(listener, router).with_graceful_shutdown(async move {
+            shutdown.await;
+            let _ = stopping_tx.send(());
+        });
+        let served = async move {
+            if let Err(e) = serve.await {
+                tracing::error!(error = %e, "server error");
+            }
+        };
+        tokio::pin!(served);
+        tokio::select! {
+            _ = &mut served => {}
+            _ = async { let _ = stopping_rx.await; tokio::time::sleep(grace).await; } => {
+                tracing::warn!("shutdown grace period over; closing remaining connections");
+            }
+        }
+        background.abort();
+        drop(state);
+        writer.close().await;
+    }
+}

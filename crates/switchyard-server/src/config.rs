@@ -1,0 +1,339 @@
+//! Configuration: a TOML file, overridden by `SWITCHYARD_*` environment variables, overridden
+//! by command-line flags. Every key is known here; anything else is an error naming the key.
+
+use serde::{Deserialize, Serialize};
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use switchyard_core::Secret;
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct Config {
+    /// Address the server listens on.
+    pub listen: SocketAddr,
+    /// Where the SQLite file and the master key file live.
+    pub data_dir: PathBuf,
+    /// `sqlite://path` (default: `<data_dir>/switchyard.db`).
+    pub database_url: Option<String>,
+    /// Reserved for shared coordination across instances.
+    pub redis_url: Option<String>,
+    /// 32 bytes, hex or base64. Default: `<data_dir>/master.key`, created on first start.
+    pub master_key: Option<Secret>,
+    /// `text` or `json`.
+    pub log_format: LogFormat,
+    /// A tracing filter such as `info` or `switchyard=debug`.
+    pub log_level: String,
+    /// Largest request body accepted, in bytes.
+    pub body_limit_bytes: usize,
+    pub upstream: UpstreamHosts,
+    pub timeouts: Timeouts,
+}
+
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "lowercase")]
+pub enum LogFormat {
+    Text,
+    Json,
+}
+
+/// Every upstream host Switchyard calls. Tests and mirrors point these elsewhere; accounts may
+/// also carry their own base URL, which wins.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct UpstreamHosts {
+    pub anthropic_api: String,
+    pub claude_oauth_token_url: String,
+    pub claude_ai: String,
+    pub chatgpt: String,
+    pub openai_auth: String,
+    pub openai_api: String,
+    pub gemini_api: String,
+    pub code_assist: String,
+    pub google_oauth: String,
+    /// `{region}` is replaced by the account's region.
+    pub bedrock_runtime: String,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct Timeouts {
+    /// TCP/TLS connect to an upstream.
+    pub connect_seconds: u64,
+    /// Longest silence inside a streaming body before it is ended.
+    pub idle_seconds: u64,
+    /// Graceful shutdown: how long in-flight requests may take to finish.
+    pub shutdown_grace_seconds: u64,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Self {
+            listen: SocketAddr::from(([127, 0, 0, 1], 8080)),
+            data_dir: PathBuf::from("./data"),
+            database_url: None,
+            redis_url: None,
+            master_key: None,
+            log_format: LogFormat::Text,
+            log_level: "info".into(),
+            body_limit_bytes: 32 * 1024 * 1024,
+            upstream: UpstreamHosts::default(),
+            timeouts: Timeouts::default(),
+        }
+    }
+}
+
+impl Default for UpstreamHosts {
+    fn default() -> Self {
+        Self {
+            anthropic_api: "https://api.anthropic.com".into(),
+            claude_oauth_token_url: "https://platform.claude.com/v1/oauth/token".into(),
+            claude_ai: "https://claude.ai".into(),
+            chatgpt: "https://chatgpt.com".into(),
+            openai_auth: "https://auth.openai.com".into(),
+            openai_api: "https://api.openai.com".into(),
+            gemini_api: "https://generativelanguage.googleapis.com".into(),
+            code_assist: "https://cloudcode-pa.googleapis.com".into(),
+            google_oauth: "https://oauth2.googleapis.com".into(),
+            bedrock_runtime: "https://bedrock-runtime.{region}.amazonaws.com".into(),
+        }
+    }
+}
+
+impl Default for Timeouts {
+    fn default() -> Self {
+        Self {
+            connect_seconds: 10,
+            idle_seconds: 300,
+            shutdown_grace_seconds: 30,
+        }
+    }
+}
+
+#[derive(Debug, thiserror::Error, PartialEq)]
+pub enum ConfigError {
+    #[error("cannot read config file {path}: {reason}")]
+    Read { path: String, reason: String },
+    #[error("config file {path}: {reason}")]
+    Parse { path: String, reason: String },
+    #[error("unknown environment variable {0} (not a Switchyard setting)")]
+    UnknownEnv(String),
+    #[error("invalid value for `{key}`: {reason}")]
+    Invalid { key: String, reason: String },
+}
+
+/// Environment variables that are read elsewhere and therefore allowed.
+const OTHER_ENV: &[&str] = &["SWITCHYARD_CONFIG", "SWITCHYARD_ADMIN_PASSWORD"];
+
+impl Config {
+    /// The keys `set` understands, dotted, in the order `config check` prints them.
+    pub const KEYS: &'static [&'static str] = &[
+        "listen",
+        "data_dir",
+        "database_url",
+        "redis_url",
+        "master_key",
+        "log_format",
+        "log_level",
+        "body_limit_bytes",
+        "upstream.anthropic_api",
+        "upstream.claude_oauth_token_url",
+        "upstream.claude_ai",
+        "upstream.chatgpt",
+        "upstream.openai_auth",
+        "upstream.openai_api",
+        "upstream.gemini_api",
+        "upstream.code_assist",
+        "upstream.google_oauth",
+        "upstream.bedrock_runtime",
+        "timeouts.connect_seconds",
+        "timeouts.idle_seconds",
+        "timeouts.shutdown_grace_seconds",
+    ];
+
+    /// File, then environment. Flags are applied by the caller with [`Config::set`].
+    pub fn load(
+        file: Option<&Path>,
+        env: impl IntoIterator<Item = (String, String)>,
+    ) -> Result<Self, ConfigError> {
+        let mut config = match file {
+            Some(path) => Self::from_file(path)?,
+            None => Self::default(),
+        };
+        let mut env: Vec<(String, String)> = env
+            .into_iter()
+            .filter(|(k, _)| k.starts_with("SWITCHYARD_"))
+            .collect();
+        env.sort();
+        for (name, value) in env {
+            if OTHER_ENV.contains(&name.as_str()) {
+                continue;
+            }
+            let key = Self::KEYS
+                .iter()
+                .find(|k| env_name(k) == name)
+                .ok_or_else(|| ConfigError::UnknownEnv(name.clone()))?;
+            config.set(key, &value)?;
+        }
+        config.validate()?;
+        Ok(config)
+    }
+
+    fn from_file(path: &Path) -> Result<Self, ConfigError> {
+        let text = std::fs::read_to_string(path).map_err(|e| ConfigError::Read {
+            path: path.display().to_string(),
+            reason: e.to_string(),
+        })?;
+        toml::from_str(&text).map_err(|e| ConfigError::Parse {
+            path: path.display().to_string(),
+            reason: e.message().to_string() + &location(&text, e.span()),
+        })
+    }
+
+    /// Sets one dotted key from text, as environment variables and flags do.
+    pub fn set(&mut self, key: &str, value: &str) -> Result<(), ConfigError> {
+        let invalid = |reason: String| ConfigError::Invalid {
+            key: key.to_string(),
+            reason,
+        };
+        let opt = |v: &str| (!v.is_empty()).then(|| v.to_string());
+        let number = |v: &str| {
+            v.trim()
+                .parse::<u64>()
+                .map_err(|_| invalid(format!("expected a non-negative integer, got `{v}`")))
+        };
+        let url = |v: &str| -> Result<String, ConfigError> {
+            let parsed =
+                url::Url::parse(v).map_err(|e| invalid(format!("`{v}` is not a URL: {e}")))?;
+            if !matches!(parsed.scheme(), "http" | "https") {
+                return Err(invalid(format!("`{v}` must be an http or https URL")));
+            }
+            Ok(v.trim_end_matches('/').to_string())
+        };
+        match key {
+            "listen" => {
+                self.listen = value.parse().map_err(|_| {
+                    invalid(format!(
+                        "expected host:port such as 127.0.0.1:8080, got `{value}`"
+                    ))
+                })?
+            }
+            "data_dir" => self.data_dir = PathBuf::from(value),
+            "database_url" => self.database_url = opt(value),
+            "redis_url" => self.redis_url = opt(value),
+            "master_key" => self.master_key = opt(value).map(Secret::new),
+            "log_format" => {
+                self.log_format = match value {
+                    "text" => LogFormat::Text,
+                    "json" => LogFormat::Json,
+                    _ => return Err(invalid(format!("expected text or json, got `{value}`"))),
+                }
+            }
+            "log_level" => self.log_level = value.to_string(),
+            "body_limit_bytes" => self.body_limit_bytes = number(value)? as usize,
+            "upstream.anthropic_api" => self.upstream.anthropic_api = url(value)?,
+            "upstream.claude_oauth_token_url" => self.upstream.claude_oauth_token_url = url(value)?,
+            "upstream.claude_ai" => self.upstream.claude_ai = url(value)?,
+            "upstream.chatgpt" => self.upstream.chatgpt = url(value)?,
+            "upstream.openai_auth" => self.upstream.openai_auth = url(value)?,
+            "upstream.openai_api" => self.upstream.openai_api = url(value)?,
+            "upstream.gemini_api" => self.upstream.gemini_api = url(value)?,
+            "upstream.code_assist" => self.upstream.code_assist = url(value)?,
+            "upstream.google_oauth" => self.upstream.google_oauth = url(value)?,
+            "upstream.bedrock_runtime" => self.upstream.bedrock_runtime = value.to_string(),
+            "timeouts.connect_seconds" => self.timeouts.connect_seconds = number(value)?,
+            "timeouts.idle_seconds" => self.timeouts.idle_seconds = number(value)?,
+            "timeouts.shutdown_grace_seconds" => {
+                self.timeouts.shutdown_grace_seconds = number(value)?
+            }
+            other => {
+                return Err(ConfigError::Invalid {
+                    key: other.to_string(),
+                    reason: "unknown key".into(),
+                });
+            }
+        }
+        Ok(())
+    }
+
+    /// Checks values that the file's types alone do not constrain.
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        let hosts = [
+            ("upstream.anthropic_api", &self.upstream.anthropic_api),
+            (
+                "upstream.claude_oauth_token_url",
+                &self.upstream.claude_oauth_token_url,
+            ),
+            ("upstream.claude_ai", &self.upstream.claude_ai),
+            ("upstream.chatgpt", &self.upstream.chatgpt),
+            ("upstream.openai_auth", &self.upstream.openai_auth),
+            ("upstream.openai_api", &self.upstream.openai_api),
+            ("upstream.gemini_api", &self.upstream.gemini_api),
+            ("upstream.code_assist", &self.upstream.code_assist),
+            ("upstream.google_oauth", &self.upstream.google_oauth),
+        ];
+        for (key, value) in hosts {
+            let ok = url::Url::parse(value)
+                .map(|u| matches!(u.scheme(), "http" | "https"))
+                .unwrap_or(false);
+            if !ok {
+                return Err(ConfigError::Invalid {
+                    key: key.into(),
+                    reason: format!("`{value}` is not an http(s) URL"),
+                });
+            }
+        }
+        if self.body_limit_bytes == 0 {
+            return Err(ConfigError::Invalid {
+                key: "body_limit_bytes".into(),
+                reason: "must be greater than 0".into(),
+            });
+        }
+        if self.timeouts.connect_seconds == 0 {
+            return Err(ConfigError::Invalid {
+                key: "timeouts.connect_seconds".into(),
+                reason: "must be greater than 0".into(),
+            });
+        }
+        Ok(())
+    }
+
+    /// The effective configuration as TOML, secrets shown as `***`.
+    pub fn to_redacted_toml(&self) -> String {
+        let mut shown = self.clone();
+        if shown.master_key.is_some() {
+            shown.master_key = Some(Secret::new("***"));
+        }
+        if let Some(url) = &shown.database_url {
+            shown.database_url = Some(redact_url_password(url));
+        }
+        if let Some(url) = &shown.redis_url {
+            shown.redis_url = Some(redact_url_password(url));
+        }
+        toml::to_string_pretty(&shown).unwrap_or_else(|e| format!("# cannot render: {e}\n"))
+    }
+}
+
+/// `SWITCHYARD_` + the dotted key in upper case with `.` as `_`.
+pub fn env_name(key: &str) -> String {
+    format!("SWITCHYARD_{}", key.replace('.', "_").to_ascii_uppercase())
+}
+
+fn redact_url_password(url: &str) -> String {
+    match url::Url::parse(url) {
+        Ok(mut u) if u.password().is_some() => {
+            let _ = u.set_password(Some("***"));
+            u.to_string()
+        }
+        _ => url.to_string(),
+    }
+}
+
+fn location(text: &str, span: Option<std::ops::Range<usize>>) -> String {
+    match span {
+        Some(r) => {
+            let line = text[..r.start.min(text.len())].matches('\n').count() + 1;
+            format!(" (line {line})")
+        }
+        None => String::new(),
+    }
+}

@@ -1,0 +1,83 @@
+//! Every metric Switchyard exports, named in one place. `/metrics` renders them in the
+//! Prometheus text format.
+
+use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
+use std::sync::OnceLock;
+use std::time::Duration;
+
+pub const REQUESTS: &str = "switchyard_requests_total";
+pub const REQUEST_DURATION: &str = "switchyard_request_duration_seconds";
+/// Time Switchyard itself adds: total time minus time spent waiting on upstreams.
+pub const OVERHEAD: &str = "switchyard_overhead_seconds";
+pub const TTFB: &str = "switchyard_time_to_first_byte_seconds";
+pub const UPSTREAM_ATTEMPTS: &str = "switchyard_upstream_attempts_total";
+pub const FAILOVERS: &str = "switchyard_failovers_total";
+pub const TOKENS: &str = "switchyard_tokens_total";
+pub const ACCOUNT_STATE_CHANGES: &str = "switchyard_account_state_changes_total";
+pub const SNAPSHOT_RELOADS: &str = "switchyard_snapshot_reloads_total";
+
+static HANDLE: OnceLock<PrometheusHandle> = OnceLock::new();
+
+/// Installs the process-wide recorder once; later calls (tests starting several apps) reuse it.
+pub fn install() -> PrometheusHandle {
+    HANDLE
+        .get_or_init(|| {
+            let fast = [
+                0.000_05, 0.000_1, 0.000_25, 0.000_5, 0.001, 0.002_5, 0.005, 0.01, 0.025, 0.05, 0.1,
+            ];
+            let slow = [
+                0.01, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 120.0, 300.0,
+            ];
+            let builder = PrometheusBuilder::new()
+                .set_buckets_for_metric(Matcher::Full(OVERHEAD.into()), &fast)
+                .and_then(|b| b.set_buckets_for_metric(Matcher::Full(TTFB.into()), &slow))
+                .and_then(|b| {
+                    b.set_buckets_for_metric(Matcher::Full(REQUEST_DURATION.into()), &slow)
+                });
+            match builder.map(|b| b.install_recorder()) {
+                Ok(Ok(handle)) => handle,
+                Ok(Err(e)) | Err(e) => {
+                    tracing::warn!(error = %e, "metrics recorder not installed");
+                    PrometheusBuilder::new().build_recorder().handle()
+                }
+            }
+        })
+        .clone()
+}
+
+pub fn request_finished(
+    dialect: &'static str,
+    status: u16,
+    total: Duration,
+    overhead: Duration,
+    ttfb: Option<Duration>,
+) {
+    metrics::counter!(REQUESTS, "dialect" => dialect, "status" => status.to_string()).increment(1);
+    metrics::histogram!(REQUEST_DURATION, "dialect" => dialect).record(total.as_secs_f64());
+    metrics::histogram!(OVERHEAD, "dialect" => dialect).record(overhead.as_secs_f64());
+    if let Some(t) = ttfb {
+        metrics::histogram!(TTFB, "dialect" => dialect).record(t.as_secs_f64());
+    }
+}
+
+pub fn upstream_attempt(kind: &'static str, outcome: &'static str) {
+    metrics::counter!(UPSTREAM_ATTEMPTS, "kind" => kind, "outcome" => outcome).increment(1);
+}
+
+pub fn failover(dialect: &'static str) {
+    metrics::counter!(FAILOVERS, "dialect" => dialect).increment(1);
+}
+
+pub fn tokens(class: &'static str, n: u64) {
+    if n > 0 {
+        metrics::counter!(TOKENS, "class" => class).increment(n);
+    }
+}
+
+pub fn account_state_change(status: &'static str) {
+    metrics::counter!(ACCOUNT_STATE_CHANGES, "status" => status).increment(1);
+}
+
+pub fn snapshot_reload() {
+    metrics::counter!(SNAPSHOT_RELOADS).increment(1);
+}

@@ -1,0 +1,137 @@
+//! The Anthropic dialect: `POST /v1/messages` and `POST /v1/messages/count_tokens`.
+
+use axum::extract::{Request, State};
+use axum::response::Response;
+use std::sync::Arc;
+use std::time::Instant;
+use switchyard_core::Dialect;
+use switchyard_core::account::AccountKind;
+use switchyard_core::session::session_key;
+use switchyard_protocol::{inspect_anthropic, json_edit};
+use switchyard_upstream::anthropic::prepare;
+
+use super::forward::{self, Endpoint, Prepared, RelayRequest};
+use super::{accept, auth, reply};
+use crate::state::AppState;
+
+const KINDS: &[AccountKind] = &[AccountKind::ClaudeOfficial, AccountKind::Claude];
+
+/// Sent when an upstream stream breaks after the first byte: the client gets a well-formed
+/// Anthropic error event instead of a silently truncated stream.
+const BROKEN_TRAILER: &str = "event: error\ndata: {\"type\":\"error\",\"error\":{\"type\":\"api_error\",\"message\":\"upstream stream ended unexpectedly\"}}\n\n";
+
+static MESSAGES: Endpoint = Endpoint {
+    dialect: Dialect::Anthropic,
+    name: "messages",
+    kinds: KINDS,
+    broken_trailer: Some(BROKEN_TRAILER),
+};
+
+static COUNT_TOKENS: Endpoint = Endpoint {
+    dialect: Dialect::Anthropic,
+    name: "count_tokens",
+    kinds: KINDS,
+    broken_trailer: None,
+};
+
+pub async fn messages(State(state): State<Arc<AppState>>, req: Request) -> Response {
+    serve(state, &MESSAGES, "/v1/messages", req).await
+}
+
+pub async fn count_tokens(State(state): State<Arc<AppState>>, req: Request) -> Response {
+    serve(state, &COUNT_TOKENS, "/v1/messages/count_tokens", req).await
+}
+
+async fn serve(
+    state: Arc<AppState>,
+    endpoint: &'static Endpoint,
+    upstream_path: &str,
+    req: Request,
+) -> Response {
+    let started = Instant::now();
+    let dialect = endpoint.dialect;
+    let (parts, body) = req.into_parts();
+    let query = parts.uri.query().map(str::to_string);
+
+    // authenticate + admit (before reading the body: refuse early and cheaply)
+    let key = match auth::authenticate(&state, &parts.headers, query.as_deref(), dialect) {
+        Ok(k) => k,
+        Err(resp) => return resp,
+    };
+    let key_slot = match auth::admit(&state, &key, &parts.headers, dialect) {
+        Ok(s) => s,
+        Err(resp) => return resp,
+    };
+
+    // accept
+    let body = match accept::read_body(body, state.config.body_limit_bytes, dialect).await {
+        Ok(b) => b,
+        Err(resp) => return resp,
+    };
+
+    // inspect
+    let info = match inspect_anthropic(&body) {
+        Ok(i) => i,
+        Err(e) => return reply::error(dialect, 400, None, &e.to_string()),
+    };
+    if let Err(resp) = auth::admit_model(&key, &info.model, dialect) {
+        return resp;
+    }
+    let session = info
+        .session_material
+        .as_deref()
+        .map(|m| session_key(key.key.id, m));
+
+    let path_and_query = match &query {
+        Some(q) => format!("{upstream_path}?{q}"),
+        None => upstream_path.to_string(),
+    };
+    let relay_req = RelayRequest {
+        key,
+        key_slot,
+        model: info.model.clone(),
+        stream: info.stream,
+        session,
+        started,
+        request_id: new_request_id(),
+    };
+    let client_headers = parts.headers;
+    let hosts = state.hosts.clone();
+    let requested = info.model;
+    forward::relay(
+        state,
+        endpoint,
+        relay_req,
+        move |account, upstream_model, bearer| {
+            let body = if upstream_model == requested {
+                body.clone()
+            } else {
+                let value = serde_json::to_string(upstream_model).map_err(|e| e.to_string())?;
+                json_edit::set_top_level(&body, "model", &value)
+                    .map_err(|e| e.to_string())?
+                    .into()
+            };
+            let p = prepare(
+                account,
+                &hosts,
+                &path_and_query,
+                &client_headers,
+                body,
+                bearer,
+            )
+            .map_err(|e| e.to_string())?;
+            Ok(Prepared {
+                url: p.url,
+                headers: p.headers,
+                body: p.body,
+            })
+        },
+    )
+    .await
+}
+
+pub fn new_request_id() -> String {
+    use rand::Rng;
+    let n: u128 = rand::thread_rng().r#gen();
+    format!("req_sy_{n:032x}")
+}

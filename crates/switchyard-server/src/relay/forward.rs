@@ -1,0 +1,464 @@
+//! Phases 5–7: route (the scheduler picks an account), forward (the adapter builds the
+//! upstream request) and respond (failover until the first byte, passthrough after it).
+
+use axum::body::Body;
+use axum::http::{HeaderValue, Response, StatusCode, header};
+use bytes::Bytes;
+use chrono::Utc;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+use switchyard_core::account::{Account, AccountKind, AccountStatus};
+use switchyard_core::scheduler::{self, RouteRequest};
+use switchyard_core::session::SessionKey;
+use switchyard_core::{Dialect, Secret};
+use switchyard_store::AccountState;
+use switchyard_store::coord::Slot;
+use switchyard_upstream::classify::{self, Classified, Cooldowns, Failure, StateChange};
+use switchyard_upstream::headers::response_forwardable;
+use switchyard_upstream::passthrough::{PassthroughBody, TapMode};
+use switchyard_upstream::tokens::OAuthClient;
+
+use super::reply;
+use super::settle::{Held, Outcome, settle};
+use crate::metrics;
+use crate::state::{AppState, KeyEntry};
+
+/// Longest error body read from a failed upstream response (for classification and to pass
+/// on to the client).
+const ERROR_BODY_CAP: usize = 64 * 1024;
+
+/// A built upstream request.
+pub struct Prepared {
+    pub url: String,
+    pub headers: axum::http::HeaderMap,
+    pub body: Bytes,
+}
+
+/// How one dialect's endpoint is served.
+pub struct Endpoint {
+    pub dialect: Dialect,
+    pub name: &'static str,
+    pub kinds: &'static [AccountKind],
+    /// The stream's end if the upstream breaks mid-way, in the client's dialect.
+    pub broken_trailer: Option<&'static str>,
+}
+
+/// The request after authentication, admission and inspection.
+pub struct RelayRequest {
+    pub key: Arc<KeyEntry>,
+    pub key_slot: Slot,
+    pub model: String,
+    pub stream: bool,
+    pub session: Option<SessionKey>,
+    pub started: Instant,
+    pub request_id: String,
+}
+
+/// Which OAuth provider refreshes an account's token, if any.
+pub fn oauth_for(state: &AppState, account: &Account) -> Option<OAuthClient> {
+    match account.kind {
+        AccountKind::ClaudeOfficial => {
+            Some(switchyard_upstream::anthropic::oauth_client(&state.hosts))
+        }
+        _ => None,
+    }
+}
+
+fn cooldowns(state: &AppState) -> Cooldowns {
+    let s = &state.snapshot.load().settings;
+    let secs = |k| chrono::Duration::seconds(s.int(k) as i64);
+    Cooldowns {
+        rate_limit: secs("rate_limit_cooldown_seconds"),
+        overload: secs("overload_cooldown_seconds"),
+        server_error: secs("server_error_cooldown_seconds"),
+    }
+}
+
+/// Runs route → forward → respond with failover, and hands settlement to the response body
+/// (or settles at once when no upstream answered successfully).
+pub async fn relay<F>(
+    state: Arc<AppState>,
+    endpoint: &Endpoint,
+    req: RelayRequest,
+    prepare: F,
+) -> Response<Body>
+where
+    F: Fn(&Account, &str, Option<&Secret>) -> Result<Prepared, String>,
+{
+    let snap_settings = state.snapshot.load().settings.clone();
+    let max_attempts = snap_settings.int("max_attempts").clamp(1, 10) as u32;
+    let ttl = Duration::from_secs(snap_settings.int("sticky_session_ttl_seconds").max(1));
+    let first_byte_timeout =
+        Duration::from_secs(snap_settings.int("first_byte_timeout_seconds").max(1));
+    let idle = Duration::from_secs(state.config.timeouts.idle_seconds.max(1));
+
+    let mut outcome = Outcome {
+        request_id: req.request_id.clone(),
+        dialect: endpoint.dialect,
+        endpoint: endpoint.name,
+        api_key_id: req.key.key.id,
+        user_id: req.key.key.user_id,
+        account_id: None,
+        requested_model: Some(req.model.clone()),
+        upstream_model: None,
+        stream: req.stream,
+        status: 503,
+        error_kind: None,
+        attempts: 0,
+        session_hash: req.session.as_ref().map(|s| s.as_str().to_string()),
+        started: req.started,
+        upstream_time: Duration::ZERO,
+    };
+    let mut key_slot = Some(req.key_slot);
+    let mut exclude = Vec::new();
+    let mut refreshed_for = Vec::new();
+    let mut last_failure: Option<Response<Body>> = None;
+
+    while outcome.attempts < max_attempts {
+        // Route.
+        let snap = state.snapshot.load();
+        let sticky = req
+            .session
+            .as_ref()
+            .and_then(|s| state.sticky.get(s.as_str(), ttl));
+        let route = RouteRequest {
+            kinds: endpoint.kinds,
+            model: &req.model,
+            exclude: &exclude,
+            sticky,
+            now: Utc::now(),
+        };
+        let load = |id| state.account_slots.in_flight(id);
+        let choice = match scheduler::pick(&snap.accounts, &route, &load, &mut rand::thread_rng()) {
+            Ok(c) => c,
+            Err(no) => {
+                if let Some(resp) = last_failure.take() {
+                    settle_now(&state, outcome, key_slot.take());
+                    return resp;
+                }
+                outcome.status = 503;
+                outcome.error_kind = Some("no_available_account".into());
+                settle_now(&state, outcome, key_slot.take());
+                return reply::error(
+                    endpoint.dialect,
+                    503,
+                    None,
+                    &format!("no available account for model `{}`: {no}", req.model),
+                );
+            }
+        };
+        let Some(account) = snap.accounts_by_id.get(&choice.account_id).cloned() else {
+            exclude.push(choice.account_id);
+            continue;
+        };
+        let Some(account_slot) = state
+            .account_slots
+            .try_acquire(account.id, account.max_concurrency)
+        else {
+            exclude.push(account.id);
+            continue;
+        };
+        if sticky.is_some_and(|s| s != account.id)
+            && let Some(s) = &req.session
+        {
+            state.sticky.unbind(s.as_str());
+        }
+
+        // Forward.
+        let http = match state.clients.get(account.proxy_url.as_deref()) {
+            Ok(c) => c,
+            Err(e) => {
+                tracing::error!(account = %account.name, error = %e, "account proxy unusable");
+                exclude.push(account.id);
+                continue;
+            }
+        };
+        let oauth = oauth_for(&state, &account);
+        let bearer = match &oauth {
+            Some(o) => match state
+                .tokens
+                .access_token(&account, &http, o, None, Utc::now())
+                .await
+            {
+                Ok(t) => Some(t),
+                Err(e) => {
+                    token_failed(&state, &account, &e.to_string());
+                    exclude.push(account.id);
+                    continue;
+                }
+            },
+            None => None,
+        };
+        let prepared = match prepare(&account, &choice.upstream_model, bearer.as_ref()) {
+            Ok(p) => p,
+            Err(e) => {
+                tracing::error!(account = %account.name, error = %e, "cannot build upstream request");
+                exclude.push(account.id);
+                continue;
+            }
+        };
+        outcome.attempts += 1;
+        outcome.account_id = Some(account.id);
+        outcome.upstream_model = Some(choice.upstream_model.clone());
+        if outcome.attempts > 1 {
+            metrics::failover(endpoint.dialect.as_str());
+        }
+        let sent_at = Instant::now();
+        let sent = tokio::time::timeout(
+            first_byte_timeout,
+            http.post(&prepared.url)
+                .headers(prepared.headers)
+                .body(prepared.body)
+                .send(),
+        )
+        .await;
+
+        // Respond.
+        let resp = match sent {
+            Ok(Ok(r)) => r,
+            Ok(Err(e)) => {
+                outcome.upstream_time += sent_at.elapsed();
+                let failure = if e.is_timeout() {
+                    Failure::FirstByteTimeout
+                } else {
+                    Failure::Connect
+                };
+                tracing::warn!(account = %account.name, error = %e.without_url(), "upstream request failed");
+                apply(
+                    &state,
+                    &account,
+                    classify::transport(failure, Utc::now(), &cooldowns(&state)),
+                );
+                outcome.error_kind = Some(failure.kind().into());
+                metrics::upstream_attempt(account.kind.as_str(), failure.kind());
+                exclude.push(account.id);
+                continue;
+            }
+            Err(_) => {
+                outcome.upstream_time += sent_at.elapsed();
+                let failure = Failure::FirstByteTimeout;
+                tracing::warn!(account = %account.name, "upstream first-byte timeout");
+                apply(
+                    &state,
+                    &account,
+                    classify::transport(failure, Utc::now(), &cooldowns(&state)),
+                );
+                outcome.error_kind = Some(failure.kind().into());
+                metrics::upstream_attempt(account.kind.as_str(), failure.kind());
+                exclude.push(account.id);
+                continue;
+            }
+        };
+        let status = resp.status().as_u16();
+        if (200..300).contains(&status) {
+            metrics::upstream_attempt(account.kind.as_str(), "ok");
+            if let Some(s) = &req.session {
+                state.sticky.bind(s.as_str(), account.id, ttl);
+            }
+            outcome.status = status;
+            outcome.error_kind = None;
+            return passthrough(
+                &state,
+                endpoint,
+                resp,
+                outcome,
+                sent_at,
+                idle,
+                Held {
+                    key_slot: key_slot.take(),
+                    account_slot: Some(account_slot),
+                },
+            );
+        }
+        let headers = resp.headers().clone();
+        let body = read_capped(resp, ERROR_BODY_CAP).await;
+        outcome.upstream_time += sent_at.elapsed();
+        let classified = classify::response(
+            status,
+            &headers,
+            &body,
+            oauth.is_some(),
+            Utc::now(),
+            &cooldowns(&state),
+        );
+        metrics::upstream_attempt(account.kind.as_str(), classified.failure.kind());
+        tracing::warn!(account = %account.name, status, failure = classified.failure.kind(), "upstream refused request");
+        outcome.status = status;
+        outcome.error_kind = Some(classified.failure.kind().into());
+        let upstream_reply = upstream_error_response(status, &headers, body);
+        if classified.state == StateChange::RefreshAndRetry {
+            if !refreshed_for.contains(&account.id) {
+                refreshed_for.push(account.id);
+                if let (Some(o), Some(bad)) = (&oauth, &bearer) {
+                    match state
+                        .tokens
+                        .access_token(&account, &http, o, Some(bad), Utc::now())
+                        .await
+                    {
+                        Ok(_) => {
+                            // Try the same account once more with the new token.
+                            drop(account_slot);
+                            outcome.attempts -= 1;
+                            exclude.retain(|id| *id != account.id);
+                            continue;
+                        }
+                        Err(e) => token_failed(&state, &account, &e.to_string()),
+                    }
+                }
+            } else {
+                apply(
+                    &state,
+                    &account,
+                    Classified {
+                        state: StateChange::Error {
+                            reason: "credentials rejected (401) after refresh".into(),
+                        },
+                        ..classified.clone()
+                    },
+                );
+            }
+            exclude.push(account.id);
+            last_failure = Some(upstream_reply);
+            continue;
+        }
+        if !classified.fail_over {
+            settle_now(&state, outcome, key_slot.take());
+            return upstream_reply;
+        }
+        apply(&state, &account, classified);
+        exclude.push(account.id);
+        last_failure = Some(upstream_reply);
+    }
+    let resp = last_failure.unwrap_or_else(|| {
+        reply::error(
+            endpoint.dialect,
+            503,
+            None,
+            "no available account: every attempt failed",
+        )
+    });
+    settle_now(&state, outcome, key_slot.take());
+    resp
+}
+
+fn settle_now(state: &Arc<AppState>, outcome: Outcome, key_slot: Option<Slot>) {
+    settle(
+        state,
+        outcome,
+        None,
+        Held {
+            key_slot,
+            account_slot: None,
+        },
+    );
+}
+
+/// Builds the client response around the upstream body; settlement runs when it ends.
+fn passthrough(
+    state: &Arc<AppState>,
+    endpoint: &Endpoint,
+    resp: reqwest::Response,
+    mut outcome: Outcome,
+    sent_at: Instant,
+    idle: Duration,
+    held: Held,
+) -> Response<Body> {
+    let status = StatusCode::from_u16(resp.status().as_u16()).unwrap_or(StatusCode::OK);
+    let mut headers = response_forwardable(resp.headers());
+    let is_sse = resp
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.starts_with("text/event-stream"));
+    let tap = if is_sse {
+        headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-cache"));
+        headers.insert("x-accel-buffering", HeaderValue::from_static("no"));
+        TapMode::sse(endpoint.dialect)
+    } else {
+        TapMode::json(endpoint.dialect)
+    };
+    headers.insert("x-switchyard-request-id", header_value(&outcome.request_id));
+    let trailer = if is_sse {
+        endpoint
+            .broken_trailer
+            .map(|t| Bytes::from_static(t.as_bytes()))
+    } else {
+        None
+    };
+    let state = state.clone();
+    let upstream: axum::http::Response<reqwest::Body> = resp.into();
+    let body = PassthroughBody::new(upstream.into_body(), tap, idle, trailer, move |finished| {
+        outcome.upstream_time += sent_at.elapsed();
+        settle(&state, outcome, Some(finished), held);
+    });
+    let mut out = Response::new(Body::new(body));
+    *out.status_mut() = status;
+    *out.headers_mut() = headers;
+    out
+}
+
+fn header_value(s: &str) -> HeaderValue {
+    HeaderValue::from_str(s).unwrap_or(HeaderValue::from_static("-"))
+}
+
+fn upstream_error_response(
+    status: u16,
+    headers: &reqwest::header::HeaderMap,
+    body: Bytes,
+) -> Response<Body> {
+    let mut out = Response::new(Body::from(body));
+    *out.status_mut() = StatusCode::from_u16(status).unwrap_or(StatusCode::BAD_GATEWAY);
+    let mut h = response_forwardable(headers);
+    h.remove(header::CONTENT_ENCODING);
+    *out.headers_mut() = h;
+    out
+}
+
+async fn read_capped(mut resp: reqwest::Response, cap: usize) -> Bytes {
+    let mut buf = Vec::new();
+    let read = async {
+        while let Ok(Some(chunk)) = resp.chunk().await {
+            let room = cap.saturating_sub(buf.len());
+            buf.extend_from_slice(&chunk[..chunk.len().min(room)]);
+            if buf.len() >= cap {
+                break;
+            }
+        }
+    };
+    let _ = tokio::time::timeout(Duration::from_secs(10), read).await;
+    Bytes::from(buf)
+}
+
+/// Applies a classification's state change to the account.
+fn apply(state: &Arc<AppState>, account: &Account, c: Classified) {
+    let errors = account.consecutive_errors.saturating_add(1);
+    let next = match c.state {
+        StateChange::None | StateChange::RefreshAndRetry => return,
+        StateChange::Cool { until, reason } => AccountState {
+            status: AccountStatus::Cooling,
+            reason: Some(reason),
+            until: Some(until),
+            consecutive_errors: errors,
+        },
+        StateChange::Error { reason } => AccountState {
+            status: AccountStatus::Error,
+            reason: Some(reason),
+            until: None,
+            consecutive_errors: errors,
+        },
+    };
+    state.set_account_state(account.id, next);
+}
+
+fn token_failed(state: &Arc<AppState>, account: &Account, reason: &str) {
+    tracing::warn!(account = %account.name, reason, "oauth token unavailable");
+    state.set_account_state(
+        account.id,
+        AccountState {
+            status: AccountStatus::Error,
+            reason: Some(format!("token refresh failed: {reason}")),
+            until: None,
+            consecutive_errors: account.consecutive_errors.saturating_add(1),
+        },
+    );
+}

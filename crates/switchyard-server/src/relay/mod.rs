@@ -1,0 +1,56 @@
+//! The relay pipeline. Every relay request walks these phases, in this order (DESIGN.md):
+//!
+//! 1. **accept** — route to a dialect and endpoint, read the body within the size limit
+//!    ([`accept`]).
+//! 2. **authenticate** — find the API key in memory by its hash ([`auth::authenticate`]).
+//! 3. **admit** — the key's policy ([`auth::admit`]).
+//! 4. **inspect** — parse only what routing needs (in each dialect module, e.g. [`anthropic`]).
+//! 5. **route** — the scheduler picks an account ([`forward`]).
+//! 6. **forward** — the account kind's adapter builds the upstream request ([`forward`]).
+//! 7. **respond** — failover until the first byte, then passthrough ([`forward`]).
+//! 8. **settle** — usage record, account state, metrics, slots released ([`settle`]).
+
+pub mod accept;
+pub mod anthropic;
+pub mod auth;
+pub mod forward;
+pub mod models;
+pub mod reply;
+pub mod settle;
+
+use axum::Router;
+use axum::http::HeaderMap;
+use axum::response::Response;
+use axum::routing::{get, post};
+use std::sync::Arc;
+use switchyard_core::Dialect;
+
+use crate::state::AppState;
+
+pub fn routes() -> Router<Arc<AppState>> {
+    let mut r = Router::new();
+    for prefix in ["", "/claude", "/api"] {
+        r = r
+            .route(&format!("{prefix}/v1/messages"), post(anthropic::messages))
+            .route(
+                &format!("{prefix}/v1/messages/count_tokens"),
+                post(anthropic::count_tokens),
+            );
+    }
+    r.route("/v1/models", get(models::list))
+        .route("/claude/v1/models", get(models::list))
+        .route("/api/v1/models", get(models::list))
+}
+
+/// Unknown paths get a 404 in the dialect the client most likely speaks.
+pub async fn not_found(headers: HeaderMap, uri: axum::http::Uri) -> Response {
+    let dialect = if headers.contains_key("anthropic-version") || headers.contains_key("x-api-key")
+    {
+        Dialect::Anthropic
+    } else if headers.contains_key("x-goog-api-key") {
+        Dialect::Gemini
+    } else {
+        Dialect::OpenaiChat
+    };
+    reply::error(dialect, 404, None, &format!("no route for {}", uri.path()))
+}

@@ -1,0 +1,92 @@
+//! `GET /v1/models`: the models the presented key may use, in Anthropic's shape when the
+//! client speaks Anthropic (it sends `anthropic-version`) and OpenAI's otherwise.
+
+use axum::Json;
+use axum::extract::{Request, State};
+use axum::response::{IntoResponse, Response};
+use serde_json::json;
+use std::collections::BTreeSet;
+use std::sync::Arc;
+use switchyard_core::Dialect;
+use switchyard_core::account::{AccountKind, model_listed};
+
+use super::auth;
+use crate::state::AppState;
+
+pub async fn list(State(state): State<Arc<AppState>>, req: Request) -> Response {
+    let headers = req.headers();
+    let dialect = if headers.contains_key("anthropic-version") {
+        Dialect::Anthropic
+    } else {
+        Dialect::OpenaiChat
+    };
+    let key = match auth::authenticate(&state, headers, req.uri().query(), dialect) {
+        Ok(k) => k,
+        Err(resp) => return resp,
+    };
+    let snap = state.snapshot.load();
+    let mut models = BTreeSet::new();
+    for account in snap.accounts.iter() {
+        if matches!(
+            account.status,
+            switchyard_core::AccountStatus::Disabled | switchyard_core::AccountStatus::Error
+        ) {
+            continue;
+        }
+        for m in account.allowed_models.iter().filter(|m| !m.ends_with('*')) {
+            models.insert(m.clone());
+        }
+        models.extend(account.model_map.keys().cloned());
+        let family = family_prefixes(account.kind);
+        let open = account.allowed_models.is_empty();
+        for (name, _) in snap.prices.iter() {
+            let in_family = family.iter().any(|p| name.starts_with(p)) && !name.contains('/');
+            if in_family && (open || model_listed(&account.allowed_models, name)) {
+                models.insert(name.to_string());
+            }
+        }
+    }
+    let allowed = &key.key.allowed_models;
+    let visible: Vec<String> = models
+        .into_iter()
+        .filter(|m| allowed.is_empty() || model_listed(allowed, m))
+        .collect();
+    match dialect {
+        Dialect::Anthropic => Json(json!({
+            "data": visible.iter().map(|m| json!({
+                "type": "model", "id": m, "display_name": m, "created_at": "2025-01-01T00:00:00Z"
+            })).collect::<Vec<_>>(),
+            "has_more": false,
+            "first_id": visible.first(),
+            "last_id": visible.last(),
+        }))
+        .into_response(),
+        _ => Json(json!({
+            "object": "list",
+            "data": visible.iter().map(|m| json!({
+                "id": m, "object": "model", "created": 1_735_689_600, "owned_by": owner(m)
+            })).collect::<Vec<_>>(),
+        }))
+        .into_response(),
+    }
+}
+
+fn family_prefixes(kind: AccountKind) -> &'static [&'static str] {
+    match kind {
+        AccountKind::ClaudeOfficial | AccountKind::Claude | AccountKind::Bedrock => &["claude-"],
+        AccountKind::Openai | AccountKind::OpenaiResponses | AccountKind::Azure => {
+            &["gpt-", "o1", "o3", "o4"]
+        }
+        AccountKind::Gemini | AccountKind::GeminiApi => &["gemini-"],
+    }
+}
+
+fn owner(model: &str) -> &'static str {
+    if model.starts_with("claude") {
+        "anthropic"
+    } else if model.starts_with("gemini") {
+        "google"
+    } else {
+        "openai"
+    }
+}

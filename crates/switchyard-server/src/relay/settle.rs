@@ -1,0 +1,125 @@
+//! Phase 8, settle: one usage record per request, metrics, and account bookkeeping. Runs when
+//! the response body ends (or is dropped), or right away for requests that never reached an
+//! upstream successfully.
+
+use chrono::Utc;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+use switchyard_core::account::AccountId;
+use switchyard_core::{Dialect, TokenUsage};
+use switchyard_store::coord::Slot;
+use switchyard_store::{AccountState, UsageRecord};
+use switchyard_upstream::Finished;
+
+use crate::metrics;
+use crate::state::AppState;
+
+/// Everything known about a request when it ends.
+pub struct Outcome {
+    pub request_id: String,
+    pub dialect: Dialect,
+    pub endpoint: &'static str,
+    pub api_key_id: i64,
+    pub user_id: i64,
+    pub account_id: Option<AccountId>,
+    pub requested_model: Option<String>,
+    pub upstream_model: Option<String>,
+    pub stream: bool,
+    pub status: u16,
+    pub error_kind: Option<String>,
+    pub attempts: u32,
+    pub session_hash: Option<String>,
+    pub started: Instant,
+    /// Time spent waiting on upstreams (failed attempts and the successful one).
+    pub upstream_time: Duration,
+}
+
+/// Slots held until the request is settled.
+pub struct Held {
+    pub key_slot: Option<Slot>,
+    pub account_slot: Option<Slot>,
+}
+
+pub fn settle(state: &Arc<AppState>, mut outcome: Outcome, finished: Option<Finished>, held: Held) {
+    let now = Instant::now();
+    let total = now.duration_since(outcome.started);
+    let mut usage = TokenUsage::default();
+    let mut ttfb = None;
+    if let Some(f) = &finished {
+        usage = f.usage.unwrap_or_default();
+        ttfb = f.first_byte_at.map(|t| t.duration_since(outcome.started));
+        if outcome.error_kind.is_none() {
+            outcome.error_kind.clone_from(&f.error_kind);
+        }
+        if outcome.upstream_model.is_none() {
+            outcome.upstream_model.clone_from(&f.model);
+        }
+    }
+    drop(held);
+    let snap = state.snapshot.load();
+    let priced_model = outcome
+        .upstream_model
+        .as_deref()
+        .or(outcome.requested_model.as_deref());
+    let cost_usd = match priced_model {
+        Some(m) if finished.is_some() => {
+            let cost = snap.prices.cost_usd(m, &usage);
+            if cost.is_none() {
+                tracing::warn!(model = m, request_id = %outcome.request_id, "no price for model; usage recorded with null cost");
+            }
+            cost
+        }
+        _ if usage.total() == 0 => Some(0.0),
+        _ => None,
+    };
+    if let Some(id) = outcome.account_id
+        && (200..300).contains(&outcome.status)
+        && let Some(a) = snap.accounts_by_id.get(&id)
+        && a.consecutive_errors > 0
+        && outcome.error_kind.is_none()
+    {
+        state.set_account_state(
+            id,
+            AccountState {
+                status: a.status,
+                reason: a.status_reason.clone(),
+                until: a.status_until,
+                consecutive_errors: 0,
+            },
+        );
+    }
+    let overhead = total.saturating_sub(outcome.upstream_time);
+    metrics::request_finished(
+        outcome.dialect.as_str(),
+        outcome.status,
+        total,
+        overhead,
+        ttfb,
+    );
+    metrics::tokens("input", usage.input_tokens);
+    metrics::tokens("output", usage.output_tokens);
+    metrics::tokens("cache_creation_5m", usage.cache_creation_5m_tokens);
+    metrics::tokens("cache_creation_1h", usage.cache_creation_1h_tokens);
+    metrics::tokens("cache_read", usage.cache_read_tokens);
+    let record = UsageRecord {
+        created_at: Utc::now(),
+        request_id: outcome.request_id,
+        api_key_id: Some(outcome.api_key_id),
+        user_id: Some(outcome.user_id),
+        account_id: outcome.account_id,
+        dialect: outcome.dialect.as_str().to_string(),
+        endpoint: outcome.endpoint.to_string(),
+        requested_model: outcome.requested_model,
+        upstream_model: outcome.upstream_model,
+        usage,
+        cost_usd,
+        stream: outcome.stream,
+        status: outcome.status,
+        error_kind: outcome.error_kind,
+        attempts: outcome.attempts,
+        ttfb_ms: ttfb.map(|t| t.as_millis() as u64),
+        duration_ms: total.as_millis() as u64,
+        session_hash: outcome.session_hash,
+    };
+    state.usage.send_detached(record);
+}

@@ -1,0 +1,259 @@
+//! Shared server state and the in-memory snapshots the request path reads.
+//!
+//! Keys, accounts, settings and prices are loaded from the store into an immutable
+//! [`Snapshot`] swapped atomically. A background task polls the store's change counter every
+//! [`POLL`] and reloads when it moved, so edits from the CLI or another process are visible
+//! within two seconds without a restart. The request path never queries the database.
+
+use arc_swap::ArcSwap;
+use chrono::Utc;
+use futures_util::future::BoxFuture;
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::Duration;
+use switchyard_core::account::{Account, AccountId, AccountStatus, Credentials};
+use switchyard_core::key::ApiKey;
+use switchyard_core::pricing::PriceTable;
+use switchyard_core::settings::Settings;
+use switchyard_store::coord::{Slots, StickyMap};
+use switchyard_store::usage_writer::UsageSink;
+use switchyard_store::{AccountState, Store, StoreError};
+use switchyard_upstream::ClientPool;
+use switchyard_upstream::tokens::{PersistCredentials, TokenManager};
+use tokio::sync::Notify;
+
+use crate::config::Config;
+use crate::metrics;
+
+pub const POLL: Duration = Duration::from_millis(500);
+
+/// An API key as the request path needs it.
+#[derive(Debug)]
+pub struct KeyEntry {
+    pub key: ApiKey,
+    pub user_active: bool,
+}
+
+pub struct Snapshot {
+    pub seq: i64,
+    pub keys: HashMap<String, Arc<KeyEntry>>,
+    pub accounts: Vec<Arc<Account>>,
+    pub accounts_by_id: HashMap<AccountId, Arc<Account>>,
+    pub settings: Settings,
+    pub prices: PriceTable,
+}
+
+impl Snapshot {
+    pub async fn load(store: &dyn Store) -> Result<Self, StoreError> {
+        // Read the counter first: a change racing with the load makes the next poll reload.
+        let seq = store.change_seq().await?;
+        let users = store.list_users().await?;
+        let active_users: std::collections::HashSet<i64> = users
+            .iter()
+            .filter(|u| u.status == "active")
+            .map(|u| u.id)
+            .collect();
+        let keys = store
+            .list_keys()
+            .await?
+            .into_iter()
+            .map(|k| {
+                let user_active = active_users.contains(&k.user_id);
+                (
+                    k.hash.clone(),
+                    Arc::new(KeyEntry {
+                        key: k,
+                        user_active,
+                    }),
+                )
+            })
+            .collect();
+        let accounts: Vec<Arc<Account>> = store
+            .list_accounts()
+            .await?
+            .into_iter()
+            .map(Arc::new)
+            .collect();
+        let accounts_by_id = accounts.iter().map(|a| (a.id, a.clone())).collect();
+        let settings = Settings::from_stored(store.settings().await?);
+        let prices = PriceTable::bundled().with_overrides(store.price_overrides().await?);
+        Ok(Self {
+            seq,
+            keys,
+            accounts,
+            accounts_by_id,
+            settings,
+            prices,
+        })
+    }
+
+    /// A copy with one account replaced (used to apply a state change at once).
+    fn with_account(&self, updated: Account) -> Self {
+        let updated = Arc::new(updated);
+        let accounts: Vec<Arc<Account>> = self
+            .accounts
+            .iter()
+            .map(|a| {
+                if a.id == updated.id {
+                    updated.clone()
+                } else {
+                    a.clone()
+                }
+            })
+            .collect();
+        let accounts_by_id = accounts.iter().map(|a| (a.id, a.clone())).collect();
+        Self {
+            seq: self.seq,
+            keys: self.keys.clone(),
+            accounts,
+            accounts_by_id,
+            settings: self.settings.clone(),
+            prices: self.prices.clone(),
+        }
+    }
+}
+
+pub struct AppState {
+    pub config: Arc<Config>,
+    pub store: Arc<dyn Store>,
+    pub snapshot: ArcSwap<Snapshot>,
+    pub sticky: StickyMap,
+    pub account_slots: Slots,
+    pub key_slots: Slots,
+    pub usage: UsageSink,
+    pub clients: ClientPool,
+    pub tokens: TokenManager,
+    pub hosts: switchyard_upstream::UpstreamHosts,
+    pub metrics: metrics_exporter_prometheus::PrometheusHandle,
+    pub reload: Notify,
+}
+
+impl AppState {
+    pub fn settings_duration(&self, key: &str) -> Duration {
+        Duration::from_secs(self.snapshot.load().settings.int(key))
+    }
+
+    /// Reloads the snapshot now if the store changed.
+    pub async fn refresh_if_changed(&self) -> Result<bool, StoreError> {
+        let seq = self.store.change_seq().await?;
+        if seq == self.snapshot.load().seq {
+            return Ok(false);
+        }
+        let fresh = Snapshot::load(self.store.as_ref()).await?;
+        let gone: Vec<AccountId> = {
+            let old = self.snapshot.load();
+            old.accounts
+                .iter()
+                .filter(|a| {
+                    fresh
+                        .accounts_by_id
+                        .get(&a.id)
+                        .is_none_or(|n| !n.is_schedulable(Utc::now()))
+                })
+                .map(|a| a.id)
+                .collect()
+        };
+        self.snapshot.store(Arc::new(fresh));
+        for id in gone {
+            self.sticky.drop_account(id);
+        }
+        metrics::snapshot_reload();
+        Ok(true)
+    }
+
+    /// Records an account's new runtime state: applied to the snapshot at once (so the next
+    /// pick already sees it), written to the store in the background, and its sticky
+    /// bindings dropped when it stops being usable.
+    pub fn set_account_state(self: &Arc<Self>, id: AccountId, state: AccountState) {
+        let current = self.snapshot.load();
+        let Some(account) = current.accounts_by_id.get(&id) else {
+            return;
+        };
+        if account.status == state.status
+            && account.status_until == state.until
+            && account.consecutive_errors == state.consecutive_errors
+        {
+            return;
+        }
+        let mut updated = (**account).clone();
+        updated.status = state.status;
+        updated.status_reason = state.reason.clone();
+        updated.status_until = state.until;
+        updated.consecutive_errors = state.consecutive_errors;
+        if state.status != AccountStatus::Active {
+            self.sticky.drop_account(id);
+            tracing::warn!(account = %updated.name, status = state.status.as_str(),
+                reason = state.reason.as_deref().unwrap_or(""), until = ?state.until, "account state changed");
+            metrics::account_state_change(state.status.as_str());
+        }
+        self.snapshot
+            .rcu(|snap| Arc::new(snap.with_account(updated.clone())));
+        let this = self.clone();
+        tokio::spawn(async move {
+            if let Err(e) = this.store.set_account_state(id, &state).await {
+                tracing::error!(account_id = id, error = %e, "saving account state failed");
+            }
+            if state.status == AccountStatus::Error {
+                let detail = state.reason.as_deref();
+                let _ = this
+                    .store
+                    .audit("relay", "account.error", Some(&id.to_string()), detail)
+                    .await;
+            }
+        });
+    }
+
+    /// Cooling accounts whose time has passed become `active` again in the store.
+    async fn end_cooldowns(self: &Arc<Self>) {
+        let now = Utc::now();
+        let snap = self.snapshot.load();
+        for a in snap.accounts.iter() {
+            if a.status == AccountStatus::Cooling && a.status_until.is_none_or(|u| u <= now) {
+                self.set_account_state(
+                    a.id,
+                    AccountState {
+                        status: AccountStatus::Active,
+                        reason: None,
+                        until: None,
+                        consecutive_errors: a.consecutive_errors,
+                    },
+                );
+            }
+        }
+    }
+}
+
+/// The background loop that keeps the snapshot fresh and housekeeping done.
+pub async fn refresher(state: Arc<AppState>) {
+    let mut ticks: u64 = 0;
+    loop {
+        tokio::select! {
+            _ = tokio::time::sleep(POLL) => {}
+            _ = state.reload.notified() => {}
+        }
+        if let Err(e) = state.refresh_if_changed().await {
+            tracing::warn!(error = %e, "snapshot refresh failed; serving the previous snapshot");
+        }
+        ticks += 1;
+        if ticks.is_multiple_of(10) {
+            state.end_cooldowns().await;
+            state.sticky.sweep();
+        }
+    }
+}
+
+/// Saves refreshed OAuth credentials to the store and reloads the snapshot.
+pub struct StorePersist {
+    pub store: Arc<dyn Store>,
+}
+
+impl PersistCredentials for StorePersist {
+    fn persist(&self, id: AccountId, creds: Credentials) -> BoxFuture<'_, Result<(), String>> {
+        Box::pin(async move {
+            self.store
+                .set_account_credentials(id, &creds)
+                .await
+                .map_err(|e| e.to_string())
+        })
+    }
+}

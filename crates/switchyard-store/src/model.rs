@@ -1,0 +1,109 @@
+//! Records the store reads and writes, beyond the domain types of switchyard-core.
+
+use chrono::{DateTime, Utc};
+use serde::Serialize;
+use std::collections::BTreeMap;
+use switchyard_core::account::Credentials;
+use switchyard_core::{AccountKind, AccountStatus, TokenUsage};
+
+#[derive(Debug, Clone, Serialize)]
+pub struct User {
+    pub id: i64,
+    pub name: String,
+    pub role: String,
+    pub status: String,
+    #[serde(skip)]
+    pub password_hash: Option<String>,
+    pub created_at: DateTime<Utc>,
+}
+
+#[derive(Debug, Clone, Default)]
+pub struct NewAccount {
+    pub kind: Option<AccountKind>,
+    pub name: String,
+    pub base_url: Option<String>,
+    pub priority: Option<i32>,
+    pub weight: Option<u32>,
+    pub allowed_models: Vec<String>,
+    pub model_map: BTreeMap<String, String>,
+    pub max_concurrency: Option<u32>,
+    pub proxy_url: Option<String>,
+    pub extra: serde_json::Map<String, serde_json::Value>,
+    pub credentials: Credentials,
+}
+
+/// A partial update; `None` leaves a field as it is. `Some(None)` clears an optional field.
+#[derive(Debug, Clone, Default)]
+pub struct AccountPatch {
+    pub name: Option<String>,
+    pub base_url: Option<Option<String>>,
+    pub priority: Option<i32>,
+    pub weight: Option<u32>,
+    pub allowed_models: Option<Vec<String>>,
+    pub model_map: Option<BTreeMap<String, String>>,
+    pub max_concurrency: Option<u32>,
+    pub proxy_url: Option<Option<String>>,
+    pub extra: Option<serde_json::Map<String, serde_json::Value>>,
+    pub credentials: Option<Credentials>,
+}
+
+/// The runtime state of an account, written by the relay and the health check.
+#[derive(Debug, Clone, PartialEq)]
+pub struct AccountState {
+    pub status: AccountStatus,
+    pub reason: Option<String>,
+    pub until: Option<DateTime<Utc>>,
+    pub consecutive_errors: u32,
+}
+
+#[derive(Debug, Clone, Default)]
+pub struct NewApiKey {
+    pub user_id: i64,
+    pub name: String,
+    pub prefix: String,
+    pub hash: String,
+    pub expires_at: Option<DateTime<Utc>>,
+    pub allowed_models: Vec<String>,
+    pub allowed_clients: Vec<String>,
+    pub concurrency_limit: u32,
+    pub rate_limit_per_minute: u32,
+    pub daily_cost_limit_usd: Option<f64>,
+    pub total_cost_limit_usd: Option<f64>,
+}
+
+/// One finished relay request. Field names are the documented `usage recent --json` shape.
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct UsageRecord {
+    pub created_at: DateTime<Utc>,
+    pub request_id: String,
+    pub api_key_id: Option<i64>,
+    pub user_id: Option<i64>,
+    pub account_id: Option<i64>,
+    pub dialect: String,
+    pub endpoint: String,
+    pub requested_model: Option<String>,
+    pub upstream_model: Option<String>,
+    #[serde(flatten)]
+    pub usage: TokenUsage,
+    /// USD; `null` when the model has no known price.
+    pub cost_usd: Option<f64>,
+    pub stream: bool,
+    /// HTTP status the client received (200 for a stream that started, even if it broke later).
+    pub status: u16,
+    /// Why the request failed or ended early, if it did.
+    pub error_kind: Option<String>,
+    pub attempts: u32,
+    pub ttfb_ms: Option<u64>,
+    pub duration_ms: u64,
+    pub session_hash: Option<String>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct AuditEntry {
+    pub id: i64,
+    pub at: DateTime<Utc>,
+    pub actor: String,
+    pub action: String,
+    pub target: Option<String>,
+    pub detail: Option<String>,
+}

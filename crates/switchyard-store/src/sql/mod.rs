@@ -1,0 +1,140 @@
+//! The durable store. Callers hold an `Arc<dyn Store>` and never learn which database is
+//! behind it; [`open`] picks the implementation from the database URL.
+
+mod sqlite;
+
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+use std::collections::BTreeMap;
+use std::path::Path;
+use std::sync::Arc;
+use switchyard_core::account::{Account, AccountId, Credentials};
+use switchyard_core::key::ApiKey;
+use switchyard_core::pricing::ModelPrice;
+
+use crate::{
+    AccountPatch, AccountState, AuditEntry, MasterKey, NewAccount, NewApiKey, Result, StoreError,
+    UsageRecord, User,
+};
+
+pub use sqlite::SqliteStore;
+
+#[async_trait]
+pub trait Store: Send + Sync + 'static {
+    /// Cheap liveness query for `/readyz`.
+    async fn ping(&self) -> Result<()>;
+    /// A counter that grows with every change the in-memory snapshots depend on.
+    async fn change_seq(&self) -> Result<i64>;
+
+    async fn create_user(
+        &self,
+        name: &str,
+        role: &str,
+        password_hash: Option<&str>,
+    ) -> Result<User>;
+    async fn list_users(&self) -> Result<Vec<User>>;
+    async fn user_by_name(&self, name: &str) -> Result<Option<User>>;
+    async fn set_user_password(&self, name: &str, password_hash: &str) -> Result<()>;
+
+    async fn create_key(&self, key: NewApiKey) -> Result<ApiKey>;
+    async fn list_keys(&self) -> Result<Vec<ApiKey>>;
+    /// Revokes by id, display prefix or name; errors if that matches more than one key.
+    async fn revoke_key(&self, selector: &str) -> Result<ApiKey>;
+
+    async fn create_account(&self, account: NewAccount) -> Result<Account>;
+    async fn list_accounts(&self) -> Result<Vec<Account>>;
+    /// By numeric id or by name.
+    async fn find_account(&self, selector: &str) -> Result<Account>;
+    async fn update_account(&self, id: AccountId, patch: AccountPatch) -> Result<Account>;
+    async fn remove_account(&self, id: AccountId) -> Result<()>;
+    async fn set_account_state(&self, id: AccountId, state: &AccountState) -> Result<()>;
+    async fn set_account_credentials(&self, id: AccountId, creds: &Credentials) -> Result<()>;
+
+    async fn settings(&self) -> Result<BTreeMap<String, String>>;
+    async fn set_setting(&self, key: &str, value: &str) -> Result<()>;
+    async fn reset_setting(&self, key: &str) -> Result<()>;
+
+    async fn price_overrides(&self) -> Result<BTreeMap<String, ModelPrice>>;
+    async fn set_price(&self, model: &str, price: &ModelPrice) -> Result<()>;
+
+    async fn insert_usage(&self, records: &[UsageRecord]) -> Result<()>;
+    async fn recent_usage(&self, limit: u32) -> Result<Vec<UsageRecord>>;
+
+    async fn audit(
+        &self,
+        actor: &str,
+        action: &str,
+        target: Option<&str>,
+        detail: Option<&str>,
+    ) -> Result<()>;
+    async fn recent_audit(&self, limit: u32) -> Result<Vec<AuditEntry>>;
+
+    /// Waits for pending writes and closes connections.
+    async fn close(&self);
+}
+
+/// Where the store lives.
+#[derive(Debug, Clone)]
+pub struct StoreLocation<'a> {
+    pub data_dir: &'a Path,
+    /// `sqlite://…` or none for `<data_dir>/switchyard.db`.
+    pub database_url: Option<&'a str>,
+    /// From `SWITCHYARD_MASTER_KEY` or config; otherwise the data directory's key file.
+    pub master_key: Option<&'a str>,
+}
+
+/// Opens (and migrates) the store named by `loc`.
+pub async fn open(loc: StoreLocation<'_>) -> Result<Arc<dyn Store>> {
+    prepare_data_dir(loc.data_dir)?;
+    let key = MasterKey::load_or_create(loc.master_key, loc.data_dir)?;
+    match loc.database_url {
+        None => {
+            let path = loc.data_dir.join("switchyard.db");
+            Ok(Arc::new(SqliteStore::open(&path, key).await?))
+        }
+        Some(url) if url.starts_with("sqlite:") => {
+            let path = url
+                .trim_start_matches("sqlite://")
+                .trim_start_matches("sqlite:");
+            Ok(Arc::new(SqliteStore::open(Path::new(path), key).await?))
+        }
+        Some(url) if url.starts_with("postgres:") || url.starts_with("postgresql:") => {
+            Err(StoreError::Config(
+                "PostgreSQL support is not built yet; use SQLite (the default)".into(),
+            ))
+        }
+        Some(other) => Err(StoreError::Config(format!(
+            "database URL `{}` has an unknown scheme (expected sqlite:)",
+            other.split("://").next().unwrap_or(other)
+        ))),
+    }
+}
+
+/// Creates the data directory if missing and proves it is writable before anything is stored.
+fn prepare_data_dir(dir: &Path) -> Result<()> {
+    std::fs::create_dir_all(dir).map_err(|e| {
+        StoreError::Config(format!(
+            "cannot create data directory {}: {e}",
+            dir.display()
+        ))
+    })?;
+    let probe = dir.join(".write-test");
+    std::fs::write(&probe, b"ok")
+        .and_then(|_| std::fs::remove_file(&probe))
+        .map_err(|e| {
+            StoreError::Config(format!(
+                "data directory {} is not writable: {e}",
+                dir.display()
+            ))
+        })
+}
+
+pub(crate) fn ts(t: DateTime<Utc>) -> String {
+    t.to_rfc3339_opts(chrono::SecondsFormat::Micros, true)
+}
+
+pub(crate) fn parse_ts(s: &str) -> Result<DateTime<Utc>> {
+    DateTime::parse_from_rfc3339(s)
+        .map(|t| t.with_timezone(&Utc))
+        .map_err(|e| StoreError::Database(format!("bad timestamp `{s}` in store: {e}")))
+}

@@ -1,0 +1,691 @@
+//! The embedded SQLite store (WAL mode), the zero-setup default.
+
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+use sqlx::sqlite::{
+    SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteRow, SqliteSynchronous,
+};
+use sqlx::{Row, SqlitePool};
+use std::collections::BTreeMap;
+use std::path::Path;
+use std::str::FromStr;
+use std::time::Duration;
+use switchyard_core::account::{Account, AccountId, AccountKind, AccountStatus, Credentials};
+use switchyard_core::key::{ApiKey, KeyStatus};
+use switchyard_core::pricing::ModelPrice;
+use switchyard_core::{Secret, TokenUsage};
+
+use super::{Store, parse_ts, ts};
+use crate::{
+    AccountPatch, AccountState, AuditEntry, MasterKey, NewAccount, NewApiKey, Result, StoreError,
+    UsageRecord, User,
+};
+
+const MIGRATIONS: &[(i64, &str)] = &[(1, include_str!("../../migrations/0001_init.sql"))];
+/// A known plain text, encrypted on first start, that proves the master key on later starts.
+const KEY_CHECK: &str = "switchyard-master-key-check";
+
+pub struct SqliteStore {
+    pool: SqlitePool,
+    key: MasterKey,
+}
+
+/// The stored (then encrypted) form of [`Credentials`]: plain strings, never logged.
+#[derive(Serialize, Deserialize, Default)]
+struct PlainCredentials {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    api_key: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    access_token: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    refresh_token: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    expires_at: Option<DateTime<Utc>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    session_key: Option<String>,
+}
+
+impl SqliteStore {
+    pub async fn open(path: &Path, key: MasterKey) -> Result<Self> {
+        let opts = SqliteConnectOptions::new()
+            .filename(path)
+            .create_if_missing(true)
+            .journal_mode(SqliteJournalMode::Wal)
+            .synchronous(SqliteSynchronous::Normal)
+            .busy_timeout(Duration::from_secs(10))
+            .foreign_keys(true);
+        let pool = SqlitePoolOptions::new()
+            .max_connections(4)
+            .connect_with(opts)
+            .await
+            .map_err(|e| open_error(path, e))?;
+        let store = Self { pool, key };
+        store.migrate().await.map_err(|e| match e {
+            StoreError::Database(msg) if msg.contains("not a database") => StoreError::Config(
+                format!("{} is not a SQLite database (corrupt?)", path.display()),
+            ),
+            other => other,
+        })?;
+        store.check_master_key().await?;
+        Ok(store)
+    }
+
+    async fn migrate(&self) -> Result<()> {
+        sqlx::query(
+            "CREATE TABLE IF NOT EXISTS schema_migrations (version INTEGER PRIMARY KEY, applied_at TEXT NOT NULL)",
+        )
+        .execute(&self.pool)
+        .await?;
+        for (version, sql) in MIGRATIONS {
+            let done: Option<i64> =
+                sqlx::query_scalar("SELECT version FROM schema_migrations WHERE version = ?")
+                    .bind(version)
+                    .fetch_optional(&self.pool)
+                    .await?;
+            if done.is_some() {
+                continue;
+            }
+            let mut tx = self.pool.begin().await?;
+            sqlx::raw_sql(*sql).execute(&mut *tx).await?;
+            sqlx::query("INSERT INTO schema_migrations (version, applied_at) VALUES (?, ?)")
+                .bind(version)
+                .bind(ts(Utc::now()))
+                .execute(&mut *tx)
+                .await?;
+            tx.commit().await?;
+        }
+        Ok(())
+    }
+
+    async fn check_master_key(&self) -> Result<()> {
+        let stored: Option<String> =
+            sqlx::query_scalar("SELECT value FROM meta WHERE key = 'key_check'")
+                .fetch_optional(&self.pool)
+                .await?;
+        match stored {
+            Some(sealed) => {
+                if self.key.decrypt(&sealed)? != KEY_CHECK.as_bytes() {
+                    return Err(StoreError::WrongMasterKey);
+                }
+            }
+            None => {
+                let sealed = self.key.encrypt(KEY_CHECK.as_bytes())?;
+                sqlx::query("INSERT INTO meta (key, value) VALUES ('key_check', ?)")
+                    .bind(sealed)
+                    .execute(&self.pool)
+                    .await?;
+            }
+        }
+        Ok(())
+    }
+
+    fn seal(&self, creds: &Credentials) -> Result<String> {
+        let plain = PlainCredentials {
+            api_key: creds.api_key.as_ref().map(|s| s.expose().to_string()),
+            access_token: creds.access_token.as_ref().map(|s| s.expose().to_string()),
+            refresh_token: creds.refresh_token.as_ref().map(|s| s.expose().to_string()),
+            expires_at: creds.expires_at,
+            session_key: creds.session_key.as_ref().map(|s| s.expose().to_string()),
+        };
+        let json = serde_json::to_vec(&plain).map_err(|e| StoreError::Crypto(e.to_string()))?;
+        self.key.encrypt(&json)
+    }
+
+    fn unseal(&self, sealed: &str) -> Result<Credentials> {
+        let json = self.key.decrypt(sealed)?;
+        let plain: PlainCredentials = serde_json::from_slice(&json)
+            .map_err(|e| StoreError::Crypto(format!("stored credentials are malformed: {e}")))?;
+        Ok(Credentials {
+            api_key: plain.api_key.map(Secret::new),
+            access_token: plain.access_token.map(Secret::new),
+            refresh_token: plain.refresh_token.map(Secret::new),
+            expires_at: plain.expires_at,
+            session_key: plain.session_key.map(Secret::new),
+        })
+    }
+
+    fn account_from_row(&self, row: &SqliteRow) -> Result<Account> {
+        let kind: String = row.try_get("kind")?;
+        let status: String = row.try_get("status")?;
+        Ok(Account {
+            id: row.try_get("id")?,
+            kind: AccountKind::from_str(&kind).map_err(|e| StoreError::Database(e.to_string()))?,
+            name: row.try_get("name")?,
+            base_url: row.try_get("base_url")?,
+            priority: row.try_get("priority")?,
+            weight: row.try_get::<i64, _>("weight")?.max(0) as u32,
+            allowed_models: json_col(row, "allowed_models")?,
+            model_map: json_col(row, "model_map")?,
+            max_concurrency: row.try_get::<i64, _>("max_concurrency")?.max(0) as u32,
+            proxy_url: row.try_get("proxy_url")?,
+            status: AccountStatus::from_str(&status).map_err(StoreError::Database)?,
+            status_reason: row.try_get("status_reason")?,
+            status_until: opt_ts(row, "status_until")?,
+            consecutive_errors: row.try_get::<i64, _>("consecutive_errors")?.max(0) as u32,
+            last_check_at: opt_ts(row, "last_check_at")?,
+            last_check_result: row.try_get("last_check_result")?,
+            extra: json_col(row, "extra")?,
+            credentials: self.unseal(&row.try_get::<String, _>("credentials")?)?,
+            created_at: parse_ts(&row.try_get::<String, _>("created_at")?)?,
+            updated_at: parse_ts(&row.try_get::<String, _>("updated_at")?)?,
+        })
+    }
+
+    async fn account_by_id(&self, id: AccountId) -> Result<Account> {
+        let row = sqlx::query("SELECT * FROM accounts WHERE id = ?")
+            .bind(id)
+            .fetch_optional(&self.pool)
+            .await?
+            .ok_or_else(|| StoreError::NotFound(format!("account {id}")))?;
+        self.account_from_row(&row)
+    }
+}
+
+fn open_error(path: &Path, e: sqlx::Error) -> StoreError {
+    StoreError::Config(format!("cannot open database {}: {e}", path.display()))
+}
+
+fn json_col<T: serde::de::DeserializeOwned>(row: &SqliteRow, col: &str) -> Result<T> {
+    let text: String = row.try_get(col)?;
+    serde_json::from_str(&text)
+        .map_err(|e| StoreError::Database(format!("column {col} holds malformed JSON: {e}")))
+}
+
+fn opt_ts(row: &SqliteRow, col: &str) -> Result<Option<DateTime<Utc>>> {
+    let text: Option<String> = row.try_get(col)?;
+    text.as_deref().map(parse_ts).transpose()
+}
+
+fn to_json<T: Serialize>(v: &T) -> Result<String> {
+    serde_json::to_string(v).map_err(|e| StoreError::Invalid(e.to_string()))
+}
+
+fn key_from_row(row: &SqliteRow) -> Result<ApiKey> {
+    let status: String = row.try_get("status")?;
+    Ok(ApiKey {
+        id: row.try_get("id")?,
+        user_id: row.try_get("user_id")?,
+        name: row.try_get("name")?,
+        prefix: row.try_get("prefix")?,
+        hash: row.try_get("key_hash")?,
+        status: KeyStatus::parse(&status)
+            .ok_or_else(|| StoreError::Database(format!("unknown key status {status}")))?,
+        expires_at: opt_ts(row, "expires_at")?,
+        allowed_models: json_col(row, "allowed_models")?,
+        allowed_clients: json_col(row, "allowed_clients")?,
+        concurrency_limit: row.try_get::<i64, _>("concurrency_limit")?.max(0) as u32,
+        rate_limit_per_minute: row.try_get::<i64, _>("rate_limit_per_minute")?.max(0) as u32,
+        daily_cost_limit_usd: row.try_get("daily_cost_limit_usd")?,
+        total_cost_limit_usd: row.try_get("total_cost_limit_usd")?,
+        created_at: parse_ts(&row.try_get::<String, _>("created_at")?)?,
+        last_used_at: opt_ts(row, "last_used_at")?,
+    })
+}
+
+fn user_from_row(row: &SqliteRow) -> Result<User> {
+    Ok(User {
+        id: row.try_get("id")?,
+        name: row.try_get("name")?,
+        role: row.try_get("role")?,
+        status: row.try_get("status")?,
+        password_hash: row.try_get("password_hash")?,
+        created_at: parse_ts(&row.try_get::<String, _>("created_at")?)?,
+    })
+}
+
+fn usage_from_row(row: &SqliteRow) -> Result<UsageRecord> {
+    let n = |col: &str| -> Result<u64> { Ok(row.try_get::<i64, _>(col)?.max(0) as u64) };
+    Ok(UsageRecord {
+        created_at: parse_ts(&row.try_get::<String, _>("created_at")?)?,
+        request_id: row.try_get("request_id")?,
+        api_key_id: row.try_get("api_key_id")?,
+        user_id: row.try_get("user_id")?,
+        account_id: row.try_get("account_id")?,
+        dialect: row.try_get("dialect")?,
+        endpoint: row.try_get("endpoint")?,
+        requested_model: row.try_get("requested_model")?,
+        upstream_model: row.try_get("upstream_model")?,
+        usage: TokenUsage {
+            input_tokens: n("input_tokens")?,
+            output_tokens: n("output_tokens")?,
+            cache_creation_5m_tokens: n("cache_creation_5m_tokens")?,
+            cache_creation_1h_tokens: n("cache_creation_1h_tokens")?,
+            cache_read_tokens: n("cache_read_tokens")?,
+            reasoning_tokens: n("reasoning_tokens")?,
+        },
+        cost_usd: row.try_get("cost_usd")?,
+        stream: row.try_get::<i64, _>("stream")? != 0,
+        status: row.try_get::<i64, _>("status")?.clamp(0, 999) as u16,
+        error_kind: row.try_get("error_kind")?,
+        attempts: n("attempts")? as u32,
+        ttfb_ms: row
+            .try_get::<Option<i64>, _>("ttfb_ms")?
+            .map(|v| v.max(0) as u64),
+        duration_ms: n("duration_ms")?,
+        session_hash: row.try_get("session_hash")?,
+    })
+}
+
+#[async_trait]
+impl Store for SqliteStore {
+    async fn ping(&self) -> Result<()> {
+        sqlx::query("SELECT 1").execute(&self.pool).await?;
+        Ok(())
+    }
+
+    async fn change_seq(&self) -> Result<i64> {
+        let v: String = sqlx::query_scalar("SELECT value FROM meta WHERE key = 'change_seq'")
+            .fetch_one(&self.pool)
+            .await?;
+        v.parse()
+            .map_err(|_| StoreError::Database(format!("change_seq is not a number: {v}")))
+    }
+
+    async fn create_user(
+        &self,
+        name: &str,
+        role: &str,
+        password_hash: Option<&str>,
+    ) -> Result<User> {
+        if role != "admin" && role != "user" {
+            return Err(StoreError::Invalid(format!(
+                "unknown role `{role}` (expected admin or user)"
+            )));
+        }
+        let now = ts(Utc::now());
+        let row = sqlx::query(
+            "INSERT INTO users (name, role, password_hash, created_at, updated_at) VALUES (?, ?, ?, ?, ?) RETURNING *",
+        )
+        .bind(name)
+        .bind(role)
+        .bind(password_hash)
+        .bind(&now)
+        .bind(&now)
+        .fetch_one(&self.pool)
+        .await
+        .map_err(|e| match StoreError::from(e) {
+            StoreError::Conflict(_) => StoreError::Conflict(format!("user `{name}` already exists")),
+            other => other,
+        })?;
+        user_from_row(&row)
+    }
+
+    async fn list_users(&self) -> Result<Vec<User>> {
+        let rows = sqlx::query("SELECT * FROM users ORDER BY id")
+            .fetch_all(&self.pool)
+            .await?;
+        rows.iter().map(user_from_row).collect()
+    }
+
+    async fn user_by_name(&self, name: &str) -> Result<Option<User>> {
+        let row = sqlx::query("SELECT * FROM users WHERE name = ?")
+            .bind(name)
+            .fetch_optional(&self.pool)
+            .await?;
+        row.as_ref().map(user_from_row).transpose()
+    }
+
+    async fn set_user_password(&self, name: &str, password_hash: &str) -> Result<()> {
+        let done = sqlx::query("UPDATE users SET password_hash = ?, updated_at = ? WHERE name = ?")
+            .bind(password_hash)
+            .bind(ts(Utc::now()))
+            .bind(name)
+            .execute(&self.pool)
+            .await?;
+        if done.rows_affected() == 0 {
+            return Err(StoreError::NotFound(format!("user `{name}`")));
+        }
+        Ok(())
+    }
+
+    async fn create_key(&self, key: NewApiKey) -> Result<ApiKey> {
+        let row = sqlx::query(
+            "INSERT INTO api_keys (user_id, name, prefix, key_hash, expires_at, allowed_models, allowed_clients,
+               concurrency_limit, rate_limit_per_minute, daily_cost_limit_usd, total_cost_limit_usd, created_at)
+             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING *",
+        )
+        .bind(key.user_id)
+        .bind(&key.name)
+        .bind(&key.prefix)
+        .bind(&key.hash)
+        .bind(key.expires_at.map(ts))
+        .bind(to_json(&key.allowed_models)?)
+        .bind(to_json(&key.allowed_clients)?)
+        .bind(i64::from(key.concurrency_limit))
+        .bind(i64::from(key.rate_limit_per_minute))
+        .bind(key.daily_cost_limit_usd)
+        .bind(key.total_cost_limit_usd)
+        .bind(ts(Utc::now()))
+        .fetch_one(&self.pool)
+        .await?;
+        key_from_row(&row)
+    }
+
+    async fn list_keys(&self) -> Result<Vec<ApiKey>> {
+        let rows = sqlx::query("SELECT * FROM api_keys ORDER BY id")
+            .fetch_all(&self.pool)
+            .await?;
+        rows.iter().map(key_from_row).collect()
+    }
+
+    async fn revoke_key(&self, selector: &str) -> Result<ApiKey> {
+        let id: Option<i64> = selector.parse().ok();
+        let rows = sqlx::query("SELECT * FROM api_keys WHERE id = ? OR prefix = ? OR name = ?")
+            .bind(id)
+            .bind(selector)
+            .bind(selector)
+            .fetch_all(&self.pool)
+            .await?;
+        let key = match rows.as_slice() {
+            [] => return Err(StoreError::NotFound(format!("key `{selector}`"))),
+            [one] => key_from_row(one)?,
+            _ => {
+                return Err(StoreError::Conflict(format!(
+                    "`{selector}` matches {} keys; revoke by id",
+                    rows.len()
+                )));
+            }
+        };
+        let row = sqlx::query("UPDATE api_keys SET status = 'revoked' WHERE id = ? RETURNING *")
+            .bind(key.id)
+            .fetch_one(&self.pool)
+            .await?;
+        key_from_row(&row)
+    }
+
+    async fn create_account(&self, a: NewAccount) -> Result<Account> {
+        let kind = a
+            .kind
+            .ok_or_else(|| StoreError::Invalid("account kind is required".into()))?;
+        if a.name.trim().is_empty() {
+            return Err(StoreError::Invalid("account name must not be empty".into()));
+        }
+        let now = ts(Utc::now());
+        let name = a.name.clone();
+        let row = sqlx::query(
+            "INSERT INTO accounts (kind, name, base_url, priority, weight, allowed_models, model_map,
+               max_concurrency, proxy_url, extra, credentials, created_at, updated_at)
+             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING *",
+        )
+        .bind(kind.as_str())
+        .bind(&a.name)
+        .bind(&a.base_url)
+        .bind(a.priority.unwrap_or(50))
+        .bind(i64::from(a.weight.unwrap_or(1)))
+        .bind(to_json(&a.allowed_models)?)
+        .bind(to_json(&a.model_map)?)
+        .bind(i64::from(a.max_concurrency.unwrap_or(0)))
+        .bind(&a.proxy_url)
+        .bind(to_json(&a.extra)?)
+        .bind(self.seal(&a.credentials)?)
+        .bind(&now)
+        .bind(&now)
+        .fetch_one(&self.pool)
+        .await
+        .map_err(|e| match StoreError::from(e) {
+            StoreError::Conflict(_) => {
+                StoreError::Conflict(format!("an account named `{name}` already exists"))
+            }
+            other => other,
+        })?;
+        self.account_from_row(&row)
+    }
+
+    async fn list_accounts(&self) -> Result<Vec<Account>> {
+        let rows = sqlx::query("SELECT * FROM accounts ORDER BY id")
+            .fetch_all(&self.pool)
+            .await?;
+        rows.iter().map(|r| self.account_from_row(r)).collect()
+    }
+
+    async fn find_account(&self, selector: &str) -> Result<Account> {
+        let id: Option<i64> = selector.parse().ok();
+        let row = sqlx::query(
+            "SELECT * FROM accounts WHERE name = ? OR id = ? ORDER BY name = ? DESC LIMIT 1",
+        )
+        .bind(selector)
+        .bind(id)
+        .bind(selector)
+        .fetch_optional(&self.pool)
+        .await?
+        .ok_or_else(|| StoreError::NotFound(format!("account `{selector}`")))?;
+        self.account_from_row(&row)
+    }
+
+    async fn update_account(&self, id: AccountId, p: AccountPatch) -> Result<Account> {
+        let mut a = self.account_by_id(id).await?;
+        if let Some(v) = p.name {
+            a.name = v;
+        }
+        if let Some(v) = p.base_url {
+            a.base_url = v;
+        }
+        if let Some(v) = p.priority {
+            a.priority = v;
+        }
+        if let Some(v) = p.weight {
+            a.weight = v;
+        }
+        if let Some(v) = p.allowed_models {
+            a.allowed_models = v;
+        }
+        if let Some(v) = p.model_map {
+            a.model_map = v;
+        }
+        if let Some(v) = p.max_concurrency {
+            a.max_concurrency = v;
+        }
+        if let Some(v) = p.proxy_url {
+            a.proxy_url = v;
+        }
+        if let Some(v) = p.extra {
+            a.extra = v;
+        }
+        if let Some(v) = p.credentials {
+            a.credentials = v;
+        }
+        sqlx::query(
+            "UPDATE accounts SET name = ?, base_url = ?, priority = ?, weight = ?, allowed_models = ?, model_map = ?,
+               max_concurrency = ?, proxy_url = ?, extra = ?, credentials = ?, updated_at = ? WHERE id = ?",
+        )
+        .bind(&a.name)
+        .bind(&a.base_url)
+        .bind(a.priority)
+        .bind(i64::from(a.weight))
+        .bind(to_json(&a.allowed_models)?)
+        .bind(to_json(&a.model_map)?)
+        .bind(i64::from(a.max_concurrency))
+        .bind(&a.proxy_url)
+        .bind(to_json(&a.extra)?)
+        .bind(self.seal(&a.credentials)?)
+        .bind(ts(Utc::now()))
+        .bind(id)
+        .execute(&self.pool)
+        .await?;
+        self.account_by_id(id).await
+    }
+
+    async fn remove_account(&self, id: AccountId) -> Result<()> {
+        let done = sqlx::query("DELETE FROM accounts WHERE id = ?")
+            .bind(id)
+            .execute(&self.pool)
+            .await?;
+        if done.rows_affected() == 0 {
+            return Err(StoreError::NotFound(format!("account {id}")));
+        }
+        Ok(())
+    }
+
+    async fn set_account_state(&self, id: AccountId, s: &AccountState) -> Result<()> {
+        sqlx::query(
+            "UPDATE accounts SET status = ?, status_reason = ?, status_until = ?, consecutive_errors = ?, updated_at = ? WHERE id = ?",
+        )
+        .bind(s.status.as_str())
+        .bind(&s.reason)
+        .bind(s.until.map(ts))
+        .bind(i64::from(s.consecutive_errors))
+        .bind(ts(Utc::now()))
+        .bind(id)
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+
+    async fn set_account_credentials(&self, id: AccountId, creds: &Credentials) -> Result<()> {
+        sqlx::query("UPDATE accounts SET credentials = ?, updated_at = ? WHERE id = ?")
+            .bind(self.seal(creds)?)
+            .bind(ts(Utc::now()))
+            .bind(id)
+            .execute(&self.pool)
+            .await?;
+        Ok(())
+    }
+
+    async fn settings(&self) -> Result<BTreeMap<String, String>> {
+        let rows = sqlx::query("SELECT key, value FROM settings")
+            .fetch_all(&self.pool)
+            .await?;
+        rows.iter()
+            .map(|r| Ok((r.try_get("key")?, r.try_get("value")?)))
+            .collect()
+    }
+
+    async fn set_setting(&self, key: &str, value: &str) -> Result<()> {
+        sqlx::query(
+            "INSERT INTO settings (key, value, updated_at) VALUES (?, ?, ?)
+             ON CONFLICT (key) DO UPDATE SET value = excluded.value, updated_at = excluded.updated_at",
+        )
+        .bind(key)
+        .bind(value)
+        .bind(ts(Utc::now()))
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+
+    async fn reset_setting(&self, key: &str) -> Result<()> {
+        sqlx::query("DELETE FROM settings WHERE key = ?")
+            .bind(key)
+            .execute(&self.pool)
+            .await?;
+        Ok(())
+    }
+
+    async fn price_overrides(&self) -> Result<BTreeMap<String, ModelPrice>> {
+        let rows = sqlx::query("SELECT model, price FROM prices")
+            .fetch_all(&self.pool)
+            .await?;
+        rows.iter()
+            .map(|r| {
+                let model: String = r.try_get("model")?;
+                let price: ModelPrice = json_col(r, "price")?;
+                Ok((model, price))
+            })
+            .collect()
+    }
+
+    async fn set_price(&self, model: &str, price: &ModelPrice) -> Result<()> {
+        sqlx::query(
+            "INSERT INTO prices (model, price, updated_at) VALUES (?, ?, ?)
+             ON CONFLICT (model) DO UPDATE SET price = excluded.price, updated_at = excluded.updated_at",
+        )
+        .bind(model)
+        .bind(to_json(price)?)
+        .bind(ts(Utc::now()))
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+
+    async fn insert_usage(&self, records: &[UsageRecord]) -> Result<()> {
+        let mut tx = self.pool.begin().await?;
+        for r in records {
+            sqlx::query(
+                "INSERT INTO usage_records (created_at, request_id, api_key_id, user_id, account_id, dialect, endpoint,
+                   requested_model, upstream_model, input_tokens, output_tokens, cache_creation_5m_tokens,
+                   cache_creation_1h_tokens, cache_read_tokens, reasoning_tokens, cost_usd, stream, status,
+                   error_kind, attempts, ttfb_ms, duration_ms, session_hash)
+                 VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            )
+            .bind(ts(r.created_at))
+            .bind(&r.request_id)
+            .bind(r.api_key_id)
+            .bind(r.user_id)
+            .bind(r.account_id)
+            .bind(&r.dialect)
+            .bind(&r.endpoint)
+            .bind(&r.requested_model)
+            .bind(&r.upstream_model)
+            .bind(r.usage.input_tokens as i64)
+            .bind(r.usage.output_tokens as i64)
+            .bind(r.usage.cache_creation_5m_tokens as i64)
+            .bind(r.usage.cache_creation_1h_tokens as i64)
+            .bind(r.usage.cache_read_tokens as i64)
+            .bind(r.usage.reasoning_tokens as i64)
+            .bind(r.cost_usd)
+            .bind(i64::from(r.stream))
+            .bind(i64::from(r.status))
+            .bind(&r.error_kind)
+            .bind(i64::from(r.attempts))
+            .bind(r.ttfb_ms.map(|v| v as i64))
+            .bind(r.duration_ms as i64)
+            .bind(&r.session_hash)
+            .execute(&mut *tx)
+            .await?;
+        }
+        tx.commit().await?;
+        Ok(())
+    }
+
+    async fn recent_usage(&self, limit: u32) -> Result<Vec<UsageRecord>> {
+        let rows = sqlx::query("SELECT * FROM usage_records ORDER BY id DESC LIMIT ?")
+            .bind(i64::from(limit))
+            .fetch_all(&self.pool)
+            .await?;
+        rows.iter().map(usage_from_row).collect()
+    }
+
+    async fn audit(
+        &self,
+        actor: &str,
+        action: &str,
+        target: Option<&str>,
+        detail: Option<&str>,
+    ) -> Result<()> {
+        sqlx::query(
+            "INSERT INTO audit_log (at, actor, action, target, detail) VALUES (?, ?, ?, ?, ?)",
+        )
+        .bind(ts(Utc::now()))
+        .bind(actor)
+        .bind(action)
+        .bind(target)
+        .bind(detail)
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+
+    async fn recent_audit(&self, limit: u32) -> Result<Vec<AuditEntry>> {
+        let rows = sqlx::query("SELECT * FROM audit_log ORDER BY id DESC LIMIT ?")
+            .bind(i64::from(limit))
+            .fetch_all(&self.pool)
+            .await?;
+        rows.iter()
+            .map(|r| {
+                Ok(AuditEntry {
+                    id: r.try_get("id")?,
+                    at: parse_ts(&r.try_get::<String, _>("at")?)?,
+                    actor: r.try_get("actor")?,
+                    action: r.try_get("action")?,
+                    target: r.try_get("target")?,
+                    detail: r.try_get("detail")?,
+                })
+            })
+            .collect()
+    }
+
+    async fn close(&self) {
+        self.pool.close().await;
+    }
+}

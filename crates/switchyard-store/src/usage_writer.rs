@@ -1,0 +1,128 @@
+//! The batched usage writer. Records arrive over a bounded channel (a full channel makes the
+//! sender wait: back-pressure, never a drop), are written in batches, retried while the store
+//! fails, and flushed when the writer is closed at shutdown.
+
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::sync::{mpsc, oneshot};
+use tokio::task::JoinHandle;
+
+use crate::{Store, UsageRecord};
+
+const BATCH: usize = 256;
+const LINGER: Duration = Duration::from_millis(200);
+const RETRY: Duration = Duration::from_secs(1);
+
+#[derive(Clone)]
+pub struct UsageSink {
+    tx: mpsc::Sender<UsageRecord>,
+}
+
+impl UsageSink {
+    /// Waits for room in the channel. Fails only after the writer was closed.
+    pub async fn send(&self, record: UsageRecord) -> Result<(), UsageRecord> {
+        self.tx.send(record).await.map_err(|e| e.0)
+    }
+
+    /// For callers that cannot wait (a body being dropped): tries at once, and when the
+    /// channel is full hands the record to a task that waits for room.
+    pub fn send_detached(&self, record: UsageRecord) {
+        match self.tx.try_send(record) {
+            Ok(()) => {}
+            Err(mpsc::error::TrySendError::Full(record)) => {
+                let tx = self.tx.clone();
+                tokio::spawn(async move {
+                    if let Err(e) = tx.send(record).await {
+                        tracing::error!(request_id = %e.0.request_id, "usage record after writer shutdown");
+                    }
+                });
+            }
+            Err(mpsc::error::TrySendError::Closed(record)) => {
+                tracing::error!(request_id = %record.request_id, "usage record after writer shutdown");
+            }
+        }
+    }
+}
+
+pub struct UsageWriter {
+    stop: oneshot::Sender<()>,
+    task: JoinHandle<()>,
+}
+
+impl UsageWriter {
+    pub fn spawn(store: Arc<dyn Store>, capacity: usize) -> (UsageSink, UsageWriter) {
+        let (tx, rx) = mpsc::channel(capacity);
+        let (stop_tx, stop_rx) = oneshot::channel();
+        let task = tokio::spawn(run(store, rx, stop_rx));
+        (
+            UsageSink { tx },
+            UsageWriter {
+                stop: stop_tx,
+                task,
+            },
+        )
+    }
+
+    /// Stops accepting records, writes everything still queued, and returns when it is stored.
+    pub async fn close(self) {
+        let _ = self.stop.send(());
+        if let Err(e) = self.task.await {
+            tracing::error!(error = %e, "usage writer task failed");
+        }
+    }
+}
+
+async fn run(
+    store: Arc<dyn Store>,
+    mut rx: mpsc::Receiver<UsageRecord>,
+    mut stop: oneshot::Receiver<()>,
+) {
+    let mut batch: Vec<UsageRecord> = Vec::with_capacity(BATCH);
+    let mut stopping = false;
+    loop {
+        if !stopping && batch.is_empty() {
+            tokio::select! {
+                got = rx.recv() => match got {
+                    Some(r) => batch.push(r),
+                    None => break,
+                },
+                _ = &mut stop => { stopping = true; rx.close(); }
+            }
+        }
+        // Gather more for a short while, so a busy server writes few large transactions.
+        let deadline = tokio::time::Instant::now() + LINGER;
+        while batch.len() < BATCH {
+            let next = if stopping {
+                rx.recv().await
+            } else {
+                tokio::select! {
+                    got = rx.recv() => got,
+                    _ = tokio::time::sleep_until(deadline) => break,
+                    _ = &mut stop => { stopping = true; rx.close(); continue; }
+                }
+            };
+            match next {
+                Some(r) => batch.push(r),
+                None => break,
+            }
+        }
+        if !batch.is_empty() {
+            write_until_stored(store.as_ref(), &batch).await;
+            batch.clear();
+        } else if stopping {
+            break;
+        }
+    }
+    if !batch.is_empty() {
+        write_until_stored(store.as_ref(), &batch).await;
+    }
+}
+
+async fn write_until_stored(store: &dyn Store, batch: &[UsageRecord]) {
+    let mut tries = 0u32;
+    while let Err(e) = store.insert_usage(batch).await {
+        tries += 1;
+        tracing::error!(error = %e, records = batch.len(), tries, "writing usage failed; retrying");
+        tokio::time::sleep(RETRY).await;
+    }
+}

@@ -1,0 +1,899 @@
+//! `MockUpstream`: a real HTTP server on `127.0.0.1:0` that speaks the Anthropic and OpenAI
+//! upstream protocols, with scripted faults and request recording.
+
+use std::collections::{BTreeMap, HashMap, VecDeque};
+use std::net::{Ipv4Addr, SocketAddr};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+use std::time::Duration;
+
+use axum::Router;
+use axum::body::Body;
+use axum::extract::{Request, State};
+use axum::response::Response;
+use axum::routing::post;
+use axum::serve::ListenerExt;
+use bytes::Bytes;
+use http::{HeaderMap, HeaderName, HeaderValue, StatusCode, header};
+use serde::Deserialize;
+use tokio::sync::watch;
+use tokio::task::JoinHandle;
+
+use crate::bodies::{self, MockUsage};
+use crate::fault::Fault;
+
+/// Largest request body the mock reads.
+const MAX_BODY: usize = 64 * 1024 * 1024;
+const SSE_CONTENT_TYPE: &str = "text/event-stream; charset=utf-8";
+const JSON_CONTENT_TYPE: &str = "application/json";
+const DEFAULT_ANTHROPIC_MODEL: &str = "claude-sonnet-4-20250514";
+const DEFAULT_OPENAI_MODEL: &str = "gpt-5-mini";
+
+/// How stream bodies are cut into chunks (each chunk is one body frame, flushed on its own when
+/// a pause separates it from the next).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum Chunking {
+    /// One chunk per SSE event (the default, like the real APIs).
+    #[default]
+    PerEvent,
+    /// The whole stream in one chunk (split only where a stream hold or a fault must fall).
+    Whole,
+    /// Slices of `n` bytes regardless of line and UTF-8 boundaries; the server yields between
+    /// slices so each is flushed separately. `0` counts as `1`.
+    EveryNBytes(usize),
+}
+
+/// One request the mock received.
+#[derive(Clone, Debug)]
+pub struct RecordedRequest {
+    pub method: String,
+    /// Path with query string, e.g. `/v1/messages?beta=true`.
+    pub path: String,
+    /// Lowercase header name → value (repeated headers joined with `", "`).
+    pub headers: BTreeMap<String, String>,
+    pub body: Bytes,
+    /// The `x-api-key` value, else the `Authorization: Bearer` token, if any.
+    pub credential: Option<String>,
+}
+
+impl RecordedRequest {
+    /// A header value by (case-insensitive) name.
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers
+            .get(&name.to_ascii_lowercase())
+            .map(String::as_str)
+    }
+
+    /// The body parsed as JSON, if it is JSON.
+    pub fn json(&self) -> Option<serde_json::Value> {
+        serde_json::from_slice(&self.body).ok()
+    }
+
+    /// The path without the query string.
+    pub fn path_only(&self) -> &str {
+        self.path.split('?').next().unwrap_or(&self.path)
+    }
+}
+
+#[derive(Clone, Copy, Debug)]
+struct Config {
+    usage: MockUsage,
+    deltas: usize,
+    chunking: Chunking,
+    chunk_delay: Duration,
+    stream_hold: Duration,
+    recording: bool,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Self {
+            usage: MockUsage::default(),
+            deltas: bodies::DEFAULT_DELTAS,
+            chunking: Chunking::PerEvent,
+            chunk_delay: Duration::ZERO,
+            stream_hold: Duration::ZERO,
+            recording: true,
+        }
+    }
+}
+
+#[derive(Default)]
+struct Faults {
+    any: VecDeque<Fault>,
+    by_credential: HashMap<String, VecDeque<Fault>>,
+    oauth: VecDeque<Fault>,
+}
+
+struct Shared {
+    config: Mutex<Config>,
+    faults: Mutex<Faults>,
+    records: Mutex<Vec<RecordedRequest>>,
+    per_credential: Mutex<HashMap<String, usize>>,
+    total: AtomicUsize,
+    tokens_issued: AtomicU64,
+    request_ids: AtomicU64,
+    shutdown: watch::Receiver<bool>,
+}
+
+fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(PoisonError::into_inner)
+}
+
+impl Shared {
+    fn config(&self) -> Config {
+        *lock(&self.config)
+    }
+
+    fn take_fault(&self, endpoint: Endpoint, credential: Option<&str>) -> Option<Fault> {
+        let mut faults = lock(&self.faults);
+        if endpoint == Endpoint::OAuthToken {
+            return faults.oauth.pop_front();
+        }
+        if let Some(cred) = credential
+            && let Some(queue) = faults.by_credential.get_mut(cred)
+            && let Some(fault) = queue.pop_front()
+        {
+            return Some(fault);
+        }
+        faults.any.pop_front()
+    }
+
+    fn record(&self, parts: &http::request::Parts, body: &Bytes, credential: Option<&str>) {
+        let mut headers: BTreeMap<String, String> = BTreeMap::new();
+        for (name, value) in &parts.headers {
+            let value = String::from_utf8_lossy(value.as_bytes());
+            headers
+                .entry(name.as_str().to_owned())
+                .and_modify(|v| {
+                    v.push_str(", ");
+                    v.push_str(&value);
+                })
+                .or_insert_with(|| value.into_owned());
+        }
+        let path = parts
+            .uri
+            .path_and_query()
+            .map_or_else(|| parts.uri.path().to_owned(), |pq| pq.as_str().to_owned());
+        let rec = RecordedRequest {
+            method: parts.method.as_str().to_owned(),
+            path,
+            headers,
+            body: body.clone(),
+            credential: credential.map(str::to_owned),
+        };
+        lock(&self.records).push(rec);
+    }
+
+    fn count_credential(&self, credential: &str) {
+        let mut map = lock(&self.per_credential);
+        if let Some(n) = map.get_mut(credential) {
+            *n += 1;
+        } else {
+            map.insert(credential.to_owned(), 1);
+        }
+    }
+
+    fn request_id(&self) -> String {
+        let n = self.request_ids.fetch_add(1, Ordering::Relaxed) + 1;
+        format!("req_011Mock{n:015}")
+    }
+}
+
+/// A mock upstream HTTP server. See the crate docs for the endpoints it serves.
+///
+/// Dropping it (or calling [`MockUpstream::shutdown`]) stops the server: it stops accepting,
+/// hanging and held requests end, idle connections close.
+pub struct MockUpstream {
+    addr: SocketAddr,
+    shared: Arc<Shared>,
+    shutdown_tx: watch::Sender<bool>,
+    task: JoinHandle<()>,
+}
+
+impl std::fmt::Debug for MockUpstream {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("MockUpstream")
+            .field("addr", &self.addr)
+            .finish_non_exhaustive()
+    }
+}
+
+impl MockUpstream {
+    /// Starts the mock on `127.0.0.1:0`.
+    ///
+    /// # Panics
+    /// If no loopback port can be bound: a test cannot proceed without its upstream, so this
+    /// aborts the test. Use [`MockUpstream::try_start`] to handle the error instead.
+    pub async fn start() -> MockUpstream {
+        Self::try_start()
+            .await
+            .unwrap_or_else(|e| panic!("MockUpstream: cannot bind 127.0.0.1:0: {e}"))
+    }
+
+    /// Starts the mock on `127.0.0.1:0`, returning bind errors.
+    pub async fn try_start() -> std::io::Result<MockUpstream> {
+        let listener = tokio::net::TcpListener::bind((Ipv4Addr::LOCALHOST, 0)).await?;
+        let addr = listener.local_addr()?;
+        let (shutdown_tx, shutdown_rx) = watch::channel(false);
+        let shared = Arc::new(Shared {
+            config: Mutex::new(Config::default()),
+            faults: Mutex::new(Faults::default()),
+            records: Mutex::new(Vec::new()),
+            per_credential: Mutex::new(HashMap::new()),
+            total: AtomicUsize::new(0),
+            tokens_issued: AtomicU64::new(0),
+            request_ids: AtomicU64::new(0),
+            shutdown: shutdown_rx.clone(),
+        });
+        let app = router(shared.clone());
+        let listener = listener.tap_io(|tcp| {
+            // Small SSE writes must not wait for Nagle.
+            let _ = tcp.set_nodelay(true);
+        });
+        let task = tokio::spawn(async move {
+            let _ = axum::serve(listener, app)
+                .with_graceful_shutdown(wait_shutdown(shutdown_rx))
+                .await;
+        });
+        Ok(MockUpstream {
+            addr,
+            shared,
+            shutdown_tx,
+            task,
+        })
+    }
+
+    /// `http://127.0.0.1:PORT` (no trailing slash).
+    pub fn url(&self) -> String {
+        format!("http://{}", self.addr)
+    }
+
+    /// The bound address.
+    pub fn addr(&self) -> SocketAddr {
+        self.addr
+    }
+
+    /// Stops the server and waits (up to 5 s) for it to finish.
+    pub async fn shutdown(self) {
+        let _ = self.shutdown_tx.send(true);
+        let abort = self.task.abort_handle();
+        if tokio::time::timeout(Duration::from_secs(5), self.task)
+            .await
+            .is_err()
+        {
+            abort.abort();
+        }
+    }
+
+    // --- faults ------------------------------------------------------------------------------
+
+    /// Queues a fault for the next request to any relay endpoint (everything except the OAuth
+    /// token endpoint) that has no per-credential fault queued.
+    pub fn push(&self, fault: Fault) {
+        lock(&self.shared.faults).any.push_back(fault);
+    }
+
+    /// Queues the same fault `n` times.
+    pub fn push_n(&self, n: usize, fault: Fault) {
+        let mut faults = lock(&self.shared.faults);
+        faults.any.extend(std::iter::repeat_n(fault, n));
+    }
+
+    /// Queues a fault for the next request carrying this credential (`x-api-key` value or
+    /// Bearer token). Per-credential faults are used before the shared queue.
+    pub fn push_for(&self, credential: impl Into<String>, fault: Fault) {
+        lock(&self.shared.faults)
+            .by_credential
+            .entry(credential.into())
+            .or_default()
+            .push_back(fault);
+    }
+
+    /// Queues a fault for the next OAuth token request (`/v1/oauth/token`, `/oauth/token`).
+    pub fn push_oauth(&self, fault: Fault) {
+        lock(&self.shared.faults).oauth.push_back(fault);
+    }
+
+    /// Faults still queued (all queues).
+    pub fn pending_faults(&self) -> usize {
+        let f = lock(&self.shared.faults);
+        f.any.len() + f.oauth.len() + f.by_credential.values().map(VecDeque::len).sum::<usize>()
+    }
+
+    /// Drops every queued fault.
+    pub fn clear_faults(&self) {
+        *lock(&self.shared.faults) = Faults::default();
+    }
+
+    // --- behaviour ---------------------------------------------------------------------------
+
+    /// Token counts reported by successful responses (and `count_tokens`, which reports
+    /// `usage.input`).
+    pub fn set_usage(&self, usage: MockUsage) {
+        lock(&self.shared.config).usage = usage;
+    }
+
+    /// Number of text deltas per stream (default [`bodies::DEFAULT_DELTAS`]).
+    pub fn set_deltas(&self, deltas: usize) {
+        lock(&self.shared.config).deltas = deltas;
+    }
+
+    /// How stream bodies are chunked.
+    pub fn set_chunking(&self, chunking: Chunking) {
+        lock(&self.shared.config).chunking = chunking;
+    }
+
+    /// Sleep between stream chunks (default zero). Use with [`Chunking::EveryNBytes`] to make
+    /// sure the reader sees every chunk boundary.
+    pub fn set_chunk_delay(&self, delay: Duration) {
+        lock(&self.shared.config).chunk_delay = delay;
+    }
+
+    /// Sleep after the first stream event (message_start / response.created / first chunk)
+    /// before sending the rest. Zero (the default) disables it.
+    pub fn set_stream_hold(&self, hold: Duration) {
+        lock(&self.shared.config).stream_hold = hold;
+    }
+
+    /// Turns request recording on (default) or off. [`MockUpstream::request_count`] and the
+    /// per-credential counts keep counting either way.
+    pub fn set_recording(&self, on: bool) {
+        lock(&self.shared.config).recording = on;
+    }
+
+    // --- recording ---------------------------------------------------------------------------
+
+    /// Every recorded request, oldest first.
+    pub fn requests(&self) -> Vec<RecordedRequest> {
+        lock(&self.shared.records).clone()
+    }
+
+    /// The most recent recorded request.
+    pub fn last_request(&self) -> Option<RecordedRequest> {
+        lock(&self.shared.records).last().cloned()
+    }
+
+    /// Number of requests received (recorded or not), all endpoints.
+    pub fn request_count(&self) -> usize {
+        self.shared.total.load(Ordering::Relaxed)
+    }
+
+    /// Number of requests received with this credential (`x-api-key` or Bearer token).
+    pub fn count_for(&self, credential: &str) -> usize {
+        lock(&self.shared.per_credential)
+            .get(credential)
+            .copied()
+            .unwrap_or(0)
+    }
+
+    /// Requests per credential.
+    pub fn credential_counts(&self) -> HashMap<String, usize> {
+        lock(&self.shared.per_credential).clone()
+    }
+
+    /// Number of token pairs issued by the OAuth endpoint; the n-th pair is
+    /// `sk-ant-oat01-mock-n` / `sk-ant-ort01-mock-n`.
+    pub fn tokens_issued(&self) -> u64 {
+        self.shared.tokens_issued.load(Ordering::Relaxed)
+    }
+
+    /// Forgets recorded requests and all counts.
+    pub fn clear_requests(&self) {
+        lock(&self.shared.records).clear();
+        lock(&self.shared.per_credential).clear();
+        self.shared.total.store(0, Ordering::Relaxed);
+    }
+}
+
+async fn wait_shutdown(mut rx: watch::Receiver<bool>) {
+    // An error means the sender (the MockUpstream) was dropped: shut down too.
+    let _ = rx.wait_for(|stop| *stop).await;
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Endpoint {
+    Messages,
+    CountTokens,
+    OAuthToken,
+    Responses,
+    CodexResponses,
+    Chat,
+    NotFound,
+}
+
+impl Endpoint {
+    fn is_openai(self) -> bool {
+        matches!(self, Self::Responses | Self::CodexResponses | Self::Chat)
+    }
+}
+
+fn router(shared: Arc<Shared>) -> Router {
+    fn route(ep: Endpoint) -> axum::routing::MethodRouter<Arc<Shared>> {
+        post(move |State(s): State<Arc<Shared>>, req: Request| handle(s, ep, req))
+    }
+    Router::new()
+        .route("/v1/messages", route(Endpoint::Messages))
+        .route("/v1/messages/count_tokens", route(Endpoint::CountTokens))
+        .route("/v1/oauth/token", route(Endpoint::OAuthToken))
+        .route("/oauth/token", route(Endpoint::OAuthToken))
+        .route("/v1/responses", route(Endpoint::Responses))
+        .route("/responses", route(Endpoint::Responses))
+        .route(
+            "/backend-api/codex/responses",
+            route(Endpoint::CodexResponses),
+        )
+        .route("/v1/chat/completions", route(Endpoint::Chat))
+        .route("/chat/completions", route(Endpoint::Chat))
+        .fallback(|State(s): State<Arc<Shared>>, req: Request| handle(s, Endpoint::NotFound, req))
+        .with_state(shared)
+}
+
+fn credential(headers: &HeaderMap) -> Option<&str> {
+    if let Some(key) = headers.get("x-api-key").and_then(|v| v.to_str().ok()) {
+        return Some(key);
+    }
+    let auth = headers.get(header::AUTHORIZATION)?.to_str().ok()?;
+    let (scheme, token) = auth.split_once(' ')?;
+    scheme.eq_ignore_ascii_case("bearer").then(|| token.trim())
+}
+
+#[derive(Deserialize, Default)]
+struct Inspect {
+    #[serde(default)]
+    model: Option<String>,
+    #[serde(default)]
+    stream: Option<bool>,
+    #[serde(default)]
+    stream_options: Option<StreamOptions>,
+}
+
+#[derive(Deserialize, Default)]
+struct StreamOptions {
+    #[serde(default)]
+    include_usage: Option<bool>,
+}
+
+/// What an endpoint answers, before faults and chunking are applied.
+enum Reply {
+    Json {
+        status: StatusCode,
+        headers: Vec<(&'static str, String)>,
+        body: String,
+    },
+    Sse {
+        headers: Vec<(&'static str, String)>,
+        events: Vec<Bytes>,
+    },
+}
+
+async fn handle(shared: Arc<Shared>, endpoint: Endpoint, req: Request) -> Response {
+    let (parts, body) = req.into_parts();
+    let Ok(body) = axum::body::to_bytes(body, MAX_BODY).await else {
+        return plain(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "request body unreadable or too large",
+        );
+    };
+    shared.total.fetch_add(1, Ordering::Relaxed);
+    let cfg = shared.config();
+    let cred = credential(&parts.headers);
+    if let Some(c) = cred {
+        shared.count_credential(c);
+    }
+    if cfg.recording {
+        shared.record(&parts, &body, cred);
+    }
+    let fault = shared.take_fault(endpoint, cred);
+    let mut shutdown = shared.shutdown.clone();
+
+    let mut cut = None;
+    let reply = match fault {
+        Some(Fault::Status {
+            status,
+            headers,
+            body,
+        }) => return status_response(&shared, endpoint, status, headers, body),
+        Some(Fault::Hang) => {
+            let _ = shutdown.wait_for(|stop| *stop).await;
+            return plain(StatusCode::SERVICE_UNAVAILABLE, "mock upstream shut down");
+        }
+        Some(Fault::SlowFirstByte(delay)) => {
+            tokio::select! {
+                () = tokio::time::sleep(delay) => {}
+                _ = shutdown.wait_for(|stop| *stop) => {
+                    return plain(StatusCode::SERVICE_UNAVAILABLE, "mock upstream shut down");
+                }
+            }
+            success(&shared, endpoint, &body, &cfg)
+        }
+        Some(Fault::DisconnectMidStream { after_events }) => {
+            cut = Some(after_events);
+            success(&shared, endpoint, &body, &cfg)
+        }
+        Some(Fault::ErrorEventAfter200) => error_stream(&shared, endpoint, &body, &cfg)
+            .unwrap_or_else(|| success(&shared, endpoint, &body, &cfg)),
+        None => success(&shared, endpoint, &body, &cfg),
+    };
+    build(reply, &cfg, cut, shutdown)
+}
+
+fn plain(status: StatusCode, text: &'static str) -> Response {
+    let mut resp = Response::new(Body::from(text));
+    *resp.status_mut() = status;
+    resp
+}
+
+fn status_response(
+    shared: &Shared,
+    endpoint: Endpoint,
+    status: u16,
+    headers: Vec<(String, String)>,
+    body: String,
+) -> Response {
+    let has_ct = headers
+        .iter()
+        .any(|(n, _)| n.eq_ignore_ascii_case("content-type"));
+    let json = body.trim_start().starts_with('{');
+    let mut resp = Response::new(Body::from(body));
+    *resp.status_mut() = StatusCode::from_u16(status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+    let h = resp.headers_mut();
+    if !has_ct {
+        let ct = if json {
+            JSON_CONTENT_TYPE
+        } else {
+            "text/plain; charset=utf-8"
+        };
+        h.insert(header::CONTENT_TYPE, HeaderValue::from_static(ct));
+    }
+    let id_header = if endpoint.is_openai() {
+        "x-request-id"
+    } else {
+        "request-id"
+    };
+    if let Ok(v) = HeaderValue::from_str(&shared.request_id()) {
+        h.insert(id_header, v);
+    }
+    for (name, value) in headers {
+        if let (Ok(n), Ok(v)) = (
+            HeaderName::from_bytes(name.as_bytes()),
+            HeaderValue::from_str(&value),
+        ) {
+            h.append(n, v);
+        }
+    }
+    resp
+}
+
+fn anthropic_headers(shared: &Shared) -> Vec<(&'static str, String)> {
+    vec![
+        ("request-id", shared.request_id()),
+        ("anthropic-ratelimit-unified-status", "allowed".to_owned()),
+    ]
+}
+
+fn openai_headers(shared: &Shared, endpoint: Endpoint) -> Vec<(&'static str, String)> {
+    let mut h = vec![("x-request-id", shared.request_id())];
+    if endpoint == Endpoint::CodexResponses {
+        h.extend([
+            ("x-codex-primary-used-percent", "12".to_owned()),
+            ("x-codex-primary-window-minutes", "300".to_owned()),
+            ("x-codex-primary-reset-after-seconds", "3600".to_owned()),
+            ("x-codex-secondary-used-percent", "5".to_owned()),
+            ("x-codex-secondary-window-minutes", "10080".to_owned()),
+            ("x-codex-secondary-reset-after-seconds", "86400".to_owned()),
+        ]);
+    }
+    h
+}
+
+fn bad_request(shared: &Shared, endpoint: Endpoint, message: &str) -> Reply {
+    let (headers, body) = if endpoint.is_openai() {
+        (
+            openai_headers(shared, endpoint),
+            bodies::openai_error_json("invalid_request_error", message, None),
+        )
+    } else {
+        (
+            anthropic_headers(shared),
+            bodies::anthropic_error_json("invalid_request_error", message),
+        )
+    };
+    Reply::Json {
+        status: StatusCode::BAD_REQUEST,
+        headers,
+        body,
+    }
+}
+
+fn json_ok(headers: Vec<(&'static str, String)>, body: String) -> Reply {
+    Reply::Json {
+        status: StatusCode::OK,
+        headers,
+        body,
+    }
+}
+
+fn inspect(body: &[u8]) -> Option<Inspect> {
+    serde_json::from_slice(body).ok()
+}
+
+fn success(shared: &Shared, endpoint: Endpoint, body: &[u8], cfg: &Config) -> Reply {
+    match endpoint {
+        Endpoint::NotFound => Reply::Json {
+            status: StatusCode::NOT_FOUND,
+            headers: anthropic_headers(shared),
+            body: bodies::anthropic_error_json("not_found_error", "Not found"),
+        },
+        Endpoint::OAuthToken => oauth(shared, body),
+        Endpoint::CountTokens => match inspect(body) {
+            None => bad_request(shared, endpoint, "request body is not valid JSON"),
+            Some(_) => json_ok(
+                anthropic_headers(shared),
+                format!(r#"{{"input_tokens":{}}}"#, cfg.usage.input),
+            ),
+        },
+        Endpoint::Messages => {
+            let Some(req) = inspect(body) else {
+                return bad_request(shared, endpoint, "request body is not valid JSON");
+            };
+            let model = req.model.as_deref().unwrap_or(DEFAULT_ANTHROPIC_MODEL);
+            let headers = anthropic_headers(shared);
+            if req.stream == Some(true) {
+                Reply::Sse {
+                    headers,
+                    events: bodies::anthropic_stream_events(model, &cfg.usage, cfg.deltas),
+                }
+            } else {
+                json_ok(
+                    headers,
+                    bodies::anthropic_message_json(model, &cfg.usage, cfg.deltas),
+                )
+            }
+        }
+        Endpoint::Responses | Endpoint::CodexResponses => {
+            let Some(req) = inspect(body) else {
+                return bad_request(shared, endpoint, "request body is not valid JSON");
+            };
+            let model = req.model.as_deref().unwrap_or(DEFAULT_OPENAI_MODEL);
+            let headers = openai_headers(shared, endpoint);
+            // The ChatGPT backend is stream-only: stream unless explicitly `false`.
+            let stream = req.stream.unwrap_or(endpoint == Endpoint::CodexResponses);
+            if stream {
+                Reply::Sse {
+                    headers,
+                    events: bodies::responses_stream_events(model, &cfg.usage, cfg.deltas),
+                }
+            } else {
+                json_ok(
+                    headers,
+                    bodies::responses_completed_json(model, &cfg.usage, cfg.deltas),
+                )
+            }
+        }
+        Endpoint::Chat => {
+            let Some(req) = inspect(body) else {
+                return bad_request(shared, endpoint, "request body is not valid JSON");
+            };
+            let model = req.model.as_deref().unwrap_or(DEFAULT_OPENAI_MODEL);
+            let headers = openai_headers(shared, endpoint);
+            if req.stream == Some(true) {
+                let include_usage = req
+                    .stream_options
+                    .and_then(|o| o.include_usage)
+                    .unwrap_or(false);
+                Reply::Sse {
+                    headers,
+                    events: bodies::chat_stream_events(
+                        model,
+                        &cfg.usage,
+                        cfg.deltas,
+                        include_usage,
+                    ),
+                }
+            } else {
+                json_ok(
+                    headers,
+                    bodies::chat_completion_json(model, &cfg.usage, cfg.deltas),
+                )
+            }
+        }
+    }
+}
+
+fn error_stream(shared: &Shared, endpoint: Endpoint, body: &[u8], cfg: &Config) -> Option<Reply> {
+    let model = inspect(body).and_then(|r| r.model);
+    let events = match endpoint {
+        Endpoint::Messages => bodies::anthropic_error_stream_events(
+            model.as_deref().unwrap_or(DEFAULT_ANTHROPIC_MODEL),
+            &cfg.usage,
+        ),
+        Endpoint::Responses | Endpoint::CodexResponses => {
+            bodies::responses_error_stream_events(model.as_deref().unwrap_or(DEFAULT_OPENAI_MODEL))
+        }
+        Endpoint::Chat => {
+            bodies::chat_error_stream_events(model.as_deref().unwrap_or(DEFAULT_OPENAI_MODEL))
+        }
+        Endpoint::CountTokens | Endpoint::OAuthToken | Endpoint::NotFound => return None,
+    };
+    let headers = if endpoint == Endpoint::Messages {
+        anthropic_headers(shared)
+    } else {
+        openai_headers(shared, endpoint)
+    };
+    Some(Reply::Sse { headers, events })
+}
+
+/// The OAuth token endpoint: JSON or form body; `refresh_token` and `authorization_code` grants.
+fn oauth(shared: &Shared, body: &[u8]) -> Reply {
+    let grant = grant_type(body);
+    let headers = vec![("request-id", shared.request_id())];
+    match grant.as_deref() {
+        Some("refresh_token" | "authorization_code") => {
+            let n = shared.tokens_issued.fetch_add(1, Ordering::Relaxed) + 1;
+            json_ok(
+                headers,
+                format!(
+                    concat!(
+                        r#"{{"access_token":"sk-ant-oat01-mock-{n}","refresh_token":"sk-ant-ort01-mock-{n}","#,
+                        r#""expires_in":28800,"token_type":"Bearer","scope":"user:inference user:profile"}}"#
+                    ),
+                    n = n
+                ),
+            )
+        }
+        _ => Reply::Json {
+            status: StatusCode::BAD_REQUEST,
+            headers,
+            body: r#"{"error":"unsupported_grant_type","error_description":"grant_type must be refresh_token or authorization_code"}"#.to_owned(),
+        },
+    }
+}
+
+fn grant_type(body: &[u8]) -> Option<String> {
+    #[derive(Deserialize)]
+    struct Grant {
+        grant_type: Option<String>,
+    }
+    if let Ok(g) = serde_json::from_slice::<Grant>(body) {
+        return g.grant_type;
+    }
+    // application/x-www-form-urlencoded; grant type values need no percent-decoding.
+    std::str::from_utf8(body)
+        .ok()?
+        .split('&')
+        .find_map(|pair| pair.strip_prefix("grant_type="))
+        .map(|v| v.trim().to_owned())
+}
+
+enum Step {
+    Chunk(Bytes),
+    Sleep(Duration),
+    Yield,
+    Fail,
+}
+
+/// Lays out the chunks, pauses and the break of one stream body.
+fn plan(mut events: Vec<Bytes>, cfg: &Config, cut: Option<usize>) -> VecDeque<Step> {
+    if let Some(n) = cut {
+        events.truncate(n);
+    }
+    let mut segments: Vec<Vec<Bytes>> = Vec::with_capacity(2);
+    if !cfg.stream_hold.is_zero() && events.len() > 1 {
+        let rest = events.split_off(1);
+        segments.push(events);
+        segments.push(rest);
+    } else {
+        segments.push(events);
+    }
+    let mut steps = VecDeque::new();
+    let mut first_chunk = true;
+    for (i, segment) in segments.into_iter().enumerate() {
+        if i > 0 {
+            steps.push_back(Step::Sleep(cfg.stream_hold));
+            first_chunk = true;
+        }
+        let chunks = match cfg.chunking {
+            Chunking::PerEvent => segment,
+            Chunking::Whole => vec![Bytes::from(bodies::concat(&segment))],
+            Chunking::EveryNBytes(n) => {
+                let all = Bytes::from(bodies::concat(&segment));
+                let n = n.max(1);
+                (0..all.len())
+                    .step_by(n)
+                    .map(|at| all.slice(at..(at + n).min(all.len())))
+                    .collect()
+            }
+        };
+        for chunk in chunks {
+            if !first_chunk {
+                if !cfg.chunk_delay.is_zero() {
+                    steps.push_back(Step::Sleep(cfg.chunk_delay));
+                } else if matches!(cfg.chunking, Chunking::EveryNBytes(_)) {
+                    steps.push_back(Step::Yield);
+                }
+            }
+            first_chunk = false;
+            steps.push_back(Step::Chunk(chunk));
+        }
+    }
+    if cut.is_some() {
+        // Let the server flush what it has before the body errors and the connection drops.
+        steps.push_back(Step::Yield);
+        steps.push_back(Step::Fail);
+    }
+    steps
+}
+
+fn broken() -> std::io::Error {
+    std::io::Error::new(
+        std::io::ErrorKind::ConnectionAborted,
+        "mock upstream: scripted disconnect",
+    )
+}
+
+fn stream_body(steps: VecDeque<Step>, shutdown: watch::Receiver<bool>) -> Body {
+    let stream =
+        futures_util::stream::unfold((steps, shutdown), |(mut steps, mut shutdown)| async move {
+            loop {
+                match steps.pop_front()? {
+                    Step::Chunk(bytes) => return Some((Ok(bytes), (steps, shutdown))),
+                    Step::Yield => tokio::task::yield_now().await,
+                    Step::Sleep(d) => {
+                        let stopped = tokio::select! {
+                            () = tokio::time::sleep(d) => false,
+                            _ = shutdown.wait_for(|stop| *stop) => true,
+                        };
+                        if stopped {
+                            return Some((Err(broken()), (VecDeque::new(), shutdown)));
+                        }
+                    }
+                    Step::Fail => return Some((Err(broken()), (VecDeque::new(), shutdown))),
+                }
+            }
+        });
+    Body::from_stream(stream)
+}
+
+fn build(
+    reply: Reply,
+    cfg: &Config,
+    cut: Option<usize>,
+    shutdown: watch::Receiver<bool>,
+) -> Response {
+    let (status, headers, content_type, body) = match reply {
+        Reply::Sse { headers, events } => {
+            let body = stream_body(plan(events, cfg, cut), shutdown);
+            (StatusCode::OK, headers, SSE_CONTENT_TYPE, body)
+        }
+        Reply::Json {
+            status,
+            headers,
+            body,
+        } => {
+            let body = match cut {
+                None => Body::from(body),
+                Some(_) => {
+                    let bytes = Bytes::from(body);
+                    let half = bytes.slice(..bytes.len() / 2);
+                    let steps = VecDeque::from([Step::Chunk(half), Step::Yield, Step::Fail]);
+                    stream_body(steps, shutdown)
+                }
+            };
+            (status, headers, JSON_CONTENT_TYPE, body)
+        }
+    };
+    let mut resp = Response::new(body);
+    *resp.status_mut() = status;
+    let h = resp.headers_mut();
+    h.insert(header::CONTENT_TYPE, HeaderValue::from_static(content_type));
+    if content_type == SSE_CONTENT_TYPE {
+        h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-cache"));
+    }
+    for (name, value) in headers {
+        if let Ok(v) = HeaderValue::from_str(&value) {
+            h.insert(name, v);
+        }
+    }
+    resp
+}

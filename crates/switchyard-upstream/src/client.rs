@@ -1,0 +1,80 @@
+//! HTTP clients, one per proxy configuration, reused for every request (connection pooling,
+//! HTTP/2 where the upstream offers it).
+
+use std::collections::HashMap;
+use std::sync::{Mutex, PoisonError};
+use std::time::Duration;
+
+/// Upstream hosts and timeouts the adapters need, from the server's configuration.
+#[derive(Debug, Clone)]
+pub struct UpstreamHosts {
+    pub anthropic_api: String,
+    pub claude_oauth_token_url: String,
+    pub claude_ai: String,
+    pub chatgpt: String,
+    pub openai_auth: String,
+    pub openai_api: String,
+}
+
+#[derive(Debug, thiserror::Error)]
+#[error("cannot build an HTTP client{}: {reason}", proxy.as_deref().map(|p| format!(" for proxy {p}")).unwrap_or_default())]
+pub struct ClientError {
+    proxy: Option<String>,
+    reason: String,
+}
+
+pub struct ClientPool {
+    connect_timeout: Duration,
+    direct: reqwest::Client,
+    proxied: Mutex<HashMap<String, reqwest::Client>>,
+}
+
+/// Installs the process-wide TLS provider once (ring); reqwest is built without its own.
+pub fn install_tls_provider() {
+    let _ = rustls::crypto::ring::default_provider().install_default();
+}
+
+impl ClientPool {
+    pub fn new(connect_timeout: Duration) -> Result<Self, ClientError> {
+        install_tls_provider();
+        Ok(Self {
+            connect_timeout,
+            direct: build(connect_timeout, None)?,
+            proxied: Mutex::new(HashMap::new()),
+        })
+    }
+
+    /// The client for `proxy` (none: direct). Built once per distinct proxy URL.
+    pub fn get(&self, proxy: Option<&str>) -> Result<reqwest::Client, ClientError> {
+        let Some(proxy) = proxy.filter(|p| !p.is_empty()) else {
+            return Ok(self.direct.clone());
+        };
+        let mut map = self.proxied.lock().unwrap_or_else(PoisonError::into_inner);
+        if let Some(c) = map.get(proxy) {
+            return Ok(c.clone());
+        }
+        let client = build(self.connect_timeout, Some(proxy))?;
+        map.insert(proxy.to_string(), client.clone());
+        Ok(client)
+    }
+}
+
+fn build(connect_timeout: Duration, proxy: Option<&str>) -> Result<reqwest::Client, ClientError> {
+    let err = |reason: String| ClientError {
+        proxy: proxy.map(str::to_string),
+        reason,
+    };
+    // No total timeout: streams may run for many minutes. Connect and first-byte timeouts
+    // are applied by the caller; idle time inside a body by the passthrough body.
+    let mut builder = reqwest::Client::builder()
+        .connect_timeout(connect_timeout)
+        .pool_idle_timeout(Duration::from_secs(90))
+        .pool_max_idle_per_host(256)
+        .tcp_nodelay(true)
+        .redirect(reqwest::redirect::Policy::none())
+        .no_proxy();
+    if let Some(p) = proxy {
+        builder = builder.proxy(reqwest::Proxy::all(p).map_err(|e| err(e.to_string()))?);
+    }
+    builder.build().map_err(|e| err(e.to_string()))
+}

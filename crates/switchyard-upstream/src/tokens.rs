@@ -1,0 +1,205 @@
+//! OAuth access tokens for subscription accounts.
+//!
+//! A token is refreshed shortly before it expires, and once more when the upstream answers 401.
+//! Refreshes are single-flight per account: concurrent requests wait on the account's lock and
+//! reuse the token the first one obtained. The rotated refresh token is persisted through
+//! [`PersistCredentials`] before anyone uses the new access token, so a crash never loses it.
+
+use chrono::{DateTime, Duration, Utc};
+use futures_util::future::BoxFuture;
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex, PoisonError};
+use switchyard_core::Secret;
+use switchyard_core::account::{Account, AccountId, Credentials};
+
+/// Refresh when less than this much validity is left.
+const REFRESH_MARGIN_SECONDS: i64 = 120;
+
+/// Where a refreshed credential set is saved (the store, in the server).
+pub trait PersistCredentials: Send + Sync {
+    fn persist(&self, id: AccountId, creds: Credentials) -> BoxFuture<'_, Result<(), String>>;
+}
+
+/// The token endpoint and public client id of one OAuth provider.
+#[derive(Debug, Clone)]
+pub struct OAuthClient {
+    pub token_url: String,
+    pub client_id: String,
+    /// Extra fields sent with a refresh (e.g. a scope).
+    pub extra: Vec<(String, String)>,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum TokenError {
+    #[error("account has no access token")]
+    NoAccessToken,
+    #[error("access token expired and the account has no refresh token")]
+    NoRefreshToken,
+    #[error("token refresh failed: {0}")]
+    Refresh(String),
+    #[error("token refresh rejected ({status}): {message}")]
+    Rejected { status: u16, message: String },
+    #[error("saving the refreshed token failed: {0}")]
+    Persist(String),
+}
+
+#[derive(Clone)]
+struct Held {
+    access: Secret,
+    refresh: Option<Secret>,
+    expires_at: Option<DateTime<Utc>>,
+    /// The access token in the account snapshot when this was obtained; a different one in
+    /// the snapshot later means an operator replaced the credentials.
+    based_on: Option<Secret>,
+}
+
+pub struct TokenManager {
+    cells: Mutex<HashMap<AccountId, Arc<tokio::sync::Mutex<Option<Held>>>>>,
+    persist: Arc<dyn PersistCredentials>,
+}
+
+impl TokenManager {
+    pub fn new(persist: Arc<dyn PersistCredentials>) -> Self {
+        Self {
+            cells: Mutex::new(HashMap::new()),
+            persist,
+        }
+    }
+
+    fn cell(&self, id: AccountId) -> Arc<tokio::sync::Mutex<Option<Held>>> {
+        let mut map = self.cells.lock().unwrap_or_else(PoisonError::into_inner);
+        map.entry(id).or_default().clone()
+    }
+
+    /// A usable access token for `account`. With `rejected`, the caller just saw that token
+    /// fail with 401: refresh unless another request already replaced it.
+    pub async fn access_token(
+        &self,
+        account: &Account,
+        http: &reqwest::Client,
+        oauth: &OAuthClient,
+        rejected: Option<&Secret>,
+        now: DateTime<Utc>,
+    ) -> Result<Secret, TokenError> {
+        let cell = self.cell(account.id);
+        let mut held = cell.lock().await;
+        let snapshot = &account.credentials;
+        let current = match held.as_ref() {
+            Some(h)
+                if snapshot.access_token.is_none()
+                    || snapshot.access_token == Some(h.access.clone())
+                    || snapshot.access_token == h.based_on =>
+            {
+                h.clone()
+            }
+            _ => Held {
+                access: snapshot
+                    .access_token
+                    .clone()
+                    .ok_or(TokenError::NoAccessToken)?,
+                refresh: snapshot.refresh_token.clone(),
+                expires_at: snapshot.expires_at,
+                based_on: snapshot.access_token.clone(),
+            },
+        };
+        let stale = current
+            .expires_at
+            .is_some_and(|t| t - now < Duration::seconds(REFRESH_MARGIN_SECONDS));
+        let must_refresh = match rejected {
+            Some(bad) => *bad == current.access,
+            None => stale,
+        };
+        if !must_refresh {
+            *held = Some(current.clone());
+            return Ok(current.access);
+        }
+        let refresh = current.refresh.clone().ok_or(TokenError::NoRefreshToken)?;
+        let fresh = refresh_token(http, oauth, &refresh, now).await?;
+        let next = Held {
+            access: fresh.access_token,
+            refresh: Some(fresh.refresh_token.unwrap_or(refresh)),
+            expires_at: fresh.expires_at,
+            based_on: snapshot.access_token.clone(),
+        };
+        let creds = Credentials {
+            access_token: Some(next.access.clone()),
+            refresh_token: next.refresh.clone(),
+            expires_at: next.expires_at,
+            ..snapshot.clone()
+        };
+        self.persist
+            .persist(account.id, creds)
+            .await
+            .map_err(TokenError::Persist)?;
+        tracing::info!(account = %account.name, "oauth token refreshed");
+        *held = Some(next.clone());
+        Ok(next.access)
+    }
+
+    /// Forgets what is held for an account (its credentials were replaced or it was removed).
+    pub fn forget(&self, id: AccountId) {
+        let mut map = self.cells.lock().unwrap_or_else(PoisonError::into_inner);
+        map.remove(&id);
+    }
+}
+
+struct Refreshed {
+    access_token: Secret,
+    refresh_token: Option<Secret>,
+    expires_at: Option<DateTime<Utc>>,
+}
+
+async fn refresh_token(
+    http: &reqwest::Client,
+    oauth: &OAuthClient,
+    refresh: &Secret,
+    now: DateTime<Utc>,
+) -> Result<Refreshed, TokenError> {
+    let mut body = serde_json::Map::new();
+    body.insert("grant_type".into(), "refresh_token".into());
+    body.insert("refresh_token".into(), refresh.expose().into());
+    body.insert("client_id".into(), oauth.client_id.clone().into());
+    for (k, v) in &oauth.extra {
+        body.insert(k.clone(), v.clone().into());
+    }
+    let bytes = serde_json::to_vec(&body).map_err(|e| TokenError::Refresh(e.to_string()))?;
+    let resp = http
+        .post(&oauth.token_url)
+        .header("content-type", "application/json")
+        .header("accept", "application/json")
+        .body(bytes)
+        .timeout(std::time::Duration::from_secs(30))
+        .send()
+        .await
+        .map_err(|e| TokenError::Refresh(e.without_url().to_string()))?;
+    let status = resp.status().as_u16();
+    let text = resp
+        .bytes()
+        .await
+        .map_err(|e| TokenError::Refresh(e.without_url().to_string()))?;
+    if !(200..300).contains(&status) {
+        let message = String::from_utf8_lossy(&text[..text.len().min(300)]).into_owned();
+        return Err(TokenError::Rejected { status, message });
+    }
+    let v: serde_json::Value = serde_json::from_slice(&text)
+        .map_err(|e| TokenError::Refresh(format!("token response is not JSON: {e}")))?;
+    let access_token = v
+        .get("access_token")
+        .and_then(|t| t.as_str())
+        .filter(|t| !t.is_empty())
+        .ok_or_else(|| TokenError::Refresh("token response has no access_token".into()))?;
+    let refresh_token = v
+        .get("refresh_token")
+        .and_then(|t| t.as_str())
+        .filter(|t| !t.is_empty())
+        .map(Secret::new);
+    let expires_at = v
+        .get("expires_in")
+        .and_then(|t| t.as_i64())
+        .map(|secs| now + Duration::seconds(secs));
+    Ok(Refreshed {
+        access_token: Secret::new(access_token),
+        refresh_token,
+        expires_at,
+    })
+}

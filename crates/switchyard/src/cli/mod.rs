@@ -1,0 +1,176 @@
+//! Command-line interface. Every command takes the global flags `--config`, `--data-dir`,
+//! `--database-url` and `--redis-url`, before or after the subcommand.
+
+mod account;
+mod key;
+mod output;
+mod serve;
+mod settings;
+mod usage;
+mod user;
+
+use anyhow::Context;
+use clap::{Parser, Subcommand};
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::sync::Arc;
+use switchyard_server::Config;
+use switchyard_store::Store;
+use switchyard_store::sql::StoreLocation;
+
+#[derive(Parser)]
+#[command(
+    name = "switchyard",
+    version,
+    about = "AI API relay",
+    propagate_version = true
+)]
+pub struct Cli {
+    #[command(flatten)]
+    global: Global,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(clap::Args, Clone, Default)]
+pub struct Global {
+    /// TOML configuration file.
+    #[arg(long, global = true, env = "SWITCHYARD_CONFIG")]
+    config: Option<PathBuf>,
+    /// Data directory (SQLite file, master key file).
+    #[arg(long, global = true)]
+    data_dir: Option<PathBuf>,
+    /// Database URL (default: SQLite in the data directory).
+    #[arg(long, global = true)]
+    database_url: Option<String>,
+    /// Redis URL for shared coordination between instances.
+    #[arg(long, global = true)]
+    redis_url: Option<String>,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run the relay server.
+    Serve(serve::Args),
+    /// Inspect the configuration.
+    #[command(subcommand)]
+    Config(ConfigCommand),
+    /// Manage upstream accounts.
+    #[command(subcommand)]
+    Account(Box<account::Command>),
+    /// Manage Switchyard API keys.
+    #[command(subcommand)]
+    Key(key::Command),
+    /// Manage users.
+    #[command(subcommand)]
+    User(user::Command),
+    /// Runtime settings stored in the database.
+    #[command(subcommand)]
+    Settings(settings::Command),
+    /// Usage records.
+    #[command(subcommand)]
+    Usage(usage::Command),
+    /// Create or upgrade the database schema and exit.
+    Migrate,
+}
+
+#[derive(Subcommand)]
+enum ConfigCommand {
+    /// Validate the configuration and print it with secrets redacted.
+    Check,
+}
+
+pub fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(r) => r,
+        Err(e) => {
+            eprintln!("error: cannot start the async runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    match runtime.block_on(run(cli)) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+async fn run(cli: Cli) -> anyhow::Result<()> {
+    let config = load_config(&cli.global)?;
+    match cli.command {
+        Command::Serve(args) => serve::run(config, args).await,
+        Command::Config(ConfigCommand::Check) => {
+            print!("{}", config.to_redacted_toml());
+            Ok(())
+        }
+        Command::Migrate => {
+            let store = open_store(&config).await?;
+            store.close().await;
+            println!("database is up to date");
+            Ok(())
+        }
+        Command::Account(c) => with_store(&config, |s| account::run(s, *c)).await,
+        Command::Key(c) => with_store(&config, |s| key::run(s, c)).await,
+        Command::User(c) => with_store(&config, |s| user::run(s, c)).await,
+        Command::Settings(c) => with_store(&config, |s| settings::run(s, c)).await,
+        Command::Usage(c) => with_store(&config, |s| usage::run(s, c)).await,
+    }
+}
+
+/// File, then `SWITCHYARD_*` environment, then flags.
+pub fn load_config(global: &Global) -> anyhow::Result<Config> {
+    let mut config = Config::load(global.config.as_deref(), std::env::vars())?;
+    if let Some(d) = &global.data_dir {
+        config.set("data_dir", &d.to_string_lossy())?;
+    }
+    if let Some(u) = &global.database_url {
+        config.set("database_url", u)?;
+    }
+    if let Some(u) = &global.redis_url {
+        config.set("redis_url", u)?;
+    }
+    config.validate()?;
+    Ok(config)
+}
+
+pub async fn open_store(config: &Config) -> anyhow::Result<Arc<dyn Store>> {
+    let store = switchyard_store::open(StoreLocation {
+        data_dir: &config.data_dir,
+        database_url: config.database_url.as_deref(),
+        master_key: config.master_key.as_ref().map(|k| k.expose()),
+    })
+    .await?;
+    Ok(store)
+}
+
+async fn with_store<F, Fut>(config: &Config, f: F) -> anyhow::Result<()>
+where
+    F: FnOnce(Arc<dyn Store>) -> Fut,
+    Fut: std::future::Future<Output = anyhow::Result<()>>,
+{
+    let store = open_store(config).await.context("opening the store")?;
+    let result = f(store.clone()).await;
+    store.close().await;
+    result
+}
+
+/// Splits `a,b,c` into trimmed, non-empty parts.
+pub fn list(value: &str) -> Vec<String> {
+    value
+        .split(',')
+        .map(|s| s.trim().to_string())
+        .filter(|s| !s.is_empty())
+        .collect()
+}
+
+pub fn parse_time(value: &str) -> anyhow::Result<chrono::DateTime<chrono::Utc>> {
+    chrono::DateTime::parse_from_rfc3339(value)
+        .map(|t| t.with_timezone(&chrono::Utc))
+        .with_context(|| format!("`{value}` is not an RFC 3339 time such as 2026-12-31T23:59:59Z"))
+}

@@ -1,0 +1,91 @@
+//! `switchyard settings get|set|list|reset`.
+
+use clap::Subcommand;
+use serde::Serialize;
+use std::sync::Arc;
+use switchyard_core::settings::{self, DEFS, Settings};
+use switchyard_store::Store;
+
+use super::output;
+
+#[derive(Subcommand)]
+pub enum Command {
+    Get {
+        key: String,
+    },
+    Set {
+        key: String,
+        value: String,
+    },
+    /// Back to the default.
+    Reset {
+        key: String,
+    },
+    List {
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+#[derive(Serialize)]
+struct Row {
+    key: &'static str,
+    value: String,
+    default: &'static str,
+    #[serde(rename = "type")]
+    ty: &'static str,
+    help: &'static str,
+}
+
+pub async fn run(store: Arc<dyn Store>, cmd: Command) -> anyhow::Result<()> {
+    match cmd {
+        Command::Get { key } => {
+            settings::def(&key).ok_or_else(|| settings::SettingError::Unknown(key.clone()))?;
+            let s = Settings::from_stored(store.settings().await?);
+            println!("{}", s.text(&key));
+            Ok(())
+        }
+        Command::Set { key, value } => {
+            let canonical = settings::validate(&key, &value)?;
+            store.set_setting(&key, &canonical).await?;
+            store
+                .audit("cli", "settings.set", Some(&key), Some(&canonical))
+                .await?;
+            println!("{key} = {canonical}");
+            Ok(())
+        }
+        Command::Reset { key } => {
+            let d =
+                settings::def(&key).ok_or_else(|| settings::SettingError::Unknown(key.clone()))?;
+            store.reset_setting(&key).await?;
+            store
+                .audit("cli", "settings.reset", Some(&key), None)
+                .await?;
+            println!("{key} = {} (default)", d.default);
+            Ok(())
+        }
+        Command::List { json } => {
+            let s = Settings::from_stored(store.settings().await?);
+            let rows: Vec<Row> = DEFS
+                .iter()
+                .map(|d| Row {
+                    key: d.key,
+                    value: s.text(d.key),
+                    default: d.default,
+                    ty: d.ty.as_str(),
+                    help: d.help,
+                })
+                .collect();
+            if json {
+                return output::json(&rows);
+            }
+            output::table(
+                &["key", "value", "default", "meaning"],
+                rows.into_iter()
+                    .map(|r| vec![r.key.into(), r.value, r.default.into(), r.help.into()])
+                    .collect(),
+            );
+            Ok(())
+        }
+    }
+}
