@@ -1,0 +1,214 @@
+//! Spawns the real server in-process on port 0 with a fresh SQLite store, against a testkit
+//! mock upstream.
+
+use std::sync::Arc;
+use std::time::Duration;
+use switchyard_core::Secret;
+use switchyard_core::account::{Account, AccountKind, Credentials};
+use switchyard_core::key;
+use switchyard_server::state::AppState;
+use switchyard_server::{App, Config};
+use switchyard_store::sql::StoreLocation;
+use switchyard_store::{NewAccount, NewApiKey, Store, UsageRecord};
+use switchyard_testkit::MockUpstream;
+use tokio::sync::oneshot;
+use tokio::task::JoinHandle;
+
+pub struct TestApp {
+    pub url: String,
+    pub state: Arc<AppState>,
+    pub store: Arc<dyn Store>,
+    pub key: String,
+    pub key_id: i64,
+    pub http: reqwest::Client,
+    stop: Option<oneshot::Sender<()>>,
+    task: Option<JoinHandle<()>>,
+    _dir: tempfile::TempDir,
+}
+
+pub struct AccountSpec {
+    pub kind: AccountKind,
+    pub name: &'static str,
+    pub secret: &'static str,
+    pub priority: i32,
+    pub weight: u32,
+    pub max_concurrency: u32,
+    pub models: Vec<String>,
+    pub model_map: Vec<(&'static str, &'static str)>,
+    pub refresh_token: Option<&'static str>,
+    pub expires_at: Option<chrono::DateTime<chrono::Utc>>,
+}
+
+impl AccountSpec {
+    pub fn claude(name: &'static str, secret: &'static str) -> Self {
+        Self {
+            kind: AccountKind::Claude,
+            name,
+            secret,
+            priority: 50,
+            weight: 1,
+            max_concurrency: 0,
+            models: vec![],
+            model_map: vec![],
+            refresh_token: None,
+            expires_at: None,
+        }
+    }
+
+    pub fn oauth(name: &'static str, token: &'static str, refresh: &'static str) -> Self {
+        Self {
+            kind: AccountKind::ClaudeOfficial,
+            refresh_token: Some(refresh),
+            expires_at: Some(chrono::Utc::now() + chrono::Duration::hours(8)),
+            ..Self::claude(name, token)
+        }
+    }
+}
+
+impl TestApp {
+    pub async fn start(mock: &MockUpstream) -> TestApp {
+        switchyard_upstream::client::install_tls_provider();
+        let dir = tempfile::tempdir().unwrap();
+        let mut config = Config::default();
+        config.set("listen", "127.0.0.1:0").unwrap();
+        config.data_dir = dir.path().to_path_buf();
+        config.set("upstream.anthropic_api", &mock.url()).unwrap();
+        config
+            .set(
+                "upstream.claude_oauth_token_url",
+                &format!("{}/v1/oauth/token", mock.url()),
+            )
+            .unwrap();
+        config.timeouts.shutdown_grace_seconds = 5;
+        let store = switchyard_store::open(StoreLocation {
+            data_dir: dir.path(),
+            database_url: None,
+            master_key: None,
+        })
+        .await
+        .unwrap();
+        let user = store.create_user("alice", "user", None).await.unwrap();
+        let generated = key::generate();
+        let created = store
+            .create_key(NewApiKey {
+                user_id: user.id,
+                name: "test".into(),
+                prefix: generated.prefix.clone(),
+                hash: generated.hash.clone(),
+                ..Default::default()
+            })
+            .await
+            .unwrap();
+        let app = App::build(config, store.clone()).await.unwrap();
+        let url = format!("http://{}", app.local_addr());
+        let state = app.state();
+        let (stop, stopped) = oneshot::channel::<()>();
+        let task = tokio::spawn(app.run_until_stopped(async {
+            let _ = stopped.await;
+        }));
+        TestApp {
+            url,
+            state,
+            store,
+            key: generated.full,
+            key_id: created.id,
+            http: reqwest::Client::builder().no_proxy().build().unwrap(),
+            stop: Some(stop),
+            task: Some(task),
+            _dir: dir,
+        }
+    }
+
+    pub async fn add_account(&self, spec: AccountSpec) -> Account {
+        let secret = Some(Secret::new(spec.secret));
+        let credentials = match spec.kind {
+            AccountKind::ClaudeOfficial => Credentials {
+                access_token: secret,
+                refresh_token: spec.refresh_token.map(Secret::new),
+                expires_at: spec.expires_at,
+                ..Default::default()
+            },
+            _ => Credentials {
+                api_key: secret,
+                ..Default::default()
+            },
+        };
+        let account = self
+            .store
+            .create_account(NewAccount {
+                kind: Some(spec.kind),
+                name: spec.name.into(),
+                priority: Some(spec.priority),
+                weight: Some(spec.weight),
+                max_concurrency: Some(spec.max_concurrency),
+                allowed_models: spec.models,
+                model_map: spec
+                    .model_map
+                    .iter()
+                    .map(|(a, b)| (a.to_string(), b.to_string()))
+                    .collect(),
+                credentials,
+                ..Default::default()
+            })
+            .await
+            .unwrap();
+        self.state.refresh_if_changed().await.unwrap();
+        account
+    }
+
+    pub fn messages(&self, body: serde_json::Value) -> reqwest::RequestBuilder {
+        self.http
+            .post(format!("{}/v1/messages", self.url))
+            .header("x-api-key", &self.key)
+            .header("anthropic-version", "2023-06-01")
+            .json(&body)
+    }
+
+    /// Waits until at least `n` usage records are stored and returns them, oldest first.
+    pub async fn usage(&self, n: usize) -> Vec<UsageRecord> {
+        for _ in 0..100 {
+            let mut records = self.store.recent_usage(1000).await.unwrap();
+            if records.len() >= n {
+                records.reverse();
+                return records;
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        panic!("fewer than {n} usage records after 5 s");
+    }
+
+    pub async fn account(&self, name: &str) -> Account {
+        self.store.find_account(name).await.unwrap()
+    }
+
+    pub async fn stop(mut self) {
+        if let Some(s) = self.stop.take() {
+            let _ = s.send(());
+        }
+        if let Some(t) = self.task.take() {
+            tokio::time::timeout(Duration::from_secs(10), t)
+                .await
+                .expect("server stops within 10 s")
+                .unwrap();
+        }
+    }
+}
+
+pub fn body(stream: bool) -> serde_json::Value {
+    serde_json::json!({
+        "model": "claude-sonnet-4-20250514",
+        "max_tokens": 64,
+        "stream": stream,
+        "messages": [{"role": "user", "content": "hi"}]
+    })
+}
+
+pub fn session_body(session: &str) -> serde_json::Value {
+    serde_json::json!({
+        "model": "claude-sonnet-4-20250514",
+        "max_tokens": 64,
+        "stream": false,
+        "metadata": {"user_id": format!("user_{}_account__session_{session}", "a".repeat(64))},
+        "messages": [{"role": "user", "content": "hi"}]
+    })
+}
