@@ -72,6 +72,7 @@ impl App {
             hosts,
             metrics: metrics::install(),
             reload: Default::default(),
+            quotas: Default::default(),
         });
         Ok(Self {
             listener,

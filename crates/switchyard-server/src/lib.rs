@@ -9,6 +9,7 @@ pub mod bootstrap;
 pub mod config;
 pub mod health;
 pub mod metrics;
+pub mod quota;
 pub mod relay;
 pub mod state;
 

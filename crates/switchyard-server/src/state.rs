@@ -126,7 +126,12 @@ pub struct AppState {
     pub hosts: switchyard_upstream::UpstreamHosts,
     pub metrics: metrics_exporter_prometheus::PrometheusHandle,
     pub reload: Notify,
+    /// Latest usage-window report per account and when it was last saved.
+    pub quotas: std::sync::Mutex<HashMap<AccountId, (serde_json::Value, std::time::Instant)>>,
 }
+
+/// How often one account's usage-window report is written to the store at most.
+const QUOTA_SAVE_INTERVAL: Duration = Duration::from_secs(30);
 
 impl AppState {
     pub fn settings_duration(&self, key: &str) -> Duration {
@@ -201,6 +206,36 @@ impl AppState {
                     .await;
             }
         });
+    }
+
+    /// Keeps the usage windows an upstream reports in its response headers (Codex
+    /// `x-codex-primary-*`/`secondary-*`, Anthropic `anthropic-ratelimit-unified-*`).
+    pub fn record_quota_headers(self: &Arc<Self>, account: &Account, headers: &http::HeaderMap) {
+        let Some(report) = crate::quota::from_headers(headers, Utc::now()) else {
+            return;
+        };
+        let save = {
+            let mut map = self
+                .quotas
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner);
+            let due = map.get(&account.id).is_none_or(|(old, at)| {
+                at.elapsed() >= QUOTA_SAVE_INTERVAL || old.get("status") != report.get("status")
+            });
+            if due {
+                map.insert(account.id, (report.clone(), std::time::Instant::now()));
+            }
+            due
+        };
+        if save {
+            let this = self.clone();
+            let id = account.id;
+            tokio::spawn(async move {
+                if let Err(e) = this.store.set_account_quota(id, &report).await {
+                    tracing::warn!(account_id = id, error = %e, "saving usage windows failed");
+                }
+            });
+        }
     }
 
     /// Cooling accounts whose time has passed become `active` again in the store.

@@ -13,6 +13,7 @@ pub mod anthropic;
 pub mod classify;
 pub mod client;
 pub mod headers;
+pub mod openai;
 pub mod passthrough;
 pub mod tokens;
 

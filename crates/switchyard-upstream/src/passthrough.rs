@@ -10,7 +10,7 @@ use std::pin::Pin;
 use std::task::{Context, Poll};
 use std::time::{Duration, Instant};
 use switchyard_core::{Dialect, TokenUsage};
-use switchyard_protocol::{StreamTap, usage_from_body};
+use switchyard_protocol::{ChatUsageStripper, StreamTap, usage_from_body};
 use tokio::time::Sleep;
 
 /// Largest non-streaming body kept for reading its usage; longer bodies are still forwarded.
@@ -73,6 +73,9 @@ pub struct PassthroughBody<B> {
     /// instead of a silently truncated stream (e.g. an Anthropic `event: error`).
     broken_trailer: Option<Bytes>,
     on_finish: Option<OnFinish>,
+    /// Removes the usage chunk Switchyard asked for on the client's behalf (Chat
+    /// Completions); the tap still reads the original bytes.
+    strip: Option<ChatUsageStripper>,
     first_byte_at: Option<Instant>,
     bytes: u64,
     ended: bool,
@@ -93,10 +96,17 @@ impl<B> PassthroughBody<B> {
             idle_timer: Box::pin(tokio::time::sleep(idle)),
             broken_trailer,
             on_finish: Some(Box::new(on_finish)),
+            strip: None,
             first_byte_at: None,
             bytes: 0,
             ended: false,
         }
+    }
+
+    /// Forward everything except the Chat Completions usage chunk the client did not ask for.
+    pub fn strip_chat_usage(mut self) -> Self {
+        self.strip = Some(ChatUsageStripper::new());
+        self
     }
 
     fn finish(&mut self, error_kind: Option<&str>) {
@@ -158,35 +168,57 @@ where
         if this.ended {
             return Poll::Ready(None);
         }
-        let broken = match Pin::new(&mut this.inner).poll_frame(cx) {
-            Poll::Ready(Some(Ok(frame))) => {
-                let Ok(data) = frame.into_data() else {
-                    // Trailers are not forwarded; ask for the next frame.
-                    cx.waker().wake_by_ref();
-                    return Poll::Pending;
-                };
-                if this.first_byte_at.is_none() {
-                    this.first_byte_at = Some(Instant::now());
+        let broken = loop {
+            match Pin::new(&mut this.inner).poll_frame(cx) {
+                Poll::Ready(Some(Ok(frame))) => {
+                    let Ok(data) = frame.into_data() else {
+                        // Trailers are not forwarded.
+                        continue;
+                    };
+                    if this.first_byte_at.is_none() {
+                        this.first_byte_at = Some(Instant::now());
+                    }
+                    this.bytes += data.len() as u64;
+                    this.tap.feed(&data);
+                    let deadline = tokio::time::Instant::now() + this.idle;
+                    this.idle_timer.as_mut().reset(deadline);
+                    let out = match &mut this.strip {
+                        None => data,
+                        Some(strip) => {
+                            let mut kept = Vec::with_capacity(data.len());
+                            strip.push(&data, &mut kept);
+                            if kept.is_empty() {
+                                continue;
+                            }
+                            Bytes::from(kept)
+                        }
+                    };
+                    return Poll::Ready(Some(Ok(Frame::data(out))));
                 }
-                this.bytes += data.len() as u64;
-                this.tap.feed(&data);
-                let deadline = tokio::time::Instant::now() + this.idle;
-                this.idle_timer.as_mut().reset(deadline);
-                return Poll::Ready(Some(Ok(Frame::data(data))));
+                Poll::Ready(None) => {
+                    this.ended = true;
+                    let rest = this.strip.as_mut().map(|s| {
+                        let mut rest = Vec::new();
+                        s.finish(&mut rest);
+                        rest
+                    });
+                    this.finish(None);
+                    return match rest {
+                        Some(rest) if !rest.is_empty() => {
+                            Poll::Ready(Some(Ok(Frame::data(Bytes::from(rest)))))
+                        }
+                        _ => Poll::Ready(None),
+                    };
+                }
+                Poll::Ready(Some(Err(e))) => {
+                    tracing::warn!(error = %e, "upstream body failed mid-stream");
+                    break "upstream_stream_broken";
+                }
+                Poll::Pending => match this.idle_timer.as_mut().poll(cx) {
+                    Poll::Ready(()) => break "upstream_idle_timeout",
+                    Poll::Pending => return Poll::Pending,
+                },
             }
-            Poll::Ready(None) => {
-                this.ended = true;
-                this.finish(None);
-                return Poll::Ready(None);
-            }
-            Poll::Ready(Some(Err(e))) => {
-                tracing::warn!(error = %e, "upstream body failed mid-stream");
-                "upstream_stream_broken"
-            }
-            Poll::Pending => match this.idle_timer.as_mut().poll(cx) {
-                Poll::Ready(()) => "upstream_idle_timeout",
-                Poll::Pending => return Poll::Pending,
-            },
         };
         // After the first byte there is no failover: end the stream cleanly for the client.
         this.ended = true;

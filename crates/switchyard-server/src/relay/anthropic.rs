@@ -92,6 +92,8 @@ async fn serve(
         model: info.model.clone(),
         stream: info.stream,
         session,
+        pinned: None,
+        strip_chat_usage: false,
         started,
         request_id: new_request_id(),
     };

@@ -50,8 +50,18 @@ pub struct RelayRequest {
     pub model: String,
     pub stream: bool,
     pub session: Option<SessionKey>,
+    /// A continuation (`previous_response_id`) that must go to the account that produced the
+    /// earlier response while it is usable; looked up before `session`.
+    pub pinned: Option<SessionKey>,
+    /// Switchyard asked upstream for a usage chunk the client did not request.
+    pub strip_chat_usage: bool,
     pub started: Instant,
     pub request_id: String,
+}
+
+/// The sticky identity under which a Responses id is remembered (scoped by API key).
+pub fn response_binding(api_key_id: i64, response_id: &str) -> SessionKey {
+    switchyard_core::session::session_key(api_key_id, &format!("response:{response_id}"))
 }
 
 /// Which OAuth provider refreshes an account's token, if any.
@@ -59,6 +69,11 @@ pub fn oauth_for(state: &AppState, account: &Account) -> Option<OAuthClient> {
     match account.kind {
         AccountKind::ClaudeOfficial => {
             Some(switchyard_upstream::anthropic::oauth_client(&state.hosts))
+        }
+        AccountKind::OpenaiResponses if switchyard_upstream::openai::is_chatgpt_token(account) => {
+            Some(switchyard_upstream::openai::chatgpt_oauth_client(
+                &state.hosts,
+            ))
         }
         _ => None,
     }
@@ -117,10 +132,15 @@ where
     while outcome.attempts < max_attempts {
         // Route.
         let snap = state.snapshot.load();
-        let sticky = req
-            .session
+        let pinned = req
+            .pinned
             .as_ref()
-            .and_then(|s| state.sticky.get(s.as_str(), ttl));
+            .and_then(|p| state.sticky.get(p.as_str(), ttl));
+        let sticky = pinned.or_else(|| {
+            req.session
+                .as_ref()
+                .and_then(|s| state.sticky.get(s.as_str(), ttl))
+        });
         let route = RouteRequest {
             kinds: endpoint.kinds,
             model: &req.model,
@@ -158,7 +178,8 @@ where
             exclude.push(account.id);
             continue;
         };
-        if sticky.is_some_and(|s| s != account.id)
+        if pinned.is_none()
+            && sticky.is_some_and(|s| s != account.id)
             && let Some(s) = &req.session
         {
             state.sticky.unbind(s.as_str());
@@ -250,6 +271,7 @@ where
             }
         };
         let status = resp.status().as_u16();
+        state.record_quota_headers(&account, resp.headers());
         if (200..300).contains(&status) {
             metrics::upstream_attempt(account.kind.as_str(), "ok");
             if let Some(s) = &req.session {
@@ -263,7 +285,11 @@ where
                 resp,
                 outcome,
                 sent_at,
-                idle,
+                BodyOptions {
+                    idle,
+                    ttl,
+                    strip_chat_usage: req.strip_chat_usage,
+                },
                 Held {
                     key_slot: key_slot.take(),
                     account_slot: Some(account_slot),
@@ -353,6 +379,14 @@ fn settle_now(state: &Arc<AppState>, outcome: Outcome, key_slot: Option<Slot>) {
     );
 }
 
+/// How the passthrough body behaves.
+struct BodyOptions {
+    idle: Duration,
+    /// Lifetime of the response-id binding (Responses continuations).
+    ttl: Duration,
+    strip_chat_usage: bool,
+}
+
 /// Builds the client response around the upstream body; settlement runs when it ends.
 fn passthrough(
     state: &Arc<AppState>,
@@ -360,9 +394,14 @@ fn passthrough(
     resp: reqwest::Response,
     mut outcome: Outcome,
     sent_at: Instant,
-    idle: Duration,
+    opts: BodyOptions,
     held: Held,
 ) -> Response<Body> {
+    let BodyOptions {
+        idle,
+        ttl,
+        strip_chat_usage,
+    } = opts;
     let status = StatusCode::from_u16(resp.status().as_u16()).unwrap_or(StatusCode::OK);
     let mut headers = response_forwardable(resp.headers());
     let is_sse = resp
@@ -387,10 +426,21 @@ fn passthrough(
     };
     let state = state.clone();
     let upstream: axum::http::Response<reqwest::Body> = resp.into();
-    let body = PassthroughBody::new(upstream.into_body(), tap, idle, trailer, move |finished| {
-        outcome.upstream_time += sent_at.elapsed();
-        settle(&state, outcome, Some(finished), held);
-    });
+    let remember_response = endpoint.dialect == Dialect::OpenaiResponses;
+    let mut body =
+        PassthroughBody::new(upstream.into_body(), tap, idle, trailer, move |finished| {
+            outcome.upstream_time += sent_at.elapsed();
+            if remember_response
+                && let (Some(id), Some(account)) = (&finished.response_id, outcome.account_id)
+            {
+                let binding = response_binding(outcome.api_key_id, id);
+                state.sticky.bind(binding.as_str(), account, ttl);
+            }
+            settle(&state, outcome, Some(finished), held);
+        });
+    if strip_chat_usage && is_sse {
+        body = body.strip_chat_usage();
+    }
     let mut out = Response::new(Body::new(body));
     *out.status_mut() = status;
     *out.headers_mut() = headers;

@@ -4,7 +4,8 @@
 //!    ([`accept`]).
 //! 2. **authenticate** — find the API key in memory by its hash ([`auth::authenticate`]).
 //! 3. **admit** — the key's policy ([`auth::admit`]).
-//! 4. **inspect** — parse only what routing needs (in each dialect module, e.g. [`anthropic`]).
+//! 4. **inspect** — parse only what routing needs (in each dialect module: [`anthropic`],
+//!    [`openai`]).
 //! 5. **route** — the scheduler picks an account ([`forward`]).
 //! 6. **forward** — the account kind's adapter builds the upstream request ([`forward`]).
 //! 7. **respond** — failover until the first byte, then passthrough ([`forward`]).
@@ -15,6 +16,7 @@ pub mod anthropic;
 pub mod auth;
 pub mod forward;
 pub mod models;
+pub mod openai;
 pub mod reply;
 pub mod settle;
 
@@ -37,9 +39,32 @@ pub fn routes() -> Router<Arc<AppState>> {
                 post(anthropic::count_tokens),
             );
     }
-    r.route("/v1/models", get(models::list))
-        .route("/claude/v1/models", get(models::list))
-        .route("/api/v1/models", get(models::list))
+    for path in [
+        "/v1/responses",
+        "/responses",
+        "/openai/v1/responses",
+        "/openai/responses",
+    ] {
+        r = r
+            .route(path, post(openai::responses))
+            .route(&format!("{path}/compact"), post(openai::responses_compact));
+    }
+    for path in [
+        "/v1/chat/completions",
+        "/openai/v1/chat/completions",
+        "/chat/completions",
+    ] {
+        r = r.route(path, post(openai::chat_completions));
+    }
+    for path in [
+        "/v1/models",
+        "/claude/v1/models",
+        "/api/v1/models",
+        "/openai/v1/models",
+    ] {
+        r = r.route(path, get(models::list));
+    }
+    r
 }
 
 /// Unknown paths get a 404 in the dialect the client most likely speaks.

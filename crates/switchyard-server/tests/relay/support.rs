@@ -37,6 +37,8 @@ pub struct AccountSpec {
     pub model_map: Vec<(&'static str, &'static str)>,
     pub refresh_token: Option<&'static str>,
     pub expires_at: Option<chrono::DateTime<chrono::Utc>>,
+    pub base_url: Option<String>,
+    pub extra: serde_json::Map<String, serde_json::Value>,
 }
 
 impl AccountSpec {
@@ -52,6 +54,24 @@ impl AccountSpec {
             model_map: vec![],
             refresh_token: None,
             expires_at: None,
+            base_url: None,
+            extra: Default::default(),
+        }
+    }
+
+    pub fn openai(name: &'static str, key: &'static str, base_url: String) -> Self {
+        Self {
+            kind: AccountKind::Openai,
+            base_url: Some(base_url),
+            ..Self::claude(name, key)
+        }
+    }
+
+    /// An `openai-responses` account: a ChatGPT token when `secret` is a JWT, else an API key.
+    pub fn codex(name: &'static str, secret: &'static str) -> Self {
+        Self {
+            kind: AccountKind::OpenaiResponses,
+            ..Self::claude(name, secret)
         }
     }
 
@@ -79,6 +99,13 @@ impl TestApp {
                 &format!("{}/v1/oauth/token", mock.url()),
             )
             .unwrap();
+        for host in [
+            "upstream.chatgpt",
+            "upstream.openai_api",
+            "upstream.openai_auth",
+        ] {
+            config.set(host, &mock.url()).unwrap();
+        }
         config.timeouts.shutdown_grace_seconds = 5;
         let store = switchyard_store::open(StoreLocation {
             data_dir: dir.path(),
@@ -122,6 +149,12 @@ impl TestApp {
     pub async fn add_account(&self, spec: AccountSpec) -> Account {
         let secret = Some(Secret::new(spec.secret));
         let credentials = match spec.kind {
+            AccountKind::OpenaiResponses if spec.secret.starts_with("eyJ") => Credentials {
+                access_token: secret,
+                refresh_token: spec.refresh_token.map(Secret::new),
+                expires_at: spec.expires_at,
+                ..Default::default()
+            },
             AccountKind::ClaudeOfficial => Credentials {
                 access_token: secret,
                 refresh_token: spec.refresh_token.map(Secret::new),
@@ -141,6 +174,8 @@ impl TestApp {
                 priority: Some(spec.priority),
                 weight: Some(spec.weight),
                 max_concurrency: Some(spec.max_concurrency),
+                base_url: spec.base_url,
+                extra: spec.extra,
                 allowed_models: spec.models,
                 model_map: spec
                     .model_map
@@ -161,6 +196,13 @@ impl TestApp {
             .post(format!("{}/v1/messages", self.url))
             .header("x-api-key", &self.key)
             .header("anthropic-version", "2023-06-01")
+            .json(&body)
+    }
+
+    pub fn post(&self, path: &str, body: serde_json::Value) -> reqwest::RequestBuilder {
+        self.http
+            .post(format!("{}{path}", self.url))
+            .header("authorization", format!("Bearer {}", self.key))
             .json(&body)
     }
 

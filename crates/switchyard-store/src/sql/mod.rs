@@ -50,6 +50,10 @@ pub trait Store: Send + Sync + 'static {
     async fn set_account_state(&self, id: AccountId, state: &AccountState) -> Result<()>;
     async fn set_account_credentials(&self, id: AccountId, creds: &Credentials) -> Result<()>;
 
+    /// The latest usage-window report of an account (free-form JSON, shown to operators).
+    async fn set_account_quota(&self, id: AccountId, data: &serde_json::Value) -> Result<()>;
+    async fn account_quotas(&self) -> Result<BTreeMap<AccountId, serde_json::Value>>;
+
     async fn settings(&self) -> Result<BTreeMap<String, String>>;
     async fn set_setting(&self, key: &str, value: &str) -> Result<()>;
     async fn reset_setting(&self, key: &str) -> Result<()>;

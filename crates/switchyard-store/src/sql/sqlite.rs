@@ -22,7 +22,10 @@ use crate::{
     UsageRecord, User,
 };
 
-const MIGRATIONS: &[(i64, &str)] = &[(1, include_str!("../../migrations/0001_init.sql"))];
+const MIGRATIONS: &[(i64, &str)] = &[
+    (1, include_str!("../../migrations/0001_init.sql")),
+    (2, include_str!("../../migrations/0002_account_quota.sql")),
+];
 /// A known plain text, encrypted on first start, that proves the master key on later starts.
 const KEY_CHECK: &str = "switchyard-master-key-check";
 
@@ -540,6 +543,28 @@ impl Store for SqliteStore {
             .execute(&self.pool)
             .await?;
         Ok(())
+    }
+
+    async fn set_account_quota(&self, id: AccountId, data: &serde_json::Value) -> Result<()> {
+        sqlx::query(
+            "INSERT INTO account_quota (account_id, data, updated_at) VALUES (?, ?, ?)
+             ON CONFLICT (account_id) DO UPDATE SET data = excluded.data, updated_at = excluded.updated_at",
+        )
+        .bind(id)
+        .bind(to_json(data)?)
+        .bind(ts(Utc::now()))
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+
+    async fn account_quotas(&self) -> Result<BTreeMap<AccountId, serde_json::Value>> {
+        let rows = sqlx::query("SELECT account_id, data FROM account_quota")
+            .fetch_all(&self.pool)
+            .await?;
+        rows.iter()
+            .map(|r| Ok((r.try_get("account_id")?, json_col(r, "data")?)))
+            .collect()
     }
 
     async fn settings(&self) -> Result<BTreeMap<String, String>> {

@@ -1,0 +1,253 @@
+//! The OpenAI dialects: Responses (Codex) and Chat Completions.
+//!
+//! `/v1/responses` draws on `openai-responses`, `openai` and `azure` accounts as one pool, so a
+//! deployment whose only account is an OpenAI-compatible provider still serves Codex.
+
+use axum::extract::{Request, State};
+use axum::http::HeaderMap;
+use axum::response::Response;
+use bytes::Bytes;
+use std::sync::Arc;
+use std::time::Instant;
+use switchyard_core::Dialect;
+use switchyard_core::account::{Account, AccountKind};
+use switchyard_core::session::session_key;
+use switchyard_protocol::{inspect_chat, inspect_responses, json_edit};
+use switchyard_upstream::openai::{OpenaiApi, is_chatgpt_token, prepare};
+
+use super::anthropic::new_request_id;
+use super::forward::{self, Endpoint, Prepared, RelayRequest, response_binding};
+use super::{accept, auth, reply};
+use crate::state::AppState;
+
+const RESPONSES_KINDS: &[AccountKind] = &[
+    AccountKind::OpenaiResponses,
+    AccountKind::Openai,
+    AccountKind::Azure,
+];
+const CHAT_KINDS: &[AccountKind] = &[AccountKind::Openai, AccountKind::Azure];
+
+static RESPONSES: Endpoint = Endpoint {
+    dialect: Dialect::OpenaiResponses,
+    name: "responses",
+    kinds: RESPONSES_KINDS,
+    broken_trailer: None,
+};
+
+static COMPACT: Endpoint = Endpoint {
+    dialect: Dialect::OpenaiResponses,
+    name: "responses_compact",
+    kinds: RESPONSES_KINDS,
+    broken_trailer: None,
+};
+
+static CHAT: Endpoint = Endpoint {
+    dialect: Dialect::OpenaiChat,
+    name: "chat_completions",
+    kinds: CHAT_KINDS,
+    broken_trailer: None,
+};
+
+pub async fn responses(State(state): State<Arc<AppState>>, req: Request) -> Response {
+    serve(
+        state,
+        &RESPONSES,
+        OpenaiApi::Responses { compact: false },
+        req,
+    )
+    .await
+}
+
+pub async fn responses_compact(State(state): State<Arc<AppState>>, req: Request) -> Response {
+    serve(state, &COMPACT, OpenaiApi::Responses { compact: true }, req).await
+}
+
+pub async fn chat_completions(State(state): State<Arc<AppState>>, req: Request) -> Response {
+    serve(state, &CHAT, OpenaiApi::ChatCompletions, req).await
+}
+
+/// What inspection found, in the shape the pipeline needs.
+struct Routing {
+    model: String,
+    stream: bool,
+    session_material: Option<String>,
+    previous_response_id: Option<String>,
+    add_include_usage: bool,
+}
+
+async fn serve(
+    state: Arc<AppState>,
+    endpoint: &'static Endpoint,
+    api: OpenaiApi,
+    req: Request,
+) -> Response {
+    let started = Instant::now();
+    let dialect = endpoint.dialect;
+    let (parts, body) = req.into_parts();
+    let query = parts.uri.query().map(str::to_string);
+
+    // authenticate + admit
+    let key = match auth::authenticate(&state, &parts.headers, query.as_deref(), dialect) {
+        Ok(k) => k,
+        Err(resp) => return resp,
+    };
+    let key_slot = match auth::admit(&state, &key, &parts.headers, dialect) {
+        Ok(s) => s,
+        Err(resp) => return resp,
+    };
+
+    // accept
+    let body = match accept::read_body(body, state.config.body_limit_bytes, dialect).await {
+        Ok(b) => b,
+        Err(resp) => return resp,
+    };
+
+    // inspect
+    let routing = match inspect(api, &parts.headers, &body) {
+        Ok(r) => r,
+        Err(message) => return reply::error(dialect, 400, None, &message),
+    };
+    if let Err(resp) = auth::admit_model(&key, &routing.model, dialect) {
+        return resp;
+    }
+    let body = if routing.add_include_usage {
+        match with_include_usage(&body) {
+            Ok(b) => b,
+            Err(message) => return reply::error(dialect, 400, None, &message),
+        }
+    } else {
+        body
+    };
+    let key_id = key.key.id;
+    let relay_req = RelayRequest {
+        key,
+        key_slot,
+        model: routing.model.clone(),
+        stream: routing.stream,
+        session: routing
+            .session_material
+            .as_deref()
+            .map(|m| session_key(key_id, m)),
+        pinned: routing
+            .previous_response_id
+            .as_deref()
+            .map(|id| response_binding(key_id, id)),
+        strip_chat_usage: routing.add_include_usage,
+        started,
+        request_id: new_request_id(),
+    };
+    let client_headers = parts.headers;
+    let hosts = state.hosts.clone();
+    let requested = routing.model;
+    forward::relay(
+        state,
+        endpoint,
+        relay_req,
+        move |account, upstream_model, bearer| {
+            let body = upstream_body(account, api, &requested, upstream_model, &body)?;
+            let p = prepare(
+                account,
+                &hosts,
+                api,
+                query.as_deref(),
+                &client_headers,
+                body,
+                bearer,
+            )
+            .map_err(|e| e.to_string())?;
+            Ok(Prepared {
+                url: p.url,
+                headers: p.headers,
+                body: p.body,
+            })
+        },
+    )
+    .await
+}
+
+fn inspect(api: OpenaiApi, headers: &HeaderMap, body: &[u8]) -> Result<Routing, String> {
+    match api {
+        OpenaiApi::Responses { .. } => {
+            let r = inspect_responses(body).map_err(|e| e.to_string())?;
+            // Codex sends `session_id` (older) or `session-id` (newer); others `x-session-id`.
+            let header = ["session_id", "session-id", "x-session-id"]
+                .iter()
+                .find_map(|h| headers.get(*h).and_then(|v| v.to_str().ok()))
+                .filter(|v| !v.is_empty());
+            let session_material = header
+                .map(|h| format!("session:{h}"))
+                .or_else(|| r.prompt_cache_key.map(|k| format!("cache-key:{k}")))
+                .or_else(|| r.instructions_material.map(|i| format!("instructions:{i}")))
+                .or_else(|| r.first_input_material.map(|f| format!("first:{f}")));
+            Ok(Routing {
+                model: r.model,
+                stream: r.stream,
+                session_material,
+                previous_response_id: r.previous_response_id,
+                add_include_usage: false,
+            })
+        }
+        OpenaiApi::ChatCompletions => {
+            let r = inspect_chat(body).map_err(|e| e.to_string())?;
+            let header = headers
+                .get("x-session-id")
+                .and_then(|v| v.to_str().ok())
+                .filter(|v| !v.is_empty());
+            Ok(Routing {
+                model: r.model,
+                stream: r.stream,
+                session_material: header
+                    .map(|h| format!("session:{h}"))
+                    .or(r.session_material),
+                previous_response_id: None,
+                add_include_usage: r.stream && !r.include_usage,
+            })
+        }
+    }
+}
+
+/// Sets `stream_options.include_usage = true`, keeping any other stream options.
+fn with_include_usage(body: &Bytes) -> Result<Bytes, String> {
+    let existing: Option<serde_json::Value> = serde_json::from_slice::<serde_json::Value>(body)
+        .ok()
+        .and_then(|v| v.get("stream_options").cloned());
+    let mut options = match existing {
+        Some(serde_json::Value::Object(map)) => map,
+        _ => serde_json::Map::new(),
+    };
+    options.insert("include_usage".into(), true.into());
+    let raw = serde_json::to_string(&options).map_err(|e| e.to_string())?;
+    json_edit::set_top_level(body, "stream_options", &raw)
+        .map(Bytes::from)
+        .map_err(|e| e.to_string())
+}
+
+/// The body as this account must receive it: the mapped model, and `store:false` for the
+/// ChatGPT backend (which rejects anything else). Untouched when nothing applies.
+fn upstream_body(
+    account: &Account,
+    api: OpenaiApi,
+    requested: &str,
+    upstream_model: &str,
+    body: &Bytes,
+) -> Result<Bytes, String> {
+    let mut out = body.clone();
+    if upstream_model != requested {
+        let value = serde_json::to_string(upstream_model).map_err(|e| e.to_string())?;
+        out = json_edit::set_top_level(&out, "model", &value)
+            .map_err(|e| e.to_string())?
+            .into();
+    }
+    if matches!(api, OpenaiApi::Responses { .. }) && is_chatgpt_token(account) {
+        let store_is_false = serde_json::from_slice::<serde_json::Value>(&out)
+            .ok()
+            .and_then(|v| v.get("store").and_then(|s| s.as_bool()))
+            == Some(false);
+        if !store_is_false {
+            out = json_edit::set_top_level(&out, "store", "false")
+                .map_err(|e| e.to_string())?
+                .into();
+        }
+    }
+    Ok(out)
+}
