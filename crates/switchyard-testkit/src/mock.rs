@@ -213,7 +213,12 @@ impl MockUpstream {
 
     /// Starts the mock on `127.0.0.1:0`, returning bind errors.
     pub async fn try_start() -> std::io::Result<MockUpstream> {
-        let listener = tokio::net::TcpListener::bind((Ipv4Addr::LOCALHOST, 0)).await?;
+        Self::try_start_on(0).await
+    }
+
+    /// Like [`MockUpstream::try_start`] on a chosen port (0 picks a free one).
+    pub async fn try_start_on(port: u16) -> std::io::Result<MockUpstream> {
+        let listener = tokio::net::TcpListener::bind((Ipv4Addr::LOCALHOST, port)).await?;
         let addr = listener.local_addr()?;
         let (shutdown_tx, shutdown_rx) = watch::channel(false);
         let shared = Arc::new(Shared {
