@@ -83,6 +83,30 @@ pub const DEFS: &[SettingDef] = &[
         default: "10",
         help: "cool-down after a 5xx or connection failure",
     },
+    SettingDef {
+        key: "account_recovery_enabled",
+        ty: SettingType::Bool,
+        default: "true",
+        help: "re-probe accounts disabled by the health check and re-enable them when they pass",
+    },
+    SettingDef {
+        key: "account_health_check_concurrency",
+        ty: SettingType::Int,
+        default: "4",
+        help: "health probes running at once",
+    },
+    SettingDef {
+        key: "account_health_check_timeout_seconds",
+        ty: SettingType::Int,
+        default: "20",
+        help: "longest a single health probe may take",
+    },
+    SettingDef {
+        key: "webhook_url",
+        ty: SettingType::Text,
+        default: "",
+        help: "generic JSON POST when an account is disabled or recovers (empty: off)",
+    },
 ];
 
 pub fn def(key: &str) -> Option<&'static SettingDef> {
@@ -101,6 +125,17 @@ pub enum SettingError {
     },
 }
 
+/// Integer settings where 0 would make no sense (a round every 0 minutes, 0 attempts…).
+const AT_LEAST_ONE: &[&str] = &[
+    "account_health_check_interval",
+    "account_error_threshold",
+    "sticky_session_ttl_seconds",
+    "max_attempts",
+    "first_byte_timeout_seconds",
+    "account_health_check_concurrency",
+    "account_health_check_timeout_seconds",
+];
+
 /// Checks `value` against the key's type and returns its canonical text.
 pub fn validate(key: &str, value: &str) -> Result<String, SettingError> {
     let d = def(key).ok_or_else(|| SettingError::Unknown(key.to_string()))?;
@@ -115,11 +150,24 @@ pub fn validate(key: &str, value: &str) -> Result<String, SettingError> {
             "false" | "0" | "no" | "off" => Ok("false".into()),
             _ => Err(invalid("true or false")),
         },
-        SettingType::Int => value
-            .trim()
-            .parse::<u64>()
-            .map(|n| n.to_string())
-            .map_err(|_| invalid("a non-negative integer")),
+        SettingType::Int => {
+            let n = value
+                .trim()
+                .parse::<u64>()
+                .map_err(|_| invalid("a non-negative integer"))?;
+            if n == 0 && AT_LEAST_ONE.contains(&key) {
+                return Err(invalid("an integer of at least 1"));
+            }
+            Ok(n.to_string())
+        }
+        SettingType::Text if key.ends_with("_url") => {
+            let v = value.trim();
+            if v.is_empty() || v.starts_with("http://") || v.starts_with("https://") {
+                Ok(v.to_string())
+            } else {
+                Err(invalid("an http(s) URL or an empty value"))
+            }
+        }
         SettingType::Text => Ok(value.to_string()),
     }
 }

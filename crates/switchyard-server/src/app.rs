@@ -29,6 +29,19 @@ pub enum AppError {
     Client(#[from] switchyard_upstream::client::ClientError),
 }
 
+/// The upstream hosts the adapters and probes use, from the configuration.
+pub fn upstream_hosts(config: &Config) -> switchyard_upstream::UpstreamHosts {
+    switchyard_upstream::UpstreamHosts {
+        anthropic_api: config.upstream.anthropic_api.clone(),
+        claude_oauth_token_url: config.upstream.claude_oauth_token_url.clone(),
+        claude_ai: config.upstream.claude_ai.clone(),
+        chatgpt: config.upstream.chatgpt.clone(),
+        openai_auth: config.upstream.openai_auth.clone(),
+        openai_api: config.upstream.openai_api.clone(),
+        gemini_api: config.upstream.gemini_api.clone(),
+    }
+}
+
 pub struct App {
     listener: TcpListener,
     state: Arc<AppState>,
@@ -49,14 +62,7 @@ impl App {
             })?;
         let snapshot = Snapshot::load(store.as_ref()).await?;
         let (usage, writer) = UsageWriter::spawn(store.clone(), USAGE_CHANNEL);
-        let hosts = switchyard_upstream::UpstreamHosts {
-            anthropic_api: config.upstream.anthropic_api.clone(),
-            claude_oauth_token_url: config.upstream.claude_oauth_token_url.clone(),
-            claude_ai: config.upstream.claude_ai.clone(),
-            chatgpt: config.upstream.chatgpt.clone(),
-            openai_auth: config.upstream.openai_auth.clone(),
-            openai_api: config.upstream.openai_api.clone(),
-        };
+        let hosts = upstream_hosts(&config);
         let state = Arc::new(AppState {
             clients: ClientPool::new(Duration::from_secs(config.timeouts.connect_seconds))?,
             tokens: TokenManager::new(Arc::new(StorePersist {
@@ -73,6 +79,8 @@ impl App {
             metrics: metrics::install(),
             reload: Default::default(),
             quotas: Default::default(),
+            health: Default::default(),
+            admin_logins: Default::default(),
         });
         Ok(Self {
             listener,
@@ -97,6 +105,7 @@ impl App {
             .route("/readyz", get(health::readyz))
             .route("/metrics", get(health::metrics))
             .merge(relay::routes())
+            .merge(crate::admin::routes(state.clone()))
             .fallback(relay::not_found)
             .with_state(state)
     }
@@ -110,6 +119,7 @@ impl App {
             writer,
         } = self;
         let background = tokio::spawn(refresher(state.clone()));
+        let health = tokio::spawn(crate::health_check::run(state.clone()));
         let grace = Duration::from_secs(state.config.timeouts.shutdown_grace_seconds);
         let router = Self::router(state.clone());
         let (stopping_tx, stopping_rx) = tokio::sync::oneshot::channel::<()>();
@@ -130,6 +140,7 @@ impl App {
             }
         }
         background.abort();
+        health.abort();
         drop(state);
         writer.close().await;
     }

@@ -185,7 +185,7 @@ impl Config {
         })?;
         toml::from_str(&text).map_err(|e| ConfigError::Parse {
             path: path.display().to_string(),
-            reason: e.message().to_string() + &location(&text, e.span()),
+            reason: format!("{}{}", e.message(), location(&text, e.span())),
         })
     }
 
@@ -239,7 +239,11 @@ impl Config {
             "upstream.gemini_api" => self.upstream.gemini_api = url(value)?,
             "upstream.code_assist" => self.upstream.code_assist = url(value)?,
             "upstream.google_oauth" => self.upstream.google_oauth = url(value)?,
-            "upstream.bedrock_runtime" => self.upstream.bedrock_runtime = value.to_string(),
+            "upstream.bedrock_runtime" => {
+                // A template: `{region}` is filled in per account.
+                url(&value.replace("{region}", "us-east-1"))?;
+                self.upstream.bedrock_runtime = value.trim_end_matches('/').to_string()
+            }
             "timeouts.connect_seconds" => self.timeouts.connect_seconds = number(value)?,
             "timeouts.idle_seconds" => self.timeouts.idle_seconds = number(value)?,
             "timeouts.shutdown_grace_seconds" => {
@@ -281,6 +285,16 @@ impl Config {
                     reason: format!("`{value}` is not an http(s) URL"),
                 });
             }
+        }
+        let bedrock = self
+            .upstream
+            .bedrock_runtime
+            .replace("{region}", "us-east-1");
+        if !url::Url::parse(&bedrock).is_ok_and(|u| matches!(u.scheme(), "http" | "https")) {
+            return Err(ConfigError::Invalid {
+                key: "upstream.bedrock_runtime".into(),
+                reason: format!("`{}` is not an http(s) URL", self.upstream.bedrock_runtime),
+            });
         }
         if self.body_limit_bytes == 0 {
             return Err(ConfigError::Invalid {
@@ -328,12 +342,29 @@ fn redact_url_password(url: &str) -> String {
     }
 }
 
+/// ` (line N, key `section.name`)` for an error at `span`, so a bad value is reported by the
+/// key it belongs to, not only by position.
 fn location(text: &str, span: Option<std::ops::Range<usize>>) -> String {
-    match span {
-        Some(r) => {
-            let line = text[..r.start.min(text.len())].matches('\n').count() + 1;
-            format!(" (line {line})")
-        }
-        None => String::new(),
+    let Some(r) = span else {
+        return String::new();
+    };
+    let start = r.start.min(text.len());
+    let line_no = text[..start].matches('\n').count() + 1;
+    let line_start = text[..start].rfind('\n').map_or(0, |i| i + 1);
+    let line = text[line_start..].lines().next().unwrap_or("");
+    let key = line
+        .split_once('=')
+        .map(|(k, _)| k.trim().trim_matches('"').to_string())
+        .filter(|k| !k.is_empty() && !k.starts_with('['));
+    let section = text[..line_start]
+        .lines()
+        .rev()
+        .map(str::trim)
+        .find(|l| l.starts_with('[') && l.ends_with(']'))
+        .map(|l| l.trim_matches(|c| c == '[' || c == ']').trim().to_string());
+    match (key, section) {
+        (Some(k), Some(s)) => format!(" (line {line_no}, key `{s}.{k}`)"),
+        (Some(k), None) => format!(" (line {line_no}, key `{k}`)"),
+        _ => format!(" (line {line_no})"),
     }
 }

@@ -4,14 +4,17 @@
 //! listener (port 0 in tests), serves until told to stop, then drains in-flight requests and
 //! flushes usage records. Relay requests go through the phases of [`relay`].
 
+pub mod admin;
 pub mod app;
 pub mod bootstrap;
 pub mod config;
 pub mod health;
+pub mod health_check;
 pub mod metrics;
 pub mod quota;
 pub mod relay;
 pub mod state;
+pub mod views;
 
 pub use app::App;
 pub use config::Config;

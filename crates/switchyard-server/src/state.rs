@@ -128,6 +128,8 @@ pub struct AppState {
     pub reload: Notify,
     /// Latest usage-window report per account and when it was last saved.
     pub quotas: std::sync::Mutex<HashMap<AccountId, (serde_json::Value, std::time::Instant)>>,
+    pub health: crate::health_check::HealthState,
+    pub admin_logins: crate::admin::AdminLogins,
 }
 
 /// How often one account's usage-window report is written to the store at most.
@@ -211,9 +213,23 @@ impl AppState {
     /// Keeps the usage windows an upstream reports in its response headers (Codex
     /// `x-codex-primary-*`/`secondary-*`, Anthropic `anthropic-ratelimit-unified-*`).
     pub fn record_quota_headers(self: &Arc<Self>, account: &Account, headers: &http::HeaderMap) {
-        let Some(report) = crate::quota::from_headers(headers, Utc::now()) else {
+        let now = Utc::now();
+        let Some(report) = crate::quota::from_headers(headers, now) else {
             return;
         };
+        if account.status == AccountStatus::Active
+            && let Some((until, why)) = crate::quota::pause(account, &report, now)
+        {
+            self.set_account_state(
+                account.id,
+                AccountState {
+                    status: AccountStatus::Cooling,
+                    reason: Some(why),
+                    until: Some(until),
+                    consecutive_errors: account.consecutive_errors,
+                },
+            );
+        }
         let save = {
             let mut map = self
                 .quotas

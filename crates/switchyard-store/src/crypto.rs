@@ -48,23 +48,32 @@ impl MasterKey {
     }
 
     /// The key from `explicit` (the environment or config) or else from `master.key` in the
-    /// data directory, which is created with mode 0600 on first use.
-    pub fn load_or_create(explicit: Option<&str>, data_dir: &Path) -> Result<Self, StoreError> {
+    /// data directory. When neither exists a new key is generated, and the returned
+    /// [`PendingKeyFile`] must be written once the store accepted the key: a store that
+    /// refuses it (its data was encrypted under another key) must not leave a key file
+    /// behind that can never decrypt it.
+    pub fn load(
+        explicit: Option<&str>,
+        data_dir: &Path,
+    ) -> Result<(Self, Option<PendingKeyFile>), StoreError> {
         if let Some(text) = explicit {
-            return Self::parse(text);
+            return Ok((Self::parse(text)?, None));
         }
         let path = data_dir.join(KEY_FILE);
         match std::fs::read_to_string(&path) {
-            Ok(text) => Self::parse(&text).map_err(|_| {
+            Ok(text) => Self::parse(&text).map(|k| (k, None)).map_err(|_| {
                 StoreError::Config(format!("{} is not a valid master key file", path.display()))
             }),
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
                 let mut bytes = [0u8; 32];
                 rand::thread_rng().fill_bytes(&mut bytes);
-                write_private(&path, &hex::encode(bytes)).map_err(|e| {
-                    StoreError::Config(format!("cannot write {}: {e}", path.display()))
-                })?;
-                Ok(Self::from_bytes(&bytes))
+                Ok((
+                    Self::from_bytes(&bytes),
+                    Some(PendingKeyFile {
+                        path,
+                        hex: hex::encode(bytes),
+                    }),
+                ))
             }
             Err(e) => Err(StoreError::Config(format!(
                 "cannot read {}: {e}",
@@ -96,6 +105,20 @@ impl MasterKey {
         self.0
             .decrypt(Nonce::from_slice(nonce), sealed)
             .map_err(|_| StoreError::WrongMasterKey)
+    }
+}
+
+/// A newly generated key not yet on disk.
+pub struct PendingKeyFile {
+    path: std::path::PathBuf,
+    hex: String,
+}
+
+impl PendingKeyFile {
+    /// Writes the key file with mode 0600.
+    pub fn write(self) -> Result<(), StoreError> {
+        write_private(&self.path, &self.hex)
+            .map_err(|e| StoreError::Config(format!("cannot write {}: {e}", self.path.display())))
     }
 }
 

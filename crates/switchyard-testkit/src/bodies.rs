@@ -494,6 +494,135 @@ pub fn openai_error_json(error_type: &str, message: &str, code: Option<&str>) ->
     )
 }
 
+// ---------------------------------------------------------------------------------------------
+// Account health-check probes
+// ---------------------------------------------------------------------------------------------
+
+/// Seconds after "now" of `five_hour.resets_at` in the Claude OAuth usage body (~3 h).
+pub const CLAUDE_FIVE_HOUR_RESET_SECS: u64 = 3 * 3600;
+/// Seconds after "now" of `seven_day.resets_at` in the Claude OAuth usage body (~5 days).
+pub const CLAUDE_SEVEN_DAY_RESET_SECS: u64 = 5 * 86_400;
+/// Default `five_hour.utilization` (0–100) of the Claude OAuth usage body.
+pub const DEFAULT_CLAUDE_FIVE_HOUR: f64 = 24.0;
+/// Default `seven_day.utilization` (0–100) of the Claude OAuth usage body.
+pub const DEFAULT_CLAUDE_SEVEN_DAY: f64 = 36.0;
+/// Default `rate_limit.primary_window.used_percent` of the ChatGPT usage body.
+pub const DEFAULT_CODEX_USED_PERCENT: f64 = 3.0;
+
+/// `GET claude.ai/api/organizations`.
+pub const CLAUDE_ORGANIZATIONS_JSON: &str =
+    r#"[{"uuid":"org-uuid-1","name":"Org","capabilities":["chat","claude_pro"]}]"#;
+/// `GET /v1/models` in the OpenAI shape.
+pub const OPENAI_MODELS_JSON: &str =
+    r#"{"object":"list","data":[{"id":"gpt-5","object":"model","created":1,"owned_by":"openai"}]}"#;
+/// `GET /v1/models` in the Anthropic shape (requests with `anthropic-version`).
+pub const ANTHROPIC_MODELS_JSON: &str = concat!(
+    r#"{"data":[{"type":"model","id":"claude-sonnet-4-5","display_name":"Claude Sonnet 4.5","#,
+    r#""created_at":"2025-09-29T00:00:00Z"}],"has_more":false,"first_id":"claude-sonnet-4-5","#,
+    r#""last_id":"claude-sonnet-4-5"}"#
+);
+/// `GET /v1beta/models` (Gemini).
+pub const GEMINI_MODELS_JSON: &str =
+    r#"{"models":[{"name":"models/gemini-2.5-pro","displayName":"Gemini 2.5 Pro"}]}"#;
+/// `GET chatgpt.com/backend-api/accounts/check/v4-2023-04-27`.
+pub const CODEX_ACCOUNT_CHECK_JSON: &str =
+    r#"{"accounts":{"acct-123":{"account":{"account_id":"acct-123","plan_type":"plus"}}}}"#;
+
+/// A JSON number: integral values without a fraction (`3`), others as `serde_json` writes them;
+/// non-finite values become `null`.
+fn num(v: f64) -> String {
+    if v.is_finite() && v.fract() == 0.0 && v.abs() < 1e15 {
+        // Integral and in range: the cast is exact.
+        (v as i64).to_string()
+    } else {
+        serde_json::to_string(&v).unwrap_or_else(|_| String::from("null"))
+    }
+}
+
+/// A JSON float that always keeps its fraction (`24.0`), like the Claude usage endpoint.
+fn float(v: f64) -> String {
+    serde_json::to_string(&v).unwrap_or_else(|_| String::from("null"))
+}
+
+/// `secs` (Unix time) plus `micros` as RFC 3339 UTC with microseconds and a `+00:00` offset,
+/// e.g. `2026-01-02T19:59:59.600956+00:00`.
+pub fn rfc3339(secs: u64, micros: u32) -> String {
+    let days = secs / 86_400;
+    let rem = secs % 86_400;
+    let (y, m, d) = civil_date(days);
+    format!(
+        "{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}.{:06}+00:00",
+        rem / 3600,
+        rem % 3600 / 60,
+        rem % 60,
+        micros.min(999_999)
+    )
+}
+
+/// Proleptic Gregorian (year, month, day) of a day count since 1970-01-01.
+fn civil_date(days: u64) -> (u64, u64, u64) {
+    // Shift the epoch to 0000-03-01 so leap days fall at the end of each (March-based) year.
+    let z = days + 719_468;
+    let era = z / 146_097;
+    let day_of_era = z % 146_097;
+    let year_of_era =
+        (day_of_era - day_of_era / 1460 + day_of_era / 36_524 - day_of_era / 146_096) / 365;
+    let day_of_year = day_of_era - (365 * year_of_era + year_of_era / 4 - year_of_era / 100);
+    let mp = (5 * day_of_year + 2) / 153;
+    let day = day_of_year - (153 * mp + 2) / 5 + 1;
+    let month = if mp < 10 { mp + 3 } else { mp - 9 };
+    let year = year_of_era + era * 400 + u64::from(month <= 2);
+    (year, month, day)
+}
+
+/// `GET api.anthropic.com/api/oauth/usage` at Unix time `now_secs` (+ `now_micros`):
+/// `five_hour` resets in [`CLAUDE_FIVE_HOUR_RESET_SECS`], `seven_day` in
+/// [`CLAUDE_SEVEN_DAY_RESET_SECS`].
+pub fn claude_oauth_usage_json(
+    five_hour: f64,
+    seven_day: f64,
+    now_secs: u64,
+    now_micros: u32,
+) -> String {
+    format!(
+        concat!(
+            r#"{{"five_hour":{{"utilization":{},"resets_at":"{}"}},"#,
+            r#""seven_day":{{"utilization":{},"resets_at":"{}"}},"#,
+            r#""seven_day_sonnet":null,"seven_day_opus":null,"#,
+            r#""extra_usage":{{"is_enabled":false,"monthly_limit":null,"used_credits":null,"utilization":null}}}}"#
+        ),
+        float(five_hour),
+        rfc3339(now_secs + CLAUDE_FIVE_HOUR_RESET_SECS, now_micros),
+        float(seven_day),
+        rfc3339(now_secs + CLAUDE_SEVEN_DAY_RESET_SECS, now_micros),
+    )
+}
+
+/// `GET chatgpt.com/backend-api/wham/usage` at Unix time `now_secs`.
+pub fn codex_usage_json(primary_used_percent: f64, now_secs: u64) -> String {
+    format!(
+        concat!(
+            r#"{{"plan_type":"plus","rate_limit":{{"allowed":true,"limit_reached":false,"#,
+            r#""primary_window":{{"used_percent":{},"limit_window_seconds":18000,"#,
+            r#""reset_after_seconds":15858,"reset_at":{}}},"#,
+            r#""secondary_window":{{"used_percent":10,"limit_window_seconds":604800,"#,
+            r#""reset_after_seconds":500000,"reset_at":{}}}}}}}"#
+        ),
+        num(primary_used_percent),
+        now_secs + 15_858,
+        now_secs + 500_000,
+    )
+}
+
+/// A Gemini (Google API) error body.
+pub fn gemini_error_json(code: u16, status: &str, message: &str) -> String {
+    format!(
+        r#"{{"error":{{"code":{code},"message":{},"status":{}}}}}"#,
+        js(message),
+        js(status)
+    )
+}
+
 pub(crate) fn concat(events: &[Bytes]) -> Vec<u8> {
     let mut out = Vec::with_capacity(events.iter().map(Bytes::len).sum());
     for e in events {
@@ -551,5 +680,39 @@ mod tests {
         );
         let chat = data_lines(&chat_stream_bytes(m, &u, 2, false));
         assert!(chat.iter().all(|c| c.get("usage").is_none()));
+    }
+
+    #[test]
+    fn probe_bodies_are_valid_json() {
+        assert_eq!(rfc3339(0, 0), "1970-01-01T00:00:00.000000+00:00");
+        assert_eq!(
+            rfc3339(1_767_383_999, 600_956),
+            "2026-01-02T19:59:59.600956+00:00"
+        );
+        assert_eq!(rfc3339(951_782_400, 0), "2000-02-29T00:00:00.000000+00:00");
+        let claude = claude_oauth_usage_json(24.0, 36.5, 0, 0);
+        assert!(claude.contains(r#""utilization":24.0,"resets_at":"1970-01-01T03:00:00"#));
+        let v: serde_json::Value = serde_json::from_str(&claude).unwrap();
+        assert_eq!(v["seven_day"]["utilization"], 36.5);
+        assert_eq!(
+            v["seven_day"]["resets_at"],
+            "1970-01-06T00:00:00.000000+00:00"
+        );
+        let codex = codex_usage_json(3.0, 100);
+        assert!(codex.contains(r#""used_percent":3,"#));
+        let v: serde_json::Value = serde_json::from_str(&codex).unwrap();
+        assert_eq!(v["rate_limit"]["primary_window"]["reset_at"], 15_958);
+        assert_eq!(v["rate_limit"]["secondary_window"]["used_percent"], 10);
+        assert!(codex_usage_json(97.5, 0).contains(r#""used_percent":97.5,"#));
+        for body in [
+            CLAUDE_ORGANIZATIONS_JSON,
+            OPENAI_MODELS_JSON,
+            ANTHROPIC_MODELS_JSON,
+            GEMINI_MODELS_JSON,
+            CODEX_ACCOUNT_CHECK_JSON,
+            &gemini_error_json(401, "UNAUTHENTICATED", "API key not valid"),
+        ] {
+            serde_json::from_str::<serde_json::Value>(body).unwrap();
+        }
     }
 }

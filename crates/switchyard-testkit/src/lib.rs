@@ -10,13 +10,28 @@
 //! | `POST /v1/responses`, `/responses`, `/backend-api/codex/responses` | Responses API object or stream (Codex path streams unless `"stream":false`) |
 //! | `POST /v1/chat/completions`, `/chat/completions` | Chat Completions; usage chunk only with `stream_options.include_usage` |
 //!
+//! Probe endpoints (account health checks; the credential they need must be present, else 401,
+//! or 403 for Gemini):
+//!
+//! | endpoint | answer |
+//! |---|---|
+//! | `GET /api/oauth/usage` (Bearer) | Claude OAuth usage; utilization via [`MockUpstream::set_claude_utilization`] |
+//! | `GET /api/organizations` (`Cookie: sessionKey=…`) | one claude.ai org with `chat` |
+//! | `GET /v1/models`, `/models` | OpenAI model list; Anthropic shape with `anthropic-version` |
+//! | `GET /v1beta/models` (or `/v1/models` with `x-goog-api-key`) | Gemini model list |
+//! | `GET /backend-api/accounts/check/v4-2023-04-27` (Bearer) | ChatGPT account check |
+//! | `GET /backend-api/wham/usage` (Bearer) | ChatGPT usage; see [`MockUpstream::set_codex_used_percent`] |
+//! | `POST /webhook` | 204 (body recorded) |
+//!
 //! Anything else answers 404 (and is recorded). Response bodies are deterministic functions of
 //! the request model, the configured [`MockUsage`] and the delta count; the functions in
 //! [`bodies`] (e.g. [`anthropic_stream_bytes`]) give the exact bytes for byte-exact assertions.
 //!
 //! Faults are queued FIFO and consumed one per request: per-credential queue first
 //! ([`MockUpstream::push_for`]), then the shared queue ([`MockUpstream::push`]). The OAuth
-//! endpoint has its own queue ([`MockUpstream::push_oauth`]).
+//! endpoint has its own queue ([`MockUpstream::push_oauth`]). Probe endpoints use only their own
+//! queues ([`MockUpstream::push_probe_for`], then [`MockUpstream::push_probe`]) and are counted
+//! by [`MockUpstream::probe_count_for`], not [`MockUpstream::count_for`].
 
 pub mod bodies;
 mod fault;

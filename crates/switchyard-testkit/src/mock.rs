@@ -5,13 +5,13 @@ use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::net::{Ipv4Addr, SocketAddr};
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
-use std::time::Duration;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use axum::Router;
 use axum::body::Body;
 use axum::extract::{Request, State};
 use axum::response::Response;
-use axum::routing::post;
+use axum::routing::{get, post};
 use axum::serve::ListenerExt;
 use bytes::Bytes;
 use http::{HeaderMap, HeaderName, HeaderValue, StatusCode, header};
@@ -52,7 +52,9 @@ pub struct RecordedRequest {
     /// Lowercase header name → value (repeated headers joined with `", "`).
     pub headers: BTreeMap<String, String>,
     pub body: Bytes,
-    /// The `x-api-key` value, else the `Authorization: Bearer` token, if any.
+    /// The `x-api-key` value, else the `Authorization: Bearer` token, if any. For probe
+    /// endpoints (see [`MockUpstream::push_probe`]) also the `x-goog-api-key` value, else the
+    /// `sessionKey` cookie, else (Gemini paths) the `key` query parameter.
     pub credential: Option<String>,
 }
 
@@ -83,6 +85,9 @@ struct Config {
     chunk_delay: Duration,
     stream_hold: Duration,
     recording: bool,
+    claude_five_hour: f64,
+    claude_seven_day: f64,
+    codex_used_percent: f64,
 }
 
 impl Default for Config {
@@ -94,6 +99,9 @@ impl Default for Config {
             chunk_delay: Duration::ZERO,
             stream_hold: Duration::ZERO,
             recording: true,
+            claude_five_hour: bodies::DEFAULT_CLAUDE_FIVE_HOUR,
+            claude_seven_day: bodies::DEFAULT_CLAUDE_SEVEN_DAY,
+            codex_used_percent: bodies::DEFAULT_CODEX_USED_PERCENT,
         }
     }
 }
@@ -103,6 +111,20 @@ struct Faults {
     any: VecDeque<Fault>,
     by_credential: HashMap<String, VecDeque<Fault>>,
     oauth: VecDeque<Fault>,
+    probe_any: VecDeque<Fault>,
+    probe_by_credential: HashMap<String, VecDeque<Fault>>,
+}
+
+impl Faults {
+    fn len(&self) -> usize {
+        let queued =
+            |m: &HashMap<String, VecDeque<Fault>>| m.values().map(VecDeque::len).sum::<usize>();
+        self.any.len()
+            + self.oauth.len()
+            + self.probe_any.len()
+            + queued(&self.by_credential)
+            + queued(&self.probe_by_credential)
+    }
 }
 
 struct Shared {
@@ -110,6 +132,7 @@ struct Shared {
     faults: Mutex<Faults>,
     records: Mutex<Vec<RecordedRequest>>,
     per_credential: Mutex<HashMap<String, usize>>,
+    per_probe_credential: Mutex<HashMap<String, usize>>,
     total: AtomicUsize,
     tokens_issued: AtomicU64,
     request_ids: AtomicU64,
@@ -127,16 +150,19 @@ impl Shared {
 
     fn take_fault(&self, endpoint: Endpoint, credential: Option<&str>) -> Option<Fault> {
         let mut faults = lock(&self.faults);
-        if endpoint == Endpoint::OAuthToken {
-            return faults.oauth.pop_front();
-        }
+        let faults = &mut *faults;
+        let (by_credential, any) = match endpoint {
+            Endpoint::OAuthToken => return faults.oauth.pop_front(),
+            ep if ep.is_probe() => (&mut faults.probe_by_credential, &mut faults.probe_any),
+            _ => (&mut faults.by_credential, &mut faults.any),
+        };
         if let Some(cred) = credential
-            && let Some(queue) = faults.by_credential.get_mut(cred)
+            && let Some(queue) = by_credential.get_mut(cred)
             && let Some(fault) = queue.pop_front()
         {
             return Some(fault);
         }
-        faults.any.pop_front()
+        any.pop_front()
     }
 
     fn record(&self, parts: &http::request::Parts, body: &Bytes, credential: Option<&str>) {
@@ -165,8 +191,12 @@ impl Shared {
         lock(&self.records).push(rec);
     }
 
-    fn count_credential(&self, credential: &str) {
-        let mut map = lock(&self.per_credential);
+    fn count_credential(&self, endpoint: Endpoint, credential: &str) {
+        let mut map = if endpoint.is_probe() {
+            lock(&self.per_probe_credential)
+        } else {
+            lock(&self.per_credential)
+        };
         if let Some(n) = map.get_mut(credential) {
             *n += 1;
         } else {
@@ -226,6 +256,7 @@ impl MockUpstream {
             faults: Mutex::new(Faults::default()),
             records: Mutex::new(Vec::new()),
             per_credential: Mutex::new(HashMap::new()),
+            per_probe_credential: Mutex::new(HashMap::new()),
             total: AtomicUsize::new(0),
             tokens_issued: AtomicU64::new(0),
             request_ids: AtomicU64::new(0),
@@ -274,7 +305,7 @@ impl MockUpstream {
     // --- faults ------------------------------------------------------------------------------
 
     /// Queues a fault for the next request to any relay endpoint (everything except the OAuth
-    /// token endpoint) that has no per-credential fault queued.
+    /// token endpoint and the probe endpoints) that has no per-credential fault queued.
     pub fn push(&self, fault: Fault) {
         lock(&self.shared.faults).any.push_back(fault);
     }
@@ -300,10 +331,30 @@ impl MockUpstream {
         lock(&self.shared.faults).oauth.push_back(fault);
     }
 
-    /// Faults still queued (all queues).
+    /// Queues a fault for the next probe request (account health checks and the webhook sink:
+    /// `GET /api/oauth/usage`, `/api/organizations`, `/v1/models`, `/models`, `/v1beta/models`,
+    /// `/backend-api/accounts/check/v4-2023-04-27`, `/backend-api/wham/usage`,
+    /// `POST /webhook`) that has no per-credential probe fault queued. Probe and relay queues
+    /// are separate: probes never consume [`MockUpstream::push`] / [`MockUpstream::push_for`]
+    /// faults and relay requests never consume probe faults.
+    pub fn push_probe(&self, fault: Fault) {
+        lock(&self.shared.faults).probe_any.push_back(fault);
+    }
+
+    /// Queues a fault for the next probe request carrying this credential: the Bearer token,
+    /// `x-api-key`, `x-goog-api-key` or `sessionKey` cookie value. Used before the shared probe
+    /// queue.
+    pub fn push_probe_for(&self, credential: impl Into<String>, fault: Fault) {
+        lock(&self.shared.faults)
+            .probe_by_credential
+            .entry(credential.into())
+            .or_default()
+            .push_back(fault);
+    }
+
+    /// Faults still queued (all queues, probe queues included).
     pub fn pending_faults(&self) -> usize {
-        let f = lock(&self.shared.faults);
-        f.any.len() + f.oauth.len() + f.by_credential.values().map(VecDeque::len).sum::<usize>()
+        lock(&self.shared.faults).len()
     }
 
     /// Drops every queued fault.
@@ -341,6 +392,20 @@ impl MockUpstream {
         lock(&self.shared.config).stream_hold = hold;
     }
 
+    /// `five_hour` / `seven_day` utilization (0–100) reported by `GET /api/oauth/usage`
+    /// (default 24.0 / 36.0).
+    pub fn set_claude_utilization(&self, five_hour: f64, seven_day: f64) {
+        let mut cfg = lock(&self.shared.config);
+        cfg.claude_five_hour = five_hour;
+        cfg.claude_seven_day = seven_day;
+    }
+
+    /// `rate_limit.primary_window.used_percent` reported by `GET /backend-api/wham/usage`
+    /// (default 3).
+    pub fn set_codex_used_percent(&self, percent: f64) {
+        lock(&self.shared.config).codex_used_percent = percent;
+    }
+
     /// Turns request recording on (default) or off. [`MockUpstream::request_count`] and the
     /// per-credential counts keep counting either way.
     pub fn set_recording(&self, on: bool) {
@@ -364,7 +429,8 @@ impl MockUpstream {
         self.shared.total.load(Ordering::Relaxed)
     }
 
-    /// Number of requests received with this credential (`x-api-key` or Bearer token).
+    /// Number of relay requests received with this credential (`x-api-key` or Bearer token).
+    /// Probe requests are counted by [`MockUpstream::probe_count_for`] instead.
     pub fn count_for(&self, credential: &str) -> usize {
         lock(&self.shared.per_credential)
             .get(credential)
@@ -372,9 +438,18 @@ impl MockUpstream {
             .unwrap_or(0)
     }
 
-    /// Requests per credential.
+    /// Relay requests per credential (probes excluded).
     pub fn credential_counts(&self) -> HashMap<String, usize> {
         lock(&self.shared.per_credential).clone()
+    }
+
+    /// Number of probe requests received with this credential (Bearer token, `x-api-key`,
+    /// `x-goog-api-key` or `sessionKey` cookie value).
+    pub fn probe_count_for(&self, credential: &str) -> usize {
+        lock(&self.shared.per_probe_credential)
+            .get(credential)
+            .copied()
+            .unwrap_or(0)
     }
 
     /// Number of token pairs issued by the OAuth endpoint; the n-th pair is
@@ -387,6 +462,7 @@ impl MockUpstream {
     pub fn clear_requests(&self) {
         lock(&self.shared.records).clear();
         lock(&self.shared.per_credential).clear();
+        lock(&self.shared.per_probe_credential).clear();
         self.shared.total.store(0, Ordering::Relaxed);
     }
 }
@@ -405,17 +481,46 @@ enum Endpoint {
     CodexResponses,
     Chat,
     NotFound,
+    // Probes (own fault queues and counts).
+    ClaudeUsage,
+    ClaudeOrganizations,
+    Models,
+    CodexAccountCheck,
+    CodexUsage,
+    Webhook,
 }
 
 impl Endpoint {
     fn is_openai(self) -> bool {
-        matches!(self, Self::Responses | Self::CodexResponses | Self::Chat)
+        matches!(
+            self,
+            Self::Responses
+                | Self::CodexResponses
+                | Self::Chat
+                | Self::CodexAccountCheck
+                | Self::CodexUsage
+        )
+    }
+
+    fn is_probe(self) -> bool {
+        matches!(
+            self,
+            Self::ClaudeUsage
+                | Self::ClaudeOrganizations
+                | Self::Models
+                | Self::CodexAccountCheck
+                | Self::CodexUsage
+                | Self::Webhook
+        )
     }
 }
 
 fn router(shared: Arc<Shared>) -> Router {
     fn route(ep: Endpoint) -> axum::routing::MethodRouter<Arc<Shared>> {
         post(move |State(s): State<Arc<Shared>>, req: Request| handle(s, ep, req))
+    }
+    fn probe(ep: Endpoint) -> axum::routing::MethodRouter<Arc<Shared>> {
+        get(move |State(s): State<Arc<Shared>>, req: Request| handle(s, ep, req))
     }
     Router::new()
         .route("/v1/messages", route(Endpoint::Messages))
@@ -430,6 +535,17 @@ fn router(shared: Arc<Shared>) -> Router {
         )
         .route("/v1/chat/completions", route(Endpoint::Chat))
         .route("/chat/completions", route(Endpoint::Chat))
+        .route("/api/oauth/usage", probe(Endpoint::ClaudeUsage))
+        .route("/api/organizations", probe(Endpoint::ClaudeOrganizations))
+        .route("/v1/models", probe(Endpoint::Models))
+        .route("/models", probe(Endpoint::Models))
+        .route("/v1beta/models", probe(Endpoint::Models))
+        .route(
+            "/backend-api/accounts/check/v4-2023-04-27",
+            probe(Endpoint::CodexAccountCheck),
+        )
+        .route("/backend-api/wham/usage", probe(Endpoint::CodexUsage))
+        .route("/webhook", route(Endpoint::Webhook))
         .fallback(|State(s): State<Arc<Shared>>, req: Request| handle(s, Endpoint::NotFound, req))
         .with_state(shared)
 }
@@ -441,6 +557,55 @@ fn credential(headers: &HeaderMap) -> Option<&str> {
     let auth = headers.get(header::AUTHORIZATION)?.to_str().ok()?;
     let (scheme, token) = auth.split_once(' ')?;
     scheme.eq_ignore_ascii_case("bearer").then(|| token.trim())
+}
+
+fn bearer(headers: &HeaderMap) -> Option<&str> {
+    let auth = headers.get(header::AUTHORIZATION)?.to_str().ok()?;
+    let (scheme, token) = auth.split_once(' ')?;
+    scheme.eq_ignore_ascii_case("bearer").then(|| token.trim())
+}
+
+fn header_str<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
+    headers.get(name).and_then(|v| v.to_str().ok())
+}
+
+/// The `sessionKey` cookie value (claude.ai web session), from any `Cookie` header.
+fn session_key(headers: &HeaderMap) -> Option<&str> {
+    headers
+        .get_all(header::COOKIE)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(';'))
+        .find_map(|pair| pair.trim().strip_prefix("sessionKey="))
+        .filter(|v| !v.is_empty())
+}
+
+fn is_gemini_path(path: &str) -> bool {
+    path.starts_with("/v1beta/") || path == "/v1beta"
+}
+
+/// The `key` query parameter (Gemini's alternative to `x-goog-api-key`).
+fn query_key(parts: &http::request::Parts) -> Option<&str> {
+    parts
+        .uri
+        .query()?
+        .split('&')
+        .find_map(|pair| pair.strip_prefix("key="))
+        .filter(|v| !v.is_empty())
+}
+
+/// A probe's credential: `x-api-key`, Bearer token, `x-goog-api-key`, `sessionKey` cookie, or
+/// (Gemini paths) `?key=`.
+fn probe_credential(parts: &http::request::Parts) -> Option<&str> {
+    let h = &parts.headers;
+    credential(h)
+        .or_else(|| header_str(h, "x-goog-api-key"))
+        .or_else(|| session_key(h))
+        .or_else(|| {
+            is_gemini_path(parts.uri.path())
+                .then(|| query_key(parts))
+                .flatten()
+        })
 }
 
 #[derive(Deserialize, Default)]
@@ -470,6 +635,11 @@ enum Reply {
         headers: Vec<(&'static str, String)>,
         events: Vec<Bytes>,
     },
+    /// A bodiless answer (e.g. 204).
+    Empty {
+        status: StatusCode,
+        headers: Vec<(&'static str, String)>,
+    },
 }
 
 async fn handle(shared: Arc<Shared>, endpoint: Endpoint, req: Request) -> Response {
@@ -482,9 +652,13 @@ async fn handle(shared: Arc<Shared>, endpoint: Endpoint, req: Request) -> Respon
     };
     shared.total.fetch_add(1, Ordering::Relaxed);
     let cfg = shared.config();
-    let cred = credential(&parts.headers);
+    let cred = if endpoint.is_probe() {
+        probe_credential(&parts)
+    } else {
+        credential(&parts.headers)
+    };
     if let Some(c) = cred {
-        shared.count_credential(c);
+        shared.count_credential(endpoint, c);
     }
     if cfg.recording {
         shared.record(&parts, &body, cred);
@@ -510,15 +684,15 @@ async fn handle(shared: Arc<Shared>, endpoint: Endpoint, req: Request) -> Respon
                     return plain(StatusCode::SERVICE_UNAVAILABLE, "mock upstream shut down");
                 }
             }
-            success(&shared, endpoint, &body, &cfg)
+            success(&shared, endpoint, &parts, &body, &cfg)
         }
         Some(Fault::DisconnectMidStream { after_events }) => {
             cut = Some(after_events);
-            success(&shared, endpoint, &body, &cfg)
+            success(&shared, endpoint, &parts, &body, &cfg)
         }
         Some(Fault::ErrorEventAfter200) => error_stream(&shared, endpoint, &body, &cfg)
-            .unwrap_or_else(|| success(&shared, endpoint, &body, &cfg)),
-        None => success(&shared, endpoint, &body, &cfg),
+            .unwrap_or_else(|| success(&shared, endpoint, &parts, &body, &cfg)),
+        None => success(&shared, endpoint, &parts, &body, &cfg),
     };
     build(reply, &cfg, cut, shutdown)
 }
@@ -623,8 +797,20 @@ fn inspect(body: &[u8]) -> Option<Inspect> {
     serde_json::from_slice(body).ok()
 }
 
-fn success(shared: &Shared, endpoint: Endpoint, body: &[u8], cfg: &Config) -> Reply {
+fn success(
+    shared: &Shared,
+    endpoint: Endpoint,
+    parts: &http::request::Parts,
+    body: &[u8],
+    cfg: &Config,
+) -> Reply {
     match endpoint {
+        Endpoint::ClaudeUsage
+        | Endpoint::ClaudeOrganizations
+        | Endpoint::Models
+        | Endpoint::CodexAccountCheck
+        | Endpoint::CodexUsage
+        | Endpoint::Webhook => probe_success(shared, endpoint, parts, cfg),
         Endpoint::NotFound => Reply::Json {
             status: StatusCode::NOT_FOUND,
             headers: anthropic_headers(shared),
@@ -706,6 +892,126 @@ fn success(shared: &Shared, endpoint: Endpoint, body: &[u8], cfg: &Config) -> Re
     }
 }
 
+fn now() -> (u64, u32) {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or((0, 0), |d| (d.as_secs(), d.subsec_micros()))
+}
+
+fn unauthorized(status: StatusCode, headers: Vec<(&'static str, String)>, body: String) -> Reply {
+    Reply::Json {
+        status,
+        headers,
+        body,
+    }
+}
+
+/// The probe endpoints' answers. Each checks that the credential it needs is present (401 in
+/// the endpoint's dialect otherwise) and never looks at its value.
+fn probe_success(
+    shared: &Shared,
+    endpoint: Endpoint,
+    parts: &http::request::Parts,
+    cfg: &Config,
+) -> Reply {
+    let h = &parts.headers;
+    let anthropic_401 = || {
+        unauthorized(
+            StatusCode::UNAUTHORIZED,
+            anthropic_headers(shared),
+            bodies::anthropic_error_json("authentication_error", "invalid x-api-key"),
+        )
+    };
+    let openai_401 = || {
+        unauthorized(
+            StatusCode::UNAUTHORIZED,
+            vec![("x-request-id", shared.request_id())],
+            bodies::openai_error_json(
+                "invalid_request_error",
+                "You didn't provide an API key.",
+                None,
+            ),
+        )
+    };
+    match endpoint {
+        Endpoint::ClaudeUsage => {
+            if bearer(h).is_none() {
+                return anthropic_401();
+            }
+            let (secs, micros) = now();
+            json_ok(
+                anthropic_headers(shared),
+                bodies::claude_oauth_usage_json(
+                    cfg.claude_five_hour,
+                    cfg.claude_seven_day,
+                    secs,
+                    micros,
+                ),
+            )
+        }
+        Endpoint::ClaudeOrganizations => {
+            if session_key(h).is_none() {
+                return unauthorized(
+                    StatusCode::UNAUTHORIZED,
+                    Vec::new(),
+                    bodies::anthropic_error_json("authentication_error", "Invalid authorization"),
+                );
+            }
+            json_ok(Vec::new(), bodies::CLAUDE_ORGANIZATIONS_JSON.to_owned())
+        }
+        Endpoint::Models => {
+            let gemini = is_gemini_path(parts.uri.path())
+                || (h.contains_key("x-goog-api-key") && !h.contains_key("anthropic-version"));
+            if gemini {
+                if probe_credential(parts).is_none() {
+                    return unauthorized(
+                        StatusCode::FORBIDDEN,
+                        Vec::new(),
+                        bodies::gemini_error_json(
+                            403,
+                            "PERMISSION_DENIED",
+                            "Method doesn't allow unregistered callers (callers without established identity). Please use API Key or other form of API consumer identity to call this API.",
+                        ),
+                    );
+                }
+                json_ok(Vec::new(), bodies::GEMINI_MODELS_JSON.to_owned())
+            } else if h.contains_key("anthropic-version") {
+                if credential(h).is_none() {
+                    return anthropic_401();
+                }
+                json_ok(
+                    anthropic_headers(shared),
+                    bodies::ANTHROPIC_MODELS_JSON.to_owned(),
+                )
+            } else {
+                if credential(h).is_none() {
+                    return openai_401();
+                }
+                json_ok(
+                    vec![("x-request-id", shared.request_id())],
+                    bodies::OPENAI_MODELS_JSON.to_owned(),
+                )
+            }
+        }
+        Endpoint::CodexAccountCheck | Endpoint::CodexUsage => {
+            if bearer(h).is_none() {
+                return openai_401();
+            }
+            let body = if endpoint == Endpoint::CodexUsage {
+                bodies::codex_usage_json(cfg.codex_used_percent, now().0)
+            } else {
+                bodies::CODEX_ACCOUNT_CHECK_JSON.to_owned()
+            };
+            json_ok(vec![("x-request-id", shared.request_id())], body)
+        }
+        // The webhook sink (relay endpoints never get here).
+        _ => Reply::Empty {
+            status: StatusCode::NO_CONTENT,
+            headers: Vec::new(),
+        },
+    }
+}
+
 fn error_stream(shared: &Shared, endpoint: Endpoint, body: &[u8], cfg: &Config) -> Option<Reply> {
     let model = inspect(body).and_then(|r| r.model);
     let events = match endpoint {
@@ -719,7 +1025,15 @@ fn error_stream(shared: &Shared, endpoint: Endpoint, body: &[u8], cfg: &Config) 
         Endpoint::Chat => {
             bodies::chat_error_stream_events(model.as_deref().unwrap_or(DEFAULT_OPENAI_MODEL))
         }
-        Endpoint::CountTokens | Endpoint::OAuthToken | Endpoint::NotFound => return None,
+        Endpoint::CountTokens
+        | Endpoint::OAuthToken
+        | Endpoint::NotFound
+        | Endpoint::ClaudeUsage
+        | Endpoint::ClaudeOrganizations
+        | Endpoint::Models
+        | Endpoint::CodexAccountCheck
+        | Endpoint::CodexUsage
+        | Endpoint::Webhook => return None,
     };
     let headers = if endpoint == Endpoint::Messages {
         anthropic_headers(shared)
@@ -886,6 +1200,16 @@ fn build(
                 }
             };
             (status, headers, JSON_CONTENT_TYPE, body)
+        }
+        Reply::Empty { status, headers } => {
+            let mut resp = Response::new(Body::empty());
+            *resp.status_mut() = status;
+            for (name, value) in headers {
+                if let Ok(v) = HeaderValue::from_str(&value) {
+                    resp.headers_mut().insert(name, v);
+                }
+            }
+            return resp;
         }
     };
     let mut resp = Response::new(body);

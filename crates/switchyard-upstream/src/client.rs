@@ -14,6 +14,7 @@ pub struct UpstreamHosts {
     pub chatgpt: String,
     pub openai_auth: String,
     pub openai_api: String,
+    pub gemini_api: String,
 }
 
 #[derive(Debug, thiserror::Error)]

@@ -15,8 +15,24 @@ pub mod client;
 pub mod headers;
 pub mod openai;
 pub mod passthrough;
+pub mod probe;
 pub mod tokens;
 
 pub use classify::{Classified, Failure, StateChange};
 pub use client::{ClientPool, UpstreamHosts};
 pub use passthrough::{Finished, PassthroughBody, TapMode};
+
+use switchyard_core::account::{Account, AccountKind};
+
+/// The OAuth provider that refreshes this account's access token, if it uses one.
+pub fn oauth_client_for(account: &Account, hosts: &UpstreamHosts) -> Option<tokens::OAuthClient> {
+    match account.kind {
+        AccountKind::ClaudeOfficial if account.credentials.access_token.is_some() => {
+            Some(anthropic::oauth_client(hosts))
+        }
+        AccountKind::OpenaiResponses if openai::is_chatgpt_token(account) => {
+            Some(openai::chatgpt_oauth_client(hosts))
+        }
+        _ => None,
+    }
+}

@@ -66,17 +66,7 @@ pub fn response_binding(api_key_id: i64, response_id: &str) -> SessionKey {
 
 /// Which OAuth provider refreshes an account's token, if any.
 pub fn oauth_for(state: &AppState, account: &Account) -> Option<OAuthClient> {
-    match account.kind {
-        AccountKind::ClaudeOfficial => {
-            Some(switchyard_upstream::anthropic::oauth_client(&state.hosts))
-        }
-        AccountKind::OpenaiResponses if switchyard_upstream::openai::is_chatgpt_token(account) => {
-            Some(switchyard_upstream::openai::chatgpt_oauth_client(
-                &state.hosts,
-            ))
-        }
-        _ => None,
-    }
+    switchyard_upstream::oauth_client_for(account, &state.hosts)
 }
 
 fn cooldowns(state: &AppState) -> Cooldowns {

@@ -103,6 +103,8 @@ impl TestApp {
             "upstream.chatgpt",
             "upstream.openai_api",
             "upstream.openai_auth",
+            "upstream.claude_ai",
+            "upstream.gemini_api",
         ] {
             config.set(host, &mock.url()).unwrap();
         }
@@ -217,6 +219,21 @@ impl TestApp {
             tokio::time::sleep(Duration::from_millis(50)).await;
         }
         panic!("fewer than {n} usage records after 5 s");
+    }
+
+    /// An admin user for the admin API; returns the Basic credentials.
+    pub async fn admin(&self) -> (String, String) {
+        let hash = switchyard_store::crypto::hash_password("admin-password-1").unwrap();
+        self.store
+            .create_user("root", "admin", Some(&hash))
+            .await
+            .unwrap();
+        ("root".into(), "admin-password-1".into())
+    }
+
+    pub async fn setting(&self, key: &str, value: &str) {
+        self.store.set_setting(key, value).await.unwrap();
+        self.state.refresh_if_changed().await.unwrap();
     }
 
     pub async fn account(&self, name: &str) -> Account {

@@ -48,6 +48,9 @@ pub trait Store: Send + Sync + 'static {
     async fn update_account(&self, id: AccountId, patch: AccountPatch) -> Result<Account>;
     async fn remove_account(&self, id: AccountId) -> Result<()>;
     async fn set_account_state(&self, id: AccountId, state: &AccountState) -> Result<()>;
+    /// Records the outcome of a health check (`result` is a short JSON summary).
+    async fn set_account_check(&self, id: AccountId, at: DateTime<Utc>, result: &str)
+    -> Result<()>;
     async fn set_account_credentials(&self, id: AccountId, creds: &Credentials) -> Result<()>;
 
     /// The latest usage-window report of an account (free-form JSON, shown to operators).
@@ -90,28 +93,35 @@ pub struct StoreLocation<'a> {
 /// Opens (and migrates) the store named by `loc`.
 pub async fn open(loc: StoreLocation<'_>) -> Result<Arc<dyn Store>> {
     prepare_data_dir(loc.data_dir)?;
-    let key = MasterKey::load_or_create(loc.master_key, loc.data_dir)?;
-    match loc.database_url {
+    let (key, pending_key_file) = MasterKey::load(loc.master_key, loc.data_dir)?;
+    let store: Arc<dyn Store> = match loc.database_url {
         None => {
             let path = loc.data_dir.join("switchyard.db");
-            Ok(Arc::new(SqliteStore::open(&path, key).await?))
+            Arc::new(SqliteStore::open(&path, key).await?)
         }
         Some(url) if url.starts_with("sqlite:") => {
             let path = url
                 .trim_start_matches("sqlite://")
                 .trim_start_matches("sqlite:");
-            Ok(Arc::new(SqliteStore::open(Path::new(path), key).await?))
+            Arc::new(SqliteStore::open(Path::new(path), key).await?)
         }
         Some(url) if url.starts_with("postgres:") || url.starts_with("postgresql:") => {
-            Err(StoreError::Config(
+            return Err(StoreError::Config(
                 "PostgreSQL support is not built yet; use SQLite (the default)".into(),
-            ))
+            ));
         }
-        Some(other) => Err(StoreError::Config(format!(
-            "database URL `{}` has an unknown scheme (expected sqlite:)",
-            other.split("://").next().unwrap_or(other)
-        ))),
+        Some(other) => {
+            return Err(StoreError::Config(format!(
+                "database URL `{}` has an unknown scheme (expected sqlite:)",
+                other.split("://").next().unwrap_or(other)
+            )));
+        }
+    };
+    // The store accepted the key: only now does a newly generated key reach the disk.
+    if let Some(file) = pending_key_file {
+        file.write()?;
     }
+    Ok(store)
 }
 
 /// Creates the data directory if missing and proves it is writable before anything is stored.

@@ -535,6 +535,21 @@ impl Store for SqliteStore {
         Ok(())
     }
 
+    async fn set_account_check(
+        &self,
+        id: AccountId,
+        at: DateTime<Utc>,
+        result: &str,
+    ) -> Result<()> {
+        sqlx::query("UPDATE accounts SET last_check_at = ?, last_check_result = ? WHERE id = ?")
+            .bind(ts(at))
+            .bind(result)
+            .bind(id)
+            .execute(&self.pool)
+            .await?;
+        Ok(())
+    }
+
     async fn set_account_credentials(&self, id: AccountId, creds: &Credentials) -> Result<()> {
         sqlx::query("UPDATE accounts SET credentials = ?, updated_at = ? WHERE id = ?")
             .bind(self.seal(creds)?)

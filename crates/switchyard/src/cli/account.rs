@@ -2,13 +2,18 @@
 
 use anyhow::{Context, bail};
 use clap::Subcommand;
-use serde::Serialize;
 use std::collections::BTreeMap;
 use std::io::Read;
 use std::sync::Arc;
 use switchyard_core::Secret;
 use switchyard_core::account::{Account, AccountKind, AccountStatus, Credentials};
+use switchyard_core::settings::Settings;
+use switchyard_server::state::StorePersist;
+use switchyard_server::views::AccountView;
+use switchyard_server::{Config, health_check};
 use switchyard_store::{AccountPatch, AccountState, NewAccount, Store};
+use switchyard_upstream::ClientPool;
+use switchyard_upstream::tokens::TokenManager;
 
 use super::output;
 use super::{list, parse_time};
@@ -24,6 +29,9 @@ pub enum Command {
     },
     /// Change an account.
     Set(SetArgs),
+    /// Run a health check now and print the result (updates the account like a scheduled
+    /// check would).
+    Check(CheckArgs),
     /// Remove an account.
     Remove {
         /// Account name or id.
@@ -39,6 +47,18 @@ pub struct AddArgs {
     name: String,
     #[command(flatten)]
     common: CommonArgs,
+    #[arg(long)]
+    json: bool,
+}
+
+#[derive(clap::Args)]
+pub struct CheckArgs {
+    /// Account name or id.
+    #[arg(required_unless_present = "all", conflicts_with = "all")]
+    account: Option<String>,
+    /// Every account the health check covers (not those an operator disabled).
+    #[arg(long)]
+    all: bool,
     #[arg(long)]
     json: bool,
 }
@@ -78,7 +98,7 @@ pub struct CommonArgs {
     #[arg(long, allow_negative_numbers = true)]
     priority: Option<i32>,
     /// Relative share within a priority tier.
-    #[arg(long)]
+    #[arg(long, allow_negative_numbers = true)]
     weight: Option<u32>,
     /// Models this account serves (`a,b`; `prefix*` allowed). Empty string: any.
     #[arg(long)]
@@ -87,7 +107,7 @@ pub struct CommonArgs {
     #[arg(long)]
     model_map: Option<String>,
     /// Concurrent requests; 0 means unlimited.
-    #[arg(long)]
+    #[arg(long, allow_negative_numbers = true)]
     max_concurrency: Option<u32>,
     /// HTTP or SOCKS proxy URL for this account ("" to clear).
     #[arg(long)]
@@ -101,82 +121,26 @@ pub struct CommonArgs {
     /// AWS region (Bedrock).
     #[arg(long)]
     region: Option<String>,
+    /// Include this account in periodic health checks (default: yes for claude-official,
+    /// openai-responses and gemini; no for the others).
+    #[arg(long)]
+    health_check: Option<bool>,
+    /// Pause scheduling when a usage window reaches this percentage, until it resets.
+    #[arg(long, allow_negative_numbers = true)]
+    pause_at_utilization: Option<f64>,
 }
 
-/// What `account list --json` prints: everything but the credentials, which are masked.
-#[derive(Serialize)]
-struct AccountView {
-    id: i64,
-    kind: AccountKind,
-    name: String,
-    base_url: Option<String>,
-    priority: i32,
-    weight: u32,
-    allowed_models: Vec<String>,
-    model_map: BTreeMap<String, String>,
-    max_concurrency: u32,
-    proxy_url: Option<String>,
-    status: AccountStatus,
-    status_reason: Option<String>,
-    status_until: Option<chrono::DateTime<chrono::Utc>>,
-    consecutive_errors: u32,
-    last_check_at: Option<chrono::DateTime<chrono::Utc>>,
-    last_check_result: Option<String>,
-    extra: serde_json::Map<String, serde_json::Value>,
-    credentials: BTreeMap<&'static str, String>,
-    created_at: chrono::DateTime<chrono::Utc>,
-    updated_at: chrono::DateTime<chrono::Utc>,
-}
-
-impl From<&Account> for AccountView {
-    fn from(a: &Account) -> Self {
-        let c = &a.credentials;
-        let mut credentials = BTreeMap::new();
-        for (name, value) in [
-            ("api_key", &c.api_key),
-            ("access_token", &c.access_token),
-            ("refresh_token", &c.refresh_token),
-            ("session_key", &c.session_key),
-        ] {
-            if let Some(v) = value {
-                credentials.insert(name, v.masked());
-            }
-        }
-        if let Some(t) = c.expires_at {
-            credentials.insert("expires_at", t.to_rfc3339());
-        }
-        AccountView {
-            id: a.id,
-            kind: a.kind,
-            name: a.name.clone(),
-            base_url: a.base_url.clone(),
-            priority: a.priority,
-            weight: a.weight,
-            allowed_models: a.allowed_models.clone(),
-            model_map: a.model_map.clone(),
-            max_concurrency: a.max_concurrency,
-            proxy_url: a.proxy_url.clone(),
-            status: a.status,
-            status_reason: a.status_reason.clone(),
-            status_until: a.status_until,
-            consecutive_errors: a.consecutive_errors,
-            last_check_at: a.last_check_at,
-            last_check_result: a.last_check_result.clone(),
-            extra: a.extra.clone(),
-            credentials,
-            created_at: a.created_at,
-            updated_at: a.updated_at,
-        }
-    }
-}
-
-pub async fn run(store: Arc<dyn Store>, cmd: Command) -> anyhow::Result<()> {
+pub async fn run(store: Arc<dyn Store>, cmd: Command, config: Config) -> anyhow::Result<()> {
     match cmd {
         Command::Add(args) => add(store, args).await,
         Command::List { json } => {
             let accounts = store.list_accounts().await?;
+            let quotas = store.account_quotas().await?;
+            let views: Vec<AccountView> = accounts
+                .iter()
+                .map(|a| AccountView::new(a, quotas.get(&a.id)))
+                .collect();
             if json {
-                let views: Vec<AccountView> = accounts.iter().map(AccountView::from).collect();
                 return output::json(&views);
             }
             output::table(
@@ -185,44 +149,24 @@ pub async fn run(store: Arc<dyn Store>, cmd: Command) -> anyhow::Result<()> {
                     "name",
                     "kind",
                     "status",
-                    "priority",
+                    "prio",
                     "weight",
                     "models",
                     "errors",
+                    "last check",
+                    "next check",
+                    "usage",
                     "credential",
                 ],
-                accounts
+                views
                     .iter()
-                    .map(|a| {
-                        let status = match (&a.status, &a.status_until) {
-                            (AccountStatus::Cooling, Some(u)) => {
-                                format!("cooling until {}", u.format("%H:%M:%S"))
-                            }
-                            (s, _) => s.as_str().to_string(),
-                        };
-                        vec![
-                            a.id.to_string(),
-                            a.name.clone(),
-                            a.kind.to_string(),
-                            match &a.status_reason {
-                                Some(r) => format!("{status} ({r})"),
-                                None => status,
-                            },
-                            a.priority.to_string(),
-                            a.weight.to_string(),
-                            if a.allowed_models.is_empty() {
-                                "any".into()
-                            } else {
-                                a.allowed_models.join(",")
-                            },
-                            a.consecutive_errors.to_string(),
-                            credential_hint(&a.credentials),
-                        ]
-                    })
+                    .zip(&accounts)
+                    .map(|(v, a)| row(v, a))
                     .collect(),
             );
             Ok(())
         }
+        Command::Check(args) => check(store, args, &config).await,
         Command::Set(args) => set(store, args).await,
         Command::Remove { account } => {
             let a = store.find_account(&account).await?;
@@ -236,6 +180,142 @@ pub async fn run(store: Arc<dyn Store>, cmd: Command) -> anyhow::Result<()> {
     }
 }
 
+fn row(v: &AccountView, a: &Account) -> Vec<String> {
+    let status = match (&v.status, &v.status_until) {
+        (AccountStatus::Cooling, Some(u)) => {
+            format!("cooling until {}", u.format("%Y-%m-%d %H:%M"))
+        }
+        (s, _) => s.as_str().to_string(),
+    };
+    let last_check = match (&v.health.last_check_at, &v.health.last_result) {
+        (Some(at), Some(r)) => format!("{r} {}", at.format("%H:%M:%S")),
+        _ if !v.health.checked => "not checked".into(),
+        _ => "-".into(),
+    };
+    let next_check = v
+        .health
+        .next_check_at
+        .as_deref()
+        .and_then(|t| chrono::DateTime::parse_from_rfc3339(t).ok())
+        .map_or_else(|| "-".into(), |t| t.format("%H:%M:%S").to_string());
+    vec![
+        v.id.to_string(),
+        v.name.clone(),
+        v.kind.to_string(),
+        match &v.status_reason {
+            Some(r) => format!("{status} ({r})"),
+            None => status,
+        },
+        v.priority.to_string(),
+        v.weight.to_string(),
+        if v.allowed_models.is_empty() {
+            "any".into()
+        } else {
+            v.allowed_models.join(",")
+        },
+        v.consecutive_errors.to_string(),
+        last_check,
+        next_check,
+        usage_summary(v.usage_windows.as_ref()),
+        credential_hint(&a.credentials),
+    ]
+}
+
+/// `5h 24% 7d 36%` or `primary 3% secondary 10%`, from whatever the upstream reported.
+fn usage_summary(windows: Option<&serde_json::Value>) -> String {
+    let Some(w) = windows else {
+        return "-".into();
+    };
+    let body = w.get("report").unwrap_or(w);
+    let pct =
+        |v: Option<&serde_json::Value>| v.and_then(|x| x.as_f64()).map(|x| format!("{x:.0}%"));
+    let mut parts = Vec::new();
+    for (label, name) in [("5h", "five_hour"), ("7d", "seven_day")] {
+        if let Some(p) = pct(body.get(name).and_then(|x| x.get("utilization"))) {
+            parts.push(format!("{label} {p}"));
+        }
+    }
+    for (label, name) in [("primary", "primary"), ("secondary", "secondary")] {
+        if let Some(p) = pct(body.get(name).and_then(|x| x.get("used_percent"))) {
+            parts.push(format!("{label} {p}"));
+        }
+    }
+    if let Some(rl) = body.get("rate_limit") {
+        for (label, name) in [
+            ("primary", "primary_window"),
+            ("secondary", "secondary_window"),
+        ] {
+            if let Some(p) = pct(rl.get(name).and_then(|x| x.get("used_percent"))) {
+                parts.push(format!("{label} {p}"));
+            }
+        }
+    }
+    if parts.is_empty() {
+        "-".into()
+    } else {
+        parts.join(" ")
+    }
+}
+
+async fn check(store: Arc<dyn Store>, args: CheckArgs, config: &Config) -> anyhow::Result<()> {
+    let accounts = match &args.account {
+        Some(sel) => vec![store.find_account(sel).await?],
+        None => store
+            .list_accounts()
+            .await?
+            .into_iter()
+            .filter(health_check::eligible)
+            .collect(),
+    };
+    let clients = ClientPool::new(std::time::Duration::from_secs(
+        config.timeouts.connect_seconds,
+    ))?;
+    let tokens = TokenManager::new(Arc::new(StorePersist {
+        store: store.clone(),
+    }));
+    let hosts = switchyard_server::app::upstream_hosts(config);
+    let settings = Settings::from_stored(store.settings().await?);
+    let ctx = health_check::CheckContext {
+        store: store.as_ref(),
+        clients: &clients,
+        tokens: &tokens,
+        hosts: &hosts,
+        settings: &settings,
+    };
+    let mut reports = Vec::new();
+    for account in &accounts {
+        let decision = health_check::check(&ctx, account).await;
+        if let Some(state) = &decision.state {
+            store.set_account_state(account.id, state).await?;
+        }
+        reports.push(decision.report);
+    }
+    if args.json {
+        return output::json(&reports);
+    }
+    output::table(
+        &[
+            "account", "kind", "result", "probe", "detail", "errors", "status", "changed",
+        ],
+        reports
+            .iter()
+            .map(|r| {
+                vec![
+                    r.account.clone(),
+                    r.kind.to_string(),
+                    r.result.into(),
+                    r.probe.into(),
+                    r.detail.clone(),
+                    r.consecutive_errors.to_string(),
+                    r.status.as_str().into(),
+                    r.changed.unwrap_or("-").into(),
+                ]
+            })
+            .collect(),
+    );
+    Ok(())
+}
+
 fn credential_hint(c: &Credentials) -> String {
     c.api_key
         .as_ref()
@@ -247,6 +327,8 @@ fn credential_hint(c: &Credentials) -> String {
 async fn add(store: Arc<dyn Store>, args: AddArgs) -> anyhow::Result<()> {
     let kind: AccountKind = args.kind.parse()?;
     let c = args.common;
+    let mut extra = serde_json::Map::new();
+    apply_extra(&mut extra, &c)?;
     let credentials = Credentials {
         api_key: secret(c.api_key)?,
         access_token: secret(c.access_token)?,
@@ -255,16 +337,6 @@ async fn add(store: Arc<dyn Store>, args: AddArgs) -> anyhow::Result<()> {
         session_key: secret(c.session_key)?,
     };
     check_credentials(kind, &credentials, &c.base_url, &c.deployment)?;
-    let mut extra = serde_json::Map::new();
-    for (k, v) in [
-        ("deployment", c.deployment),
-        ("api_version", c.api_version),
-        ("region", c.region),
-    ] {
-        if let Some(v) = v {
-            extra.insert(k.into(), v.into());
-        }
-    }
     let account = store
         .create_account(NewAccount {
             kind: Some(kind),
@@ -297,7 +369,7 @@ async fn add(store: Arc<dyn Store>, args: AddArgs) -> anyhow::Result<()> {
         )
         .await?;
     if args.json {
-        return output::json(&AccountView::from(&account));
+        return output::json(&AccountView::new(&account, None));
     }
     println!(
         "added account {} ({}, id {})",
@@ -309,6 +381,8 @@ async fn add(store: Arc<dyn Store>, args: AddArgs) -> anyhow::Result<()> {
 async fn set(store: Arc<dyn Store>, args: SetArgs) -> anyhow::Result<()> {
     let account = store.find_account(&args.account).await?;
     let c = args.common;
+    let mut extra = account.extra.clone();
+    let extra_changed = apply_extra(&mut extra, &c)?;
     let replaces_credentials = c.api_key.is_some()
         || c.access_token.is_some()
         || c.refresh_token.is_some()
@@ -329,18 +403,6 @@ async fn set(store: Arc<dyn Store>, args: SetArgs) -> anyhow::Result<()> {
     } else {
         None
     };
-    let mut extra = account.extra.clone();
-    let mut extra_changed = false;
-    for (k, v) in [
-        ("deployment", c.deployment),
-        ("api_version", c.api_version),
-        ("region", c.region),
-    ] {
-        if let Some(v) = v {
-            extra.insert(k.into(), v.into());
-            extra_changed = true;
-        }
-    }
     let patch = AccountPatch {
         name: args.name,
         base_url: c
@@ -392,6 +454,36 @@ async fn set(store: Arc<dyn Store>, args: SetArgs) -> anyhow::Result<()> {
         updated.status.as_str()
     );
     Ok(())
+}
+
+/// Kind-specific, non-secret settings kept in the account's `extra`. Returns whether any changed.
+fn apply_extra(
+    extra: &mut serde_json::Map<String, serde_json::Value>,
+    c: &CommonArgs,
+) -> anyhow::Result<bool> {
+    let mut changed = false;
+    for (k, v) in [
+        ("deployment", &c.deployment),
+        ("api_version", &c.api_version),
+        ("region", &c.region),
+    ] {
+        if let Some(v) = v {
+            extra.insert(k.into(), v.clone().into());
+            changed = true;
+        }
+    }
+    if let Some(on) = c.health_check {
+        extra.insert("health_check".into(), on.into());
+        changed = true;
+    }
+    if let Some(p) = c.pause_at_utilization {
+        if !(0.0..=100.0).contains(&p) {
+            bail!("--pause-at-utilization must be a percentage between 0 and 100");
+        }
+        extra.insert("pause_at_utilization".into(), p.into());
+        changed = true;
+    }
+    Ok(changed)
 }
 
 /// `-` reads the value from stdin, so secrets stay out of shell history and `ps`.

@@ -40,16 +40,16 @@ pub struct CreateArgs {
     #[arg(long)]
     expires_at: Option<String>,
     /// Concurrent requests; 0 means unlimited.
-    #[arg(long, default_value_t = 0)]
+    #[arg(long, default_value_t = 0, allow_negative_numbers = true)]
     concurrency: u32,
     /// Requests per minute; 0 means unlimited.
-    #[arg(long, default_value_t = 0)]
+    #[arg(long, default_value_t = 0, allow_negative_numbers = true)]
     rate_limit: u32,
     /// USD per day.
-    #[arg(long)]
+    #[arg(long, allow_negative_numbers = true)]
     daily_cost_limit: Option<f64>,
     /// USD in total.
-    #[arg(long)]
+    #[arg(long, allow_negative_numbers = true)]
     total_cost_limit: Option<f64>,
     #[arg(long)]
     json: bool,

@@ -115,7 +115,10 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             println!("database is up to date");
             Ok(())
         }
-        Command::Account(c) => with_store(&config, |s| account::run(s, *c)).await,
+        Command::Account(c) => {
+            let cfg = config.clone();
+            with_store(&config, |s| account::run(s, *c, cfg)).await
+        }
         Command::Key(c) => with_store(&config, |s| key::run(s, c)).await,
         Command::User(c) => with_store(&config, |s| user::run(s, c)).await,
         Command::Settings(c) => with_store(&config, |s| settings::run(s, c)).await,

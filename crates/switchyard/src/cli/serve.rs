@@ -17,12 +17,13 @@ pub async fn run(mut config: Config, args: Args) -> anyhow::Result<()> {
     }
     init_tracing(&config);
     let store = super::open_store(&config).await?;
+    // Bind first: a start that cannot listen must not create (and print) the admin user.
+    let app = App::build(config, store.clone()).await?;
     if let Some(password) = switchyard_server::bootstrap::ensure_admin(store.as_ref()).await? {
         // Printed once, on the first start only; never logged.
         println!("created admin user `admin` with one-time password: {password}");
         println!("(change it with `switchyard user passwd admin`)");
     }
-    let app = App::build(config, store.clone()).await?;
     tracing::info!(addr = %app.local_addr(), "switchyard listening");
     println!("switchyard listening on http://{}", app.local_addr());
     app.run_until_stopped(shutdown_signal()).await;
