@@ -1179,11 +1179,11 @@ fn a_corrupt_database_is_a_clear_error() {
     let db = sb.data.join("switchyard.db");
     std::fs::write(&db, "garbage, not sqlite\n".repeat(400)).unwrap();
     let line = sb.run(&["account", "list"]).one_line_error();
-    assert!(line.contains("not a database"), "{line}");
+    assert!(line.contains("not a SQLite database"), "{line}");
     assert!(line.contains("switchyard.db"), "{line}");
     let run = sb.run(&["serve", "--listen", "127.0.0.1:0"]);
     assert!(!run.success, "{run:#?}");
-    assert!(run.stderr.contains("not a database"), "{run:#?}");
+    assert!(run.stderr.contains("not a SQLite database"), "{run:#?}");
     assert!(!run.stdout.contains("password"), "{run:#?}");
 }
 

@@ -126,6 +126,7 @@ async fn serve(
                 url: p.url,
                 headers: p.headers,
                 body: p.body,
+                collect_stream: false,
             })
         },
     )

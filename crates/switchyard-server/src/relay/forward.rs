@@ -32,6 +32,9 @@ pub struct Prepared {
     pub url: String,
     pub headers: axum::http::HeaderMap,
     pub body: Bytes,
+    /// The upstream only streams but the client asked for one JSON response (the ChatGPT
+    /// backend): gather the stream and answer with its final response object.
+    pub collect_stream: bool,
 }
 
 /// How one dialect's endpoint is served.
@@ -214,6 +217,7 @@ where
         if outcome.attempts > 1 {
             metrics::failover(endpoint.dialect.as_str());
         }
+        let collect_stream = prepared.collect_stream;
         let sent_at = Instant::now();
         let sent = tokio::time::timeout(
             first_byte_timeout,
@@ -269,6 +273,13 @@ where
             }
             outcome.status = status;
             outcome.error_kind = None;
+            if collect_stream {
+                let held = Held {
+                    key_slot: key_slot.take(),
+                    account_slot: Some(account_slot),
+                };
+                return collect(&state, resp, outcome, sent_at, idle, ttl, held).await;
+            }
             return passthrough(
                 &state,
                 endpoint,
@@ -435,6 +446,113 @@ fn passthrough(
     *out.status_mut() = status;
     *out.headers_mut() = headers;
     out
+}
+
+/// Reads a whole Responses stream (bounded) and answers with the final `response` object,
+/// for a non-streaming client served by a stream-only upstream.
+async fn collect(
+    state: &Arc<AppState>,
+    resp: reqwest::Response,
+    mut outcome: Outcome,
+    sent_at: Instant,
+    idle: Duration,
+    ttl: Duration,
+    held: Held,
+) -> Response<Body> {
+    const CAP: usize = 64 * 1024 * 1024;
+    let mut tap = switchyard_protocol::StreamTap::new(Dialect::OpenaiResponses);
+    let mut decoder = switchyard_protocol::SseDecoder::new();
+    let mut last: Option<serde_json::Value> = None;
+    let mut first_byte_at = None;
+    let mut bytes = 0u64;
+    let mut broken = None;
+    let mut resp = resp;
+    loop {
+        match tokio::time::timeout(idle, resp.chunk()).await {
+            Ok(Ok(Some(chunk))) => {
+                first_byte_at.get_or_insert_with(Instant::now);
+                bytes += chunk.len() as u64;
+                if bytes as usize > CAP {
+                    broken = Some("response_too_large");
+                    break;
+                }
+                tap.feed(&chunk);
+                decoder.feed(&chunk, &mut |ev: &switchyard_protocol::SseEvent<'_>| {
+                    if matches!(
+                        ev.event,
+                        "response.completed" | "response.incomplete" | "response.failed"
+                    ) && let Ok(v) = serde_json::from_str::<serde_json::Value>(ev.data)
+                    {
+                        last = Some(v);
+                    }
+                });
+            }
+            Ok(Ok(None)) => break,
+            Ok(Err(_)) => {
+                broken = Some("upstream_stream_broken");
+                break;
+            }
+            Err(_) => {
+                broken = Some("upstream_idle_timeout");
+                break;
+            }
+        }
+    }
+    tap.finish();
+    let finished = switchyard_upstream::Finished {
+        usage: tap.usage(),
+        model: tap.model().map(str::to_string),
+        response_id: tap.response_id().map(str::to_string),
+        completed: tap.completed(),
+        error_kind: broken.map(str::to_string),
+        first_byte_at,
+        bytes,
+    };
+    if let (Some(id), Some(account)) = (&finished.response_id, outcome.account_id) {
+        let binding = response_binding(outcome.api_key_id, id);
+        state.sticky.bind(binding.as_str(), account, ttl);
+    }
+    let failed = last
+        .as_ref()
+        .and_then(|v| v.get("type"))
+        .and_then(|t| t.as_str())
+        == Some("response.failed");
+    let reply = match last.and_then(|mut v| v.get_mut("response").map(serde_json::Value::take)) {
+        Some(response) if !failed => {
+            let mut out = Response::new(Body::from(response.to_string()));
+            out.headers_mut().insert(
+                header::CONTENT_TYPE,
+                HeaderValue::from_static("application/json"),
+            );
+            out
+        }
+        Some(response) => {
+            outcome.status = 502;
+            let message = response
+                .pointer("/error/message")
+                .and_then(|m| m.as_str())
+                .unwrap_or("upstream response failed")
+                .to_string();
+            reply::error(
+                Dialect::OpenaiResponses,
+                502,
+                Some("server_error"),
+                &message,
+            )
+        }
+        None => {
+            outcome.status = 502;
+            reply::error(
+                Dialect::OpenaiResponses,
+                502,
+                Some("server_error"),
+                "upstream stream ended without a final response",
+            )
+        }
+    };
+    outcome.upstream_time += sent_at.elapsed();
+    settle(state, outcome, Some(finished), held);
+    reply
 }
 
 fn header_value(s: &str) -> HeaderValue {

@@ -139,12 +139,22 @@ async fn serve(
     let client_headers = parts.headers;
     let hosts = state.hosts.clone();
     let requested = routing.model;
+    let client_streams = routing.stream;
     forward::relay(
         state,
         endpoint,
         relay_req,
         move |account, upstream_model, bearer| {
-            let body = upstream_body(account, api, &requested, upstream_model, &body)?;
+            let mut body = upstream_body(account, api, &requested, upstream_model, &body)?;
+            // The ChatGPT backend only streams: ask for a stream and gather it for the client.
+            let collect_stream = !client_streams
+                && matches!(api, OpenaiApi::Responses { compact: false })
+                && is_chatgpt_token(account);
+            if collect_stream {
+                body = json_edit::set_top_level(&body, "stream", "true")
+                    .map_err(|e| e.to_string())?
+                    .into();
+            }
             let p = prepare(
                 account,
                 &hosts,
@@ -159,6 +169,7 @@ async fn serve(
                 url: p.url,
                 headers: p.headers,
                 body: p.body,
+                collect_stream,
             })
         },
     )

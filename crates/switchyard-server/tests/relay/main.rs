@@ -751,3 +751,32 @@ async fn shutdown_flushes_usage_records() {
     app.stop().await;
     assert_eq!(store.recent_usage(100).await.unwrap().len(), 5);
 }
+
+#[tokio::test]
+async fn operator_price_overrides_apply_to_new_requests() {
+    let mock = MockUpstream::start().await;
+    let app = TestApp::start(&mock).await;
+    app.add_account(AccountSpec::claude("a", "sk-ant-a")).await;
+    let mut b = body(false);
+    b["model"] = "claude-opus-4-8".into();
+    app.messages(b.clone()).send().await.unwrap();
+    let price = switchyard_core::pricing::ModelPrice {
+        input_cost_per_token: 5e-6,
+        output_cost_per_token: 25e-6,
+        cache_creation_input_token_cost: None,
+        cache_creation_input_token_cost_above_1hr: None,
+        cache_read_input_token_cost: None,
+        output_cost_per_reasoning_token: None,
+    };
+    app.store
+        .set_price("claude-opus-4-8", &price)
+        .await
+        .unwrap();
+    app.state.refresh_if_changed().await.unwrap();
+    app.messages(b).send().await.unwrap();
+    let records = app.usage(2).await;
+    assert_eq!(records[0].cost_usd, None);
+    let expected = 16.0 * 5e-6 + 38.0 * 25e-6;
+    assert!((records[1].cost_usd.unwrap() - expected).abs() < 1e-12);
+    app.stop().await;
+}

@@ -428,3 +428,43 @@ async fn azure_requests_use_the_deployment_path_and_api_key_header() {
     tokio::time::sleep(Duration::from_millis(10)).await;
     app.stop().await;
 }
+
+#[tokio::test]
+async fn a_non_streaming_client_on_a_chatgpt_account_gets_one_json_response() {
+    let mock = MockUpstream::start().await;
+    let usage = MockUsage {
+        input: 30,
+        output: 12,
+        cache_read: 10,
+        reasoning: 4,
+        ..Default::default()
+    };
+    mock.set_usage(usage);
+    let app = TestApp::start(&mock).await;
+    app.add_account(AccountSpec::codex("chatgpt", chatgpt_jwt()))
+        .await;
+    let r = app
+        .post("/v1/responses", responses_body(false))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    assert!(
+        r.headers()["content-type"]
+            .to_str()
+            .unwrap()
+            .starts_with("application/json")
+    );
+    let v: serde_json::Value = r.json().await.unwrap();
+    assert_eq!(v["object"], "response");
+    assert_eq!(v["status"], "completed");
+    assert_eq!(v["usage"]["output_tokens"], 12);
+    let sent = mock.last_request().unwrap().json().unwrap();
+    assert_eq!(sent["stream"], true, "the backend only streams");
+    assert_eq!(sent["store"], false);
+    let rec = &app.usage(1).await[0];
+    assert!(!rec.stream);
+    assert_eq!(rec.usage.input_tokens, 30);
+    assert_eq!(rec.usage.cache_read_tokens, 10);
+    app.stop().await;
+}

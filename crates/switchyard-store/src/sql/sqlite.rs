@@ -186,6 +186,12 @@ impl SqliteStore {
 }
 
 fn open_error(path: &Path, e: sqlx::Error) -> StoreError {
+    if e.to_string().contains("not a database") {
+        return StoreError::Config(format!(
+            "{} is not a SQLite database (corrupt or another file?)",
+            path.display()
+        ));
+    }
     StoreError::Config(format!("cannot open database {}: {e}", path.display()))
 }
 

@@ -42,7 +42,8 @@ pub enum Command {
 #[derive(clap::Args)]
 pub struct AddArgs {
     /// claude-official, claude, openai, openai-responses, gemini, gemini-api, azure or bedrock.
-    kind: String,
+    #[arg(value_parser = parse_kind)]
+    kind: AccountKind,
     #[arg(long)]
     name: String,
     #[command(flatten)]
@@ -325,7 +326,7 @@ fn credential_hint(c: &Credentials) -> String {
 }
 
 async fn add(store: Arc<dyn Store>, args: AddArgs) -> anyhow::Result<()> {
-    let kind: AccountKind = args.kind.parse()?;
+    let kind = args.kind;
     let c = args.common;
     let mut extra = serde_json::Map::new();
     apply_extra(&mut extra, &c)?;
@@ -454,6 +455,11 @@ async fn set(store: Arc<dyn Store>, args: SetArgs) -> anyhow::Result<()> {
         updated.status.as_str()
     );
     Ok(())
+}
+
+fn parse_kind(s: &str) -> Result<AccountKind, String> {
+    s.parse()
+        .map_err(|e: switchyard_core::account::UnknownKind| e.to_string())
 }
 
 /// Kind-specific, non-secret settings kept in the account's `extra`. Returns whether any changed.

@@ -4,6 +4,7 @@
 mod account;
 mod key;
 mod output;
+mod price;
 mod serve;
 mod settings;
 mod usage;
@@ -70,6 +71,9 @@ enum Command {
     /// Usage records.
     #[command(subcommand)]
     Usage(usage::Command),
+    /// Model prices used for cost accounting.
+    #[command(subcommand)]
+    Price(price::Command),
     /// Create or upgrade the database schema and exit.
     Migrate,
 }
@@ -123,6 +127,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::User(c) => with_store(&config, |s| user::run(s, c)).await,
         Command::Settings(c) => with_store(&config, |s| settings::run(s, c)).await,
         Command::Usage(c) => with_store(&config, |s| usage::run(s, c)).await,
+        Command::Price(c) => with_store(&config, |s| price::run(s, c)).await,
     }
 }
 

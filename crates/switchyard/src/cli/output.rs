@@ -1,9 +1,12 @@
-//! Output for people (aligned tables) and for scripts (`--json`).
+//! Output for people (aligned tables) and for scripts (`--json`). Writes ignore a closed pipe
+//! (`switchyard … | head`) instead of panicking.
 
 use serde::Serialize;
+use std::io::Write;
 
 pub fn json<T: Serialize>(value: &T) -> anyhow::Result<()> {
-    println!("{}", serde_json::to_string_pretty(value)?);
+    let text = serde_json::to_string_pretty(value)?;
+    let _ = writeln!(std::io::stdout().lock(), "{text}");
     Ok(())
 }
 
@@ -16,20 +19,24 @@ pub fn table(headers: &[&str], rows: Vec<Vec<String>>) {
             }
         }
     }
-    let line = |cells: Vec<String>| {
+    let mut out = std::io::stdout().lock();
+    let mut line = |cells: Vec<String>| {
         let parts: Vec<String> = cells
             .iter()
             .enumerate()
             .map(|(i, c)| format!("{c:<width$}", width = widths.get(i).copied().unwrap_or(0)))
             .collect();
-        println!("{}", parts.join("  ").trim_end());
+        writeln!(out, "{}", parts.join("  ").trim_end())
     };
-    line(headers.iter().map(|h| h.to_uppercase()).collect());
-    if rows.is_empty() {
-        println!("(none)");
+    let mut result = line(headers.iter().map(|h| h.to_uppercase()).collect());
+    if rows.is_empty() && result.is_ok() {
+        result = line(vec!["(none)".into()]);
     }
     for row in rows {
-        line(row);
+        if result.is_err() {
+            break;
+        }
+        result = line(row);
     }
 }
 

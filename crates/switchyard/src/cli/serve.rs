@@ -19,6 +19,9 @@ pub async fn run(mut config: Config, args: Args) -> anyhow::Result<()> {
     let store = super::open_store(&config).await?;
     // Bind first: a start that cannot listen must not create (and print) the admin user.
     let app = App::build(config, store.clone()).await?;
+    // Listen for Ctrl-C / SIGTERM before announcing the address, so a signal sent as soon as
+    // the server is reachable still shuts it down cleanly.
+    let shutdown = shutdown_signal()?;
     if let Some(password) = switchyard_server::bootstrap::ensure_admin(store.as_ref()).await? {
         // Printed once, on the first start only; never logged.
         println!("created admin user `admin` with one-time password: {password}");
@@ -26,7 +29,7 @@ pub async fn run(mut config: Config, args: Args) -> anyhow::Result<()> {
     }
     tracing::info!(addr = %app.local_addr(), "switchyard listening");
     println!("switchyard listening on http://{}", app.local_addr());
-    app.run_until_stopped(shutdown_signal()).await;
+    app.run_until_stopped(shutdown).await;
     store.close().await;
     tracing::info!("switchyard stopped");
     Ok(())
@@ -46,24 +49,20 @@ fn init_tracing(config: &Config) {
     };
 }
 
-async fn shutdown_signal() {
-    let ctrl_c = async {
-        let _ = tokio::signal::ctrl_c().await;
-    };
+/// Registers the signal handlers now and returns the future that resolves on the first one.
+fn shutdown_signal() -> anyhow::Result<impl std::future::Future<Output = ()> + Send + 'static> {
     #[cfg(unix)]
-    let term = async {
-        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-            Ok(mut s) => {
-                s.recv().await;
-            }
-            Err(_) => std::future::pending::<()>().await,
+    let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
+    #[cfg(unix)]
+    let mut int = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::interrupt())?;
+    Ok(async move {
+        #[cfg(unix)]
+        tokio::select! {
+            _ = term.recv() => {}
+            _ = int.recv() => {}
         }
-    };
-    #[cfg(not(unix))]
-    let term = std::future::pending::<()>();
-    tokio::select! {
-        _ = ctrl_c => {}
-        _ = term => {}
-    }
-    tracing::info!("shutting down: finishing in-flight requests");
+        #[cfg(not(unix))]
+        let _ = tokio::signal::ctrl_c().await;
+        tracing::info!("shutting down: finishing in-flight requests");
+    })
 }
