@@ -80,6 +80,7 @@ impl App {
             reload: Default::default(),
             quotas: Default::default(),
             health: Default::default(),
+            pending_states: Default::default(),
             admin_logins: Default::default(),
         });
         Ok(Self {

@@ -129,6 +129,9 @@ pub struct AppState {
     /// Latest usage-window report per account and when it was last saved.
     pub quotas: std::sync::Mutex<HashMap<AccountId, (serde_json::Value, std::time::Instant)>>,
     pub health: crate::health_check::HealthState,
+    /// Account states applied in memory whose store write has not finished yet; a snapshot
+    /// reload keeps them instead of reading the older stored state.
+    pub pending_states: std::sync::Mutex<HashMap<AccountId, AccountState>>,
     pub admin_logins: crate::admin::AdminLogins,
 }
 
@@ -146,7 +149,21 @@ impl AppState {
         if seq == self.snapshot.load().seq {
             return Ok(false);
         }
-        let fresh = Snapshot::load(self.store.as_ref()).await?;
+        let mut fresh = Snapshot::load(self.store.as_ref()).await?;
+        // State changes still being written must not be undone by this reload.
+        let pending: Vec<(AccountId, AccountState)> = self
+            .pending_states
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .iter()
+            .map(|(id, st)| (*id, st.clone()))
+            .collect();
+        for (id, st) in pending {
+            if let Some(a) = fresh.accounts_by_id.get(&id) {
+                let updated = with_state((**a).clone(), &st);
+                fresh = fresh.with_account(updated);
+            }
+        }
         let gone: Vec<AccountId> = {
             let old = self.snapshot.load();
             old.accounts
@@ -182,11 +199,7 @@ impl AppState {
         {
             return;
         }
-        let mut updated = (**account).clone();
-        updated.status = state.status;
-        updated.status_reason = state.reason.clone();
-        updated.status_until = state.until;
-        updated.consecutive_errors = state.consecutive_errors;
+        let updated = with_state((**account).clone(), &state);
         if state.status != AccountStatus::Active {
             self.sticky.drop_account(id);
             tracing::warn!(account = %updated.name, status = state.status.as_str(),
@@ -195,10 +208,23 @@ impl AppState {
         }
         self.snapshot
             .rcu(|snap| Arc::new(snap.with_account(updated.clone())));
+        self.pending_states
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .insert(id, state.clone());
         let this = self.clone();
         tokio::spawn(async move {
             if let Err(e) = this.store.set_account_state(id, &state).await {
                 tracing::error!(account_id = id, error = %e, "saving account state failed");
+            }
+            {
+                let mut pending = this
+                    .pending_states
+                    .lock()
+                    .unwrap_or_else(std::sync::PoisonError::into_inner);
+                if pending.get(&id) == Some(&state) {
+                    pending.remove(&id);
+                }
             }
             if state.status == AccountStatus::Error {
                 let detail = state.reason.as_deref();
@@ -272,6 +298,14 @@ impl AppState {
             }
         }
     }
+}
+
+fn with_state(mut account: Account, state: &AccountState) -> Account {
+    account.status = state.status;
+    account.status_reason.clone_from(&state.reason);
+    account.status_until = state.until;
+    account.consecutive_errors = state.consecutive_errors;
+    account
 }
 
 /// The background loop that keeps the snapshot fresh and housekeeping done.

@@ -1,10 +1,41 @@
 //! Phase 1, accept: read the request body within the configured limit.
 
 use axum::body::{Body, Bytes};
+use axum::http::request::Parts;
 use axum::response::Response;
+use std::sync::Arc;
 use switchyard_core::Dialect;
+use switchyard_store::coord::Slot;
 
-use super::reply;
+use super::{auth, reply};
+use crate::state::{AppState, KeyEntry};
+
+/// A request that passed authentication and admission, with its body read.
+pub struct Admitted {
+    pub key: Arc<KeyEntry>,
+    /// The key's concurrency slot, held until the request is settled.
+    pub key_slot: Slot,
+    pub body: Bytes,
+}
+
+/// Phases 2, 3 and 1 for every dialect: authenticate and admit before reading the body, so
+/// refusals are cheap, then read it within the limit.
+pub async fn admitted(
+    state: &AppState,
+    parts: &Parts,
+    query: Option<&str>,
+    body: Body,
+    dialect: Dialect,
+) -> Result<Admitted, Response> {
+    let key = auth::authenticate(state, &parts.headers, query, dialect)?;
+    let key_slot = auth::admit(state, &key, &parts.headers, dialect)?;
+    let body = read_body(body, state.config.body_limit_bytes, dialect).await?;
+    Ok(Admitted {
+        key,
+        key_slot,
+        body,
+    })
+}
 
 pub async fn read_body(body: Body, limit: usize, dialect: Dialect) -> Result<Bytes, Response> {
     axum::body::to_bytes(body, limit).await.map_err(|e| {

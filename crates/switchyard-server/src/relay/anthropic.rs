@@ -11,7 +11,7 @@ use switchyard_protocol::{inspect_anthropic, json_edit};
 use switchyard_upstream::anthropic::prepare;
 
 use super::forward::{self, Endpoint, Prepared, RelayRequest};
-use super::{accept, auth, reply};
+use super::{Admitted, admitted, auth, reply};
 use crate::state::AppState;
 
 const KINDS: &[AccountKind] = &[AccountKind::ClaudeOfficial, AccountKind::Claude];
@@ -53,19 +53,13 @@ async fn serve(
     let (parts, body) = req.into_parts();
     let query = parts.uri.query().map(str::to_string);
 
-    // authenticate + admit (before reading the body: refuse early and cheaply)
-    let key = match auth::authenticate(&state, &parts.headers, query.as_deref(), dialect) {
-        Ok(k) => k,
-        Err(resp) => return resp,
-    };
-    let key_slot = match auth::admit(&state, &key, &parts.headers, dialect) {
-        Ok(s) => s,
-        Err(resp) => return resp,
-    };
-
-    // accept
-    let body = match accept::read_body(body, state.config.body_limit_bytes, dialect).await {
-        Ok(b) => b,
+    // authenticate, admit, accept
+    let Admitted {
+        key,
+        key_slot,
+        body,
+    } = match admitted(&state, &parts, query.as_deref(), body, dialect).await {
+        Ok(a) => a,
         Err(resp) => return resp,
     };
 

@@ -28,6 +28,7 @@ use std::sync::Arc;
 use switchyard_core::Dialect;
 
 use crate::state::AppState;
+pub use accept::{Admitted, admitted};
 
 pub fn routes() -> Router<Arc<AppState>> {
     let mut r = Router::new();

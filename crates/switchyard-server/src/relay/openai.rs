@@ -17,7 +17,7 @@ use switchyard_upstream::openai::{OpenaiApi, is_chatgpt_token, prepare};
 
 use super::anthropic::new_request_id;
 use super::forward::{self, Endpoint, Prepared, RelayRequest, response_binding};
-use super::{accept, auth, reply};
+use super::{Admitted, admitted, auth, reply};
 use crate::state::AppState;
 
 const RESPONSES_KINDS: &[AccountKind] = &[
@@ -86,19 +86,13 @@ async fn serve(
     let (parts, body) = req.into_parts();
     let query = parts.uri.query().map(str::to_string);
 
-    // authenticate + admit
-    let key = match auth::authenticate(&state, &parts.headers, query.as_deref(), dialect) {
-        Ok(k) => k,
-        Err(resp) => return resp,
-    };
-    let key_slot = match auth::admit(&state, &key, &parts.headers, dialect) {
-        Ok(s) => s,
-        Err(resp) => return resp,
-    };
-
-    // accept
-    let body = match accept::read_body(body, state.config.body_limit_bytes, dialect).await {
-        Ok(b) => b,
+    // authenticate, admit, accept
+    let Admitted {
+        key,
+        key_slot,
+        body,
+    } = match admitted(&state, &parts, query.as_deref(), body, dialect).await {
+        Ok(a) => a,
         Err(resp) => return resp,
     };
 

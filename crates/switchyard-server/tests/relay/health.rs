@@ -131,7 +131,15 @@ async fn a_disabled_account_leaves_the_pool_with_its_sticky_sessions_and_recover
     assert_eq!(health_check::backoff_minutes(5, 10), 60);
     // …and when the re-probe passes (here run on demand, as `account check` does), the
     // account comes back.
-    let account = app.account("max").await;
+    let account = app
+        .state
+        .snapshot
+        .load()
+        .accounts
+        .iter()
+        .find(|a| a.name == "max")
+        .cloned()
+        .unwrap();
     let report = app.state.check_account(&account).await;
     assert_eq!(report.changed, Some("recovered"));
     assert_eq!(status(&app, "max").await, (AccountStatus::Active, 0, None));
