@@ -10,6 +10,7 @@ pub mod scheduler;
 pub mod secret;
 pub mod session;
 pub mod settings;
+pub mod time;
 pub mod usage;
 
 pub use account::{Account, AccountId, AccountKind, AccountStatus};

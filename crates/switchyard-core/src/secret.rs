@@ -40,6 +40,18 @@ pub fn mask(value: &str) -> String {
     format!("{head}…{tail}")
 }
 
+/// A URL with any `user:password@` part replaced by `***@` (proxy URLs often carry both).
+pub fn redact_url(url: &str) -> String {
+    let Some((scheme, rest)) = url.split_once("://") else {
+        return url.to_string();
+    };
+    let authority_end = rest.find('/').unwrap_or(rest.len());
+    match rest[..authority_end].rfind('@') {
+        Some(at) => format!("{scheme}://***@{}", &rest[at + 1..]),
+        None => url.to_string(),
+    }
+}
+
 impl fmt::Debug for Secret {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str("***")
@@ -69,5 +81,15 @@ mod tests {
         assert_eq!(serde_json::to_string(&s).unwrap(), "\"***\"");
         assert_eq!(s.masked(), "sk-a…alue");
         assert_eq!(Secret::new("short").masked(), "***");
+    }
+
+    #[test]
+    fn redacts_url_credentials() {
+        assert_eq!(
+            redact_url("http://u:p@proxy:8080/x"),
+            "http://***@proxy:8080/x"
+        );
+        assert_eq!(redact_url("socks5://proxy:1080"), "socks5://proxy:1080");
+        assert_eq!(redact_url("http://proxy/a@b"), "http://proxy/a@b");
     }
 }

@@ -66,6 +66,12 @@ pub const DEFS: &[SettingDef] = &[
         help: "seconds to wait for upstream response headers before failing over",
     },
     SettingDef {
+        key: "non_stream_timeout_seconds",
+        ty: SettingType::Int,
+        default: "600",
+        help: "seconds to wait for a non-streaming response (its headers come only when it is complete)",
+    },
+    SettingDef {
         key: "rate_limit_cooldown_seconds",
         ty: SettingType::Int,
         default: "60",
@@ -125,6 +131,10 @@ pub enum SettingError {
     },
 }
 
+/// Upper bound of every integer setting (about three years in seconds): larger values are
+/// mistakes and would overflow time arithmetic.
+const MAX_INT: u64 = 100_000_000;
+
 /// Integer settings where 0 would make no sense (a round every 0 minutes, 0 attempts…).
 const AT_LEAST_ONE: &[&str] = &[
     "account_health_check_interval",
@@ -132,6 +142,7 @@ const AT_LEAST_ONE: &[&str] = &[
     "sticky_session_ttl_seconds",
     "max_attempts",
     "first_byte_timeout_seconds",
+    "non_stream_timeout_seconds",
     "account_health_check_concurrency",
     "account_health_check_timeout_seconds",
 ];
@@ -157,6 +168,9 @@ pub fn validate(key: &str, value: &str) -> Result<String, SettingError> {
                 .map_err(|_| invalid("a non-negative integer"))?;
             if n == 0 && AT_LEAST_ONE.contains(&key) {
                 return Err(invalid("an integer of at least 1"));
+            }
+            if n > MAX_INT {
+                return Err(invalid("an integer of at most 100000000"));
             }
             Ok(n.to_string())
         }
@@ -197,6 +211,7 @@ impl Settings {
             .get(key)
             .and_then(|v| v.parse().ok())
             .unwrap_or(fallback)
+            .min(MAX_INT)
     }
 
     pub fn bool(&self, key: &str) -> bool {

@@ -20,9 +20,33 @@ use crate::views::AccountView;
 /// Successful logins are remembered this long, so argon2 runs once per session, not per call.
 const LOGIN_CACHE: Duration = Duration::from_secs(300);
 
+/// Failed logins allowed per user name within [`FAILURE_WINDOW`] before further attempts are
+/// refused without running argon2 (which is deliberately expensive).
+const MAX_FAILURES: u32 = 5;
+const FAILURE_WINDOW: Duration = Duration::from_secs(60);
+
 #[derive(Default)]
 pub struct AdminLogins {
     verified: Mutex<HashMap<[u8; 32], Instant>>,
+    failures: Mutex<HashMap<String, (u32, Instant)>>,
+}
+
+impl AdminLogins {
+    fn locked_out(&self, name: &str) -> bool {
+        let map = self.failures.lock().unwrap_or_else(PoisonError::into_inner);
+        map.get(name)
+            .is_some_and(|(n, since)| *n >= MAX_FAILURES && since.elapsed() < FAILURE_WINDOW)
+    }
+
+    fn failed(&self, name: &str) {
+        let mut map = self.failures.lock().unwrap_or_else(PoisonError::into_inner);
+        map.retain(|_, (_, since)| since.elapsed() < FAILURE_WINDOW);
+        if map.len() > 10_000 {
+            map.clear();
+        }
+        let entry = map.entry(name.to_string()).or_insert((0, Instant::now()));
+        entry.0 += 1;
+    }
 }
 
 pub fn routes(state: Arc<AppState>) -> axum::Router<Arc<AppState>> {
@@ -86,13 +110,22 @@ async fn authorized(state: &AppState, headers: &HeaderMap) -> Result<(), Respons
         }
     }
     let (name, password) = decoded.split_once(':').ok_or_else(unauthorized)?;
+    if state.admin_logins.locked_out(name) {
+        return Err(error(
+            StatusCode::TOO_MANY_REQUESTS,
+            "too many failed logins; try again in a minute",
+        ));
+    }
     let user = state
         .store
         .user_by_name(name)
         .await
         .map_err(|e| error(StatusCode::SERVICE_UNAVAILABLE, &e.to_string()))?
         .filter(|u| u.role == "admin" && u.status == "active")
-        .ok_or_else(unauthorized)?;
+        .ok_or_else(|| {
+            state.admin_logins.failed(name);
+            unauthorized()
+        })?;
     let hash = user.password_hash.ok_or_else(unauthorized)?;
     let password = password.to_string();
     let ok = tokio::task::spawn_blocking(move || {
@@ -101,6 +134,7 @@ async fn authorized(state: &AppState, headers: &HeaderMap) -> Result<(), Respons
     .await
     .unwrap_or(false);
     if !ok {
+        state.admin_logins.failed(name);
         return Err(unauthorized());
     }
     let mut cache = state

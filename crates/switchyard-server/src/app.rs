@@ -81,6 +81,7 @@ impl App {
             quotas: Default::default(),
             health: Default::default(),
             pending_states: Default::default(),
+            shutdown: tokio::sync::watch::channel(false).0,
             admin_logins: Default::default(),
         });
         Ok(Self {
@@ -137,8 +138,28 @@ impl App {
         tokio::select! {
             _ = &mut served => {}
             _ = async { let _ = stopping_rx.await; tokio::time::sleep(grace).await; } => {
-                tracing::warn!("shutdown grace period over; closing remaining connections");
+                // Streams still open after the grace period end now, cleanly, and settle.
+                tracing::warn!("shutdown grace period over; ending open streams");
+                state.shutdown.send_replace(true);
+                if tokio::time::timeout(Duration::from_secs(10), &mut served).await.is_err() {
+                    tracing::warn!("connections still open after ending streams");
+                }
             }
+        }
+        // Every admitted request holds a key slot until its usage record is queued.
+        let drained = async {
+            while state.key_slots.total() > 0 {
+                tokio::time::sleep(Duration::from_millis(20)).await;
+            }
+        };
+        if tokio::time::timeout(Duration::from_secs(5), drained)
+            .await
+            .is_err()
+        {
+            tracing::warn!(
+                in_flight = state.key_slots.total(),
+                "requests still unsettled at shutdown"
+            );
         }
         background.abort();
         health.abort();

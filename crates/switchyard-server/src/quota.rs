@@ -12,7 +12,7 @@ pub fn from_headers(headers: &HeaderMap, now: DateTime<Utc>) -> Option<Value> {
     if get("x-codex-primary-used-percent").is_some() {
         let window = |prefix: &str| {
             let reset = num(&format!("x-codex-{prefix}-reset-after-seconds"))
-                .map(|s| (now + Duration::seconds(s as i64)).to_rfc3339());
+                .map(|s| (now + switchyard_core::time::seconds_f64(s)).to_rfc3339());
             json!({
                 "used_percent": num(&format!("x-codex-{prefix}-used-percent")),
                 "window_minutes": num(&format!("x-codex-{prefix}-window-minutes")),

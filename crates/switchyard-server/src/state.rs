@@ -132,6 +132,8 @@ pub struct AppState {
     /// Account states applied in memory whose store write has not finished yet; a snapshot
     /// reload keeps them instead of reading the older stored state.
     pub pending_states: std::sync::Mutex<HashMap<AccountId, AccountState>>,
+    /// Set when the shutdown grace period is over: open streams end and settle.
+    pub shutdown: tokio::sync::watch::Sender<bool>,
     pub admin_logins: crate::admin::AdminLogins,
 }
 
@@ -193,6 +195,12 @@ impl AppState {
         let Some(account) = current.accounts_by_id.get(&id) else {
             return;
         };
+        if account.status == AccountStatus::Disabled
+            && account.status_reason.as_deref() != Some(crate::health_check::REASON)
+        {
+            // Disabled by an operator: only an operator brings it back.
+            return;
+        }
         if account.status == state.status
             && account.status_until == state.until
             && account.consecutive_errors == state.consecutive_errors

@@ -80,7 +80,10 @@ impl AccountView {
             allowed_models: a.allowed_models.clone(),
             model_map: a.model_map.clone(),
             max_concurrency: a.max_concurrency,
-            proxy_url: a.proxy_url.clone(),
+            proxy_url: a
+                .proxy_url
+                .as_deref()
+                .map(switchyard_core::secret::redact_url),
             status: a.status,
             status_reason: a.status_reason.clone(),
             status_until: a.status_until,

@@ -7,6 +7,10 @@ use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, Instant};
 use switchyard_core::AccountId;
 
+/// Most bindings kept at once (sessions and Responses continuations); beyond it the oldest
+/// are forgotten, so memory stays bounded whatever the traffic.
+pub const MAX_BINDINGS: usize = 1_000_000;
+
 /// Session key → account, with a sliding time-to-live.
 #[derive(Default)]
 pub struct StickyMap {
@@ -33,7 +37,20 @@ impl StickyMap {
 
     pub fn bind(&self, session: &str, account: AccountId, ttl: Duration) {
         let mut map = self.inner.lock().unwrap_or_else(PoisonError::into_inner);
-        map.insert(session.to_string(), (account, Instant::now() + ttl));
+        let now = Instant::now();
+        if map.len() >= MAX_BINDINGS && !map.contains_key(session) {
+            map.retain(|_, (_, expires)| *expires > now);
+            if map.len() >= MAX_BINDINGS {
+                // Still full of live bindings: forget the tenth closest to expiring. A lost
+                // binding only costs stickiness, never a request.
+                let mut expiries: Vec<Instant> = map.values().map(|(_, e)| *e).collect();
+                let cut = expiries.len() / 10;
+                expiries.select_nth_unstable(cut);
+                let threshold = expiries[cut];
+                map.retain(|_, (_, expires)| *expires > threshold);
+            }
+        }
+        map.insert(session.to_string(), (account, now + ttl));
     }
 
     pub fn unbind(&self, session: &str) {
@@ -99,6 +116,14 @@ impl Slots {
             (max == 0 || n < max).then_some(n + 1)
         });
         taken.ok().map(|_| Slot { counter })
+    }
+
+    /// Slots held across all ids.
+    pub fn total(&self) -> u64 {
+        let map = self.inner.lock().unwrap_or_else(PoisonError::into_inner);
+        map.values()
+            .map(|c| u64::from(c.load(Ordering::Acquire)))
+            .sum()
     }
 
     pub fn in_flight(&self, id: i64) -> u32 {

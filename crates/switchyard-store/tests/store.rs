@@ -866,7 +866,7 @@ async fn a_file_that_is_not_a_database_is_a_clear_config_error() {
     let err = open_err(open_in(dir.path(), None).await);
     match &err {
         StoreError::Config(msg) => {
-            assert!(msg.contains("not a database"), "{msg}");
+            assert!(msg.contains("not a SQLite database"), "{msg}");
             assert!(
                 msg.contains(&db.display().to_string()),
                 "names the file: {msg}"
@@ -967,4 +967,50 @@ async fn database_url_selects_the_file_and_rejects_other_schemes() {
             other => panic!("{bad}: expected Config, got {other:?}"),
         }
     }
+}
+
+#[tokio::test]
+async fn runtime_state_never_overrides_an_operator_disable() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = open_in(dir.path(), None).await.unwrap();
+    let a = store
+        .create_account(claude_account("guarded", "sk-ant-api03-guarded-secret"))
+        .await
+        .unwrap();
+    let disabled = AccountState {
+        status: AccountStatus::Disabled,
+        reason: Some("operator".into()),
+        until: None,
+        consecutive_errors: 0,
+    };
+    store
+        .set_account_state_by_operator(a.id, &disabled)
+        .await
+        .unwrap();
+    // A relay 429 or a health-check pass racing with the operator must not undo it.
+    let cooling = AccountState {
+        status: AccountStatus::Cooling,
+        reason: Some("rate limited".into()),
+        until: Some(Utc::now()),
+        consecutive_errors: 1,
+    };
+    store.set_account_state(a.id, &cooling).await.unwrap();
+    assert_eq!(
+        store.find_account("guarded").await.unwrap().status,
+        AccountStatus::Disabled
+    );
+    // The health check's own disable can be lifted by the health check.
+    let by_check = AccountState {
+        reason: Some("health check".into()),
+        ..disabled
+    };
+    store
+        .set_account_state_by_operator(a.id, &by_check)
+        .await
+        .unwrap();
+    store.set_account_state(a.id, &cooling).await.unwrap();
+    assert_eq!(
+        store.find_account("guarded").await.unwrap().status,
+        AccountStatus::Cooling
+    );
 }

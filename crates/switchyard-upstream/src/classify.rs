@@ -158,7 +158,7 @@ fn reset_time(headers: &HeaderMap, body: &str, now: DateTime<Utc>) -> Option<Dat
     }
     if let Some(v) = get("retry-after") {
         if let Ok(secs) = v.trim().parse::<i64>() {
-            return Some(now + Duration::seconds(secs.max(1)));
+            return Some(now + switchyard_core::time::seconds(secs.max(1)));
         }
         if let Ok(t) = DateTime::parse_from_rfc2822(v.trim()) {
             return Some(t.with_timezone(&Utc));
@@ -171,7 +171,7 @@ fn reset_time(headers: &HeaderMap, body: &str, now: DateTime<Utc>) -> Option<Dat
         if let Some(secs) = get(name).and_then(|v| v.trim().parse::<f64>().ok())
             && secs > 0.0
         {
-            return Some(now + Duration::seconds(secs.ceil() as i64));
+            return Some(now + switchyard_core::time::seconds_f64(secs));
         }
     }
     if let Some(pos) = body.find("\"resets_in_seconds\":") {
@@ -181,7 +181,7 @@ fn reset_time(headers: &HeaderMap, body: &str, now: DateTime<Utc>) -> Option<Dat
             .take_while(|c| c.is_ascii_digit())
             .collect();
         if let Ok(secs) = digits.parse::<i64>() {
-            return Some(now + Duration::seconds(secs.max(1)));
+            return Some(now + switchyard_core::time::seconds(secs.max(1)));
         }
     }
     None

@@ -18,7 +18,7 @@ pub struct UpstreamHosts {
 }
 
 #[derive(Debug, thiserror::Error)]
-#[error("cannot build an HTTP client{}: {reason}", proxy.as_deref().map(|p| format!(" for proxy {p}")).unwrap_or_default())]
+#[error("cannot build an HTTP client{}: {reason}", proxy.as_deref().map(|p| format!(" for proxy {}", switchyard_core::secret::redact_url(p))).unwrap_or_default())]
 pub struct ClientError {
     proxy: Option<String>,
     reason: String,
@@ -75,7 +75,9 @@ fn build(connect_timeout: Duration, proxy: Option<&str>) -> Result<reqwest::Clie
         .redirect(reqwest::redirect::Policy::none())
         .no_proxy();
     if let Some(p) = proxy {
-        builder = builder.proxy(reqwest::Proxy::all(p).map_err(|e| err(e.to_string()))?);
+        // reqwest's message may quote the URL: never pass it on.
+        builder =
+            builder.proxy(reqwest::Proxy::all(p).map_err(|_| err("invalid proxy URL".into()))?);
     }
     builder.build().map_err(|e| err(e.to_string()))
 }

@@ -28,6 +28,11 @@ const DROP: &[&str] = &[
     "x-forwarded-host",
     "x-forwarded-proto",
     "x-real-ip",
+    // Scoping headers of the client's own OpenAI setup: sent to our accounts they would be
+    // wrong (401 mismatched_organization) and condemn every account in turn.
+    "openai-organization",
+    "openai-project",
+    "chatgpt-account-id",
 ];
 
 /// Copies the client's headers minus [`DROP`] and anything named by `Connection`, then asks
@@ -106,6 +111,16 @@ pub fn merge_beta(headers: &mut HeaderMap, required: &[&str]) {
     }
 }
 
+/// The client's query string without Switchyard's own `key=` parameter (a key sent that way
+/// must never reach an upstream).
+pub fn forwardable_query(query: Option<&str>) -> Option<String> {
+    let kept: Vec<&str> = query?
+        .split('&')
+        .filter(|p| !p.is_empty() && *p != "key" && !p.starts_with("key="))
+        .collect();
+    (!kept.is_empty()).then(|| kept.join("&"))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -127,6 +142,17 @@ mod tests {
         assert_eq!(out.len(), 2);
         assert_eq!(out["anthropic-version"], "2023-06-01");
         assert_eq!(out["accept-encoding"], "identity");
+    }
+
+    #[test]
+    fn query_without_key() {
+        assert_eq!(
+            forwardable_query(Some("beta=true&key=sk-sy-x")).as_deref(),
+            Some("beta=true")
+        );
+        assert_eq!(forwardable_query(Some("key=sk-sy-x")), None);
+        assert_eq!(forwardable_query(Some("keys=1")).as_deref(), Some("keys=1"));
+        assert_eq!(forwardable_query(None), None);
     }
 
     #[test]

@@ -6,6 +6,7 @@
 
 use bytes::Bytes;
 use http_body::{Body, Frame, SizeHint};
+use std::future::Future;
 use std::pin::Pin;
 use std::task::{Context, Poll};
 use std::time::{Duration, Instant};
@@ -76,6 +77,8 @@ pub struct PassthroughBody<B> {
     /// Removes the usage chunk Switchyard asked for on the client's behalf (Chat
     /// Completions); the tap still reads the original bytes.
     strip: Option<ChatUsageStripper>,
+    /// Resolves when the server shuts down: the stream then ends like a broken upstream.
+    stop: Option<Pin<Box<dyn Future<Output = ()> + Send>>>,
     first_byte_at: Option<Instant>,
     bytes: u64,
     ended: bool,
@@ -97,6 +100,7 @@ impl<B> PassthroughBody<B> {
             broken_trailer,
             on_finish: Some(Box::new(on_finish)),
             strip: None,
+            stop: None,
             first_byte_at: None,
             bytes: 0,
             ended: false,
@@ -106,6 +110,12 @@ impl<B> PassthroughBody<B> {
     /// Forward everything except the Chat Completions usage chunk the client did not ask for.
     pub fn strip_chat_usage(mut self) -> Self {
         self.strip = Some(ChatUsageStripper::new());
+        self
+    }
+
+    /// Ends the stream (cleanly, with the broken-stream trailer) when `stop` resolves.
+    pub fn stop_on(mut self, stop: impl Future<Output = ()> + Send + 'static) -> Self {
+        self.stop = Some(Box::pin(stop));
         self
     }
 
@@ -214,10 +224,17 @@ where
                     tracing::warn!(error = %e, "upstream body failed mid-stream");
                     break "upstream_stream_broken";
                 }
-                Poll::Pending => match this.idle_timer.as_mut().poll(cx) {
-                    Poll::Ready(()) => break "upstream_idle_timeout",
-                    Poll::Pending => return Poll::Pending,
-                },
+                Poll::Pending => {
+                    if let Some(stop) = this.stop.as_mut()
+                        && stop.as_mut().poll(cx).is_ready()
+                    {
+                        break "server_shutdown";
+                    }
+                    match this.idle_timer.as_mut().poll(cx) {
+                        Poll::Ready(()) => break "upstream_idle_timeout",
+                        Poll::Pending => return Poll::Pending,
+                    }
+                }
             }
         };
         // After the first byte there is no failover: end the stream cleanly for the client.

@@ -114,23 +114,47 @@ impl TokenManager {
             return Ok(current.access);
         }
         let refresh = current.refresh.clone().ok_or(TokenError::NoRefreshToken)?;
-        let fresh = refresh_token(http, oauth, &refresh, now).await?;
-        let next = Held {
-            access: fresh.access_token,
-            refresh: Some(fresh.refresh_token.unwrap_or(refresh)),
-            expires_at: fresh.expires_at,
-            based_on: snapshot.access_token.clone(),
+        // The refresh and the save of the rotated token run in their own task: once the
+        // provider has rotated the refresh token, a caller that goes away (client disconnect,
+        // a timed-out health probe, shutdown) must not lose it.
+        let task = {
+            let http = http.clone();
+            let oauth = oauth.clone();
+            let persist = self.persist.clone();
+            let snapshot = snapshot.clone();
+            let id = account.id;
+            tokio::spawn(async move {
+                let fresh = refresh_token(&http, &oauth, &refresh, now).await?;
+                let next = Held {
+                    access: fresh.access_token,
+                    refresh: Some(fresh.refresh_token.unwrap_or(refresh)),
+                    expires_at: fresh.expires_at,
+                    based_on: snapshot.access_token.clone(),
+                };
+                let creds = Credentials {
+                    access_token: Some(next.access.clone()),
+                    refresh_token: next.refresh.clone(),
+                    expires_at: next.expires_at,
+                    ..snapshot
+                };
+                let mut tries = 0;
+                loop {
+                    match persist.persist(id, creds.clone()).await {
+                        Ok(()) => break,
+                        Err(e) if tries < 5 => {
+                            tries += 1;
+                            tracing::warn!(account_id = id, error = %e, "saving refreshed token failed; retrying");
+                            tokio::time::sleep(std::time::Duration::from_millis(200 * tries)).await;
+                        }
+                        Err(e) => return Err(TokenError::Persist(e)),
+                    }
+                }
+                Ok(next)
+            })
         };
-        let creds = Credentials {
-            access_token: Some(next.access.clone()),
-            refresh_token: next.refresh.clone(),
-            expires_at: next.expires_at,
-            ..snapshot.clone()
-        };
-        self.persist
-            .persist(account.id, creds)
+        let next = task
             .await
-            .map_err(TokenError::Persist)?;
+            .map_err(|e| TokenError::Refresh(format!("refresh task failed: {e}")))??;
         tracing::info!(account = %account.name, "oauth token refreshed");
         *held = Some(next.clone());
         Ok(next.access)
@@ -196,7 +220,7 @@ async fn refresh_token(
     let expires_at = v
         .get("expires_in")
         .and_then(|t| t.as_i64())
-        .map(|secs| now + Duration::seconds(secs));
+        .map(|secs| now + switchyard_core::time::seconds(secs));
     Ok(Refreshed {
         access_token: Secret::new(access_token),
         refresh_token,

@@ -7,8 +7,11 @@ use std::sync::Arc;
 use switchyard_core::Dialect;
 use switchyard_store::coord::Slot;
 
+use super::forward::Endpoint;
+use super::settle::refused;
 use super::{auth, reply};
 use crate::state::{AppState, KeyEntry};
+use std::time::Instant;
 
 /// A request that passed authentication and admission, with its body read.
 pub struct Admitted {
@@ -21,15 +24,21 @@ pub struct Admitted {
 /// Phases 2, 3 and 1 for every dialect: authenticate and admit before reading the body, so
 /// refusals are cheap, then read it within the limit.
 pub async fn admitted(
-    state: &AppState,
+    state: &Arc<AppState>,
     parts: &Parts,
     query: Option<&str>,
     body: Body,
-    dialect: Dialect,
+    endpoint: &Endpoint,
+    started: Instant,
 ) -> Result<Admitted, Response> {
+    let dialect = endpoint.dialect;
     let key = auth::authenticate(state, &parts.headers, query, dialect)?;
-    let key_slot = auth::admit(state, &key, &parts.headers, dialect)?;
-    let body = read_body(body, state.config.body_limit_bytes, dialect).await?;
+    // From here on the request belongs to a key: a refusal is recorded like any request.
+    let refuse = |resp: Response| refused(state, &key, endpoint, started, None, resp);
+    let key_slot = auth::admit(state, &key, &parts.headers, dialect).map_err(refuse)?;
+    let body = read_body(body, state.config.body_limit_bytes, dialect)
+        .await
+        .map_err(|resp| refused(state, &key, endpoint, started, None, resp))?;
     Ok(Admitted {
         key,
         key_slot,

@@ -11,6 +11,7 @@ use switchyard_protocol::{inspect_anthropic, json_edit};
 use switchyard_upstream::anthropic::prepare;
 
 use super::forward::{self, Endpoint, Prepared, RelayRequest};
+use super::settle::refused;
 use super::{Admitted, admitted, auth, reply};
 use crate::state::AppState;
 
@@ -52,13 +53,14 @@ async fn serve(
     let dialect = endpoint.dialect;
     let (parts, body) = req.into_parts();
     let query = parts.uri.query().map(str::to_string);
+    let upstream_query = switchyard_upstream::headers::forwardable_query(query.as_deref());
 
     // authenticate, admit, accept
     let Admitted {
         key,
         key_slot,
         body,
-    } = match admitted(&state, &parts, query.as_deref(), body, dialect).await {
+    } = match admitted(&state, &parts, query.as_deref(), body, endpoint, started).await {
         Ok(a) => a,
         Err(resp) => return resp,
     };
@@ -66,17 +68,20 @@ async fn serve(
     // inspect
     let info = match inspect_anthropic(&body) {
         Ok(i) => i,
-        Err(e) => return reply::error(dialect, 400, None, &e.to_string()),
+        Err(e) => {
+            let resp = reply::error(dialect, 400, None, &e.to_string());
+            return refused(&state, &key, endpoint, started, None, resp);
+        }
     };
     if let Err(resp) = auth::admit_model(&key, &info.model, dialect) {
-        return resp;
+        return refused(&state, &key, endpoint, started, Some(info.model), resp);
     }
     let session = info
         .session_material
         .as_deref()
         .map(|m| session_key(key.key.id, m));
 
-    let path_and_query = match &query {
+    let path_and_query = match &upstream_query {
         Some(q) => format!("{upstream_path}?{q}"),
         None => upstream_path.to_string(),
     };

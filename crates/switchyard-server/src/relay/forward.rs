@@ -16,7 +16,7 @@ use switchyard_store::coord::Slot;
 use switchyard_upstream::classify::{self, Classified, Cooldowns, Failure, StateChange};
 use switchyard_upstream::headers::response_forwardable;
 use switchyard_upstream::passthrough::{PassthroughBody, TapMode};
-use switchyard_upstream::tokens::OAuthClient;
+use switchyard_upstream::tokens::{OAuthClient, TokenError};
 
 use super::reply;
 use super::settle::{Held, Outcome, settle};
@@ -74,7 +74,7 @@ pub fn oauth_for(state: &AppState, account: &Account) -> Option<OAuthClient> {
 
 fn cooldowns(state: &AppState) -> Cooldowns {
     let s = &state.snapshot.load().settings;
-    let secs = |k| chrono::Duration::seconds(s.int(k) as i64);
+    let secs = |k| switchyard_core::time::seconds(s.int(k).min(i64::MAX as u64) as i64);
     Cooldowns {
         rate_limit: secs("rate_limit_cooldown_seconds"),
         overload: secs("overload_cooldown_seconds"),
@@ -86,7 +86,28 @@ fn cooldowns(state: &AppState) -> Cooldowns {
 /// (or settles at once when no upstream answered successfully).
 pub async fn relay<F>(
     state: Arc<AppState>,
-    endpoint: &Endpoint,
+    endpoint: &'static Endpoint,
+    req: RelayRequest,
+    prepare: F,
+) -> Response<Body>
+where
+    F: Fn(&Account, &str, Option<&Secret>) -> Result<Prepared, String> + Send + 'static,
+{
+    // Detached from the client's connection: a client that leaves before the response starts
+    // cannot cancel the attempt half-way, so it is still settled (usage recorded, slots
+    // released, rotated tokens saved). Its response is then dropped, which settles the body.
+    match tokio::spawn(attempts(state, endpoint, req, prepare)).await {
+        Ok(resp) => resp,
+        Err(e) => {
+            tracing::error!(error = %e, "relay task failed");
+            reply::error(endpoint.dialect, 500, None, "internal error")
+        }
+    }
+}
+
+async fn attempts<F>(
+    state: Arc<AppState>,
+    endpoint: &'static Endpoint,
     req: RelayRequest,
     prepare: F,
 ) -> Response<Body>
@@ -96,8 +117,15 @@ where
     let snap_settings = state.snapshot.load().settings.clone();
     let max_attempts = snap_settings.int("max_attempts").clamp(1, 10) as u32;
     let ttl = Duration::from_secs(snap_settings.int("sticky_session_ttl_seconds").max(1));
-    let first_byte_timeout =
-        Duration::from_secs(snap_settings.int("first_byte_timeout_seconds").max(1));
+    // A stream's headers come at once; a non-streaming response's only when it is complete.
+    let first_byte_timeout = Duration::from_secs(if req.stream {
+        snap_settings.int("first_byte_timeout_seconds").max(1)
+    } else {
+        snap_settings
+            .int("non_stream_timeout_seconds")
+            .max(snap_settings.int("first_byte_timeout_seconds"))
+            .max(1)
+    });
     let idle = Duration::from_secs(state.config.timeouts.idle_seconds.max(1));
 
     let mut outcome = Outcome {
@@ -146,6 +174,7 @@ where
             Ok(c) => c,
             Err(no) => {
                 if let Some(resp) = last_failure.take() {
+                    outcome.status = resp.status().as_u16();
                     settle_now(&state, outcome, key_slot.take());
                     return resp;
                 }
@@ -196,7 +225,7 @@ where
             {
                 Ok(t) => Some(t),
                 Err(e) => {
-                    token_failed(&state, &account, &e.to_string());
+                    token_failed(&state, &account, &e);
                     exclude.push(account.id);
                     continue;
                 }
@@ -312,7 +341,19 @@ where
         tracing::warn!(account = %account.name, status, failure = classified.failure.kind(), "upstream refused request");
         outcome.status = status;
         outcome.error_kind = Some(classified.failure.kind().into());
-        let upstream_reply = upstream_error_response(status, &headers, body);
+        // A rejected account credential is Switchyard's problem, not the client's: passed on as
+        // 401/403 it would read as "your key is invalid" (Claude Code then asks to log in).
+        let upstream_reply = match classified.failure {
+            Failure::Unauthorized | Failure::Forbidden | Failure::OrganizationDisabled => {
+                reply::error(
+                    endpoint.dialect,
+                    502,
+                    None,
+                    "an upstream account's credentials were rejected and no other account could serve the request",
+                )
+            }
+            _ => upstream_error_response(status, &headers, body),
+        };
         if classified.state == StateChange::RefreshAndRetry {
             if !refreshed_for.contains(&account.id) {
                 refreshed_for.push(account.id);
@@ -329,7 +370,7 @@ where
                             exclude.retain(|id| *id != account.id);
                             continue;
                         }
-                        Err(e) => token_failed(&state, &account, &e.to_string()),
+                        Err(e) => token_failed(&state, &account, &e),
                     }
                 }
             } else {
@@ -364,6 +405,7 @@ where
             "no available account: every attempt failed",
         )
     });
+    outcome.status = resp.status().as_u16();
     settle_now(&state, outcome, key_slot.take());
     resp
 }
@@ -425,6 +467,7 @@ fn passthrough(
     } else {
         None
     };
+    let mut stopping = state.shutdown.subscribe();
     let state = state.clone();
     let upstream: axum::http::Response<reqwest::Body> = resp.into();
     let remember_response = endpoint.dialect == Dialect::OpenaiResponses;
@@ -442,6 +485,9 @@ fn passthrough(
     if strip_chat_usage && is_sse {
         body = body.strip_chat_usage();
     }
+    body = body.stop_on(async move {
+        let _ = stopping.wait_for(|stop| *stop).await;
+    });
     let mut out = Response::new(Body::new(body));
     *out.status_mut() = status;
     *out.headers_mut() = headers;
@@ -608,15 +654,35 @@ fn apply(state: &Arc<AppState>, account: &Account, c: Classified) {
     state.set_account_state(account.id, next);
 }
 
-fn token_failed(state: &Arc<AppState>, account: &Account, reason: &str) {
-    tracing::warn!(account = %account.name, reason, "oauth token unavailable");
-    state.set_account_state(
-        account.id,
+/// A token that cannot be obtained: a refresh token the provider rejected (or none at all)
+/// needs an operator; anything else (network, timeout, 5xx, a failed save) cools the account
+/// briefly, because it heals by itself.
+fn token_failed(state: &Arc<AppState>, account: &Account, error: &TokenError) {
+    tracing::warn!(account = %account.name, error = %error, "oauth token unavailable");
+    let permanent = matches!(
+        error,
+        TokenError::NoAccessToken
+            | TokenError::NoRefreshToken
+            | TokenError::Rejected {
+                status: 400 | 401 | 403,
+                ..
+            }
+    );
+    let errors = account.consecutive_errors.saturating_add(1);
+    let next = if permanent {
         AccountState {
             status: AccountStatus::Error,
-            reason: Some(format!("token refresh failed: {reason}")),
+            reason: Some(format!("token refresh failed: {error}")),
             until: None,
-            consecutive_errors: account.consecutive_errors.saturating_add(1),
-        },
-    );
+            consecutive_errors: errors,
+        }
+    } else {
+        AccountState {
+            status: AccountStatus::Cooling,
+            reason: Some(format!("token refresh failed: {error}")),
+            until: Some(Utc::now() + cooldowns(state).server_error),
+            consecutive_errors: errors,
+        }
+    };
+    state.set_account_state(account.id, next);
 }

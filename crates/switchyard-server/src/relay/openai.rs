@@ -17,6 +17,7 @@ use switchyard_upstream::openai::{OpenaiApi, is_chatgpt_token, prepare};
 
 use super::anthropic::new_request_id;
 use super::forward::{self, Endpoint, Prepared, RelayRequest, response_binding};
+use super::settle::refused;
 use super::{Admitted, admitted, auth, reply};
 use crate::state::AppState;
 
@@ -85,13 +86,14 @@ async fn serve(
     let dialect = endpoint.dialect;
     let (parts, body) = req.into_parts();
     let query = parts.uri.query().map(str::to_string);
+    let upstream_query = switchyard_upstream::headers::forwardable_query(query.as_deref());
 
     // authenticate, admit, accept
     let Admitted {
         key,
         key_slot,
         body,
-    } = match admitted(&state, &parts, query.as_deref(), body, dialect).await {
+    } = match admitted(&state, &parts, query.as_deref(), body, endpoint, started).await {
         Ok(a) => a,
         Err(resp) => return resp,
     };
@@ -99,15 +101,21 @@ async fn serve(
     // inspect
     let routing = match inspect(api, &parts.headers, &body) {
         Ok(r) => r,
-        Err(message) => return reply::error(dialect, 400, None, &message),
+        Err(message) => {
+            let resp = reply::error(dialect, 400, None, &message);
+            return refused(&state, &key, endpoint, started, None, resp);
+        }
     };
     if let Err(resp) = auth::admit_model(&key, &routing.model, dialect) {
-        return resp;
+        return refused(&state, &key, endpoint, started, Some(routing.model), resp);
     }
     let body = if routing.add_include_usage {
         match with_include_usage(&body) {
             Ok(b) => b,
-            Err(message) => return reply::error(dialect, 400, None, &message),
+            Err(message) => {
+                let resp = reply::error(dialect, 400, None, &message);
+                return refused(&state, &key, endpoint, started, Some(routing.model), resp);
+            }
         }
     } else {
         body
@@ -153,7 +161,7 @@ async fn serve(
                 account,
                 &hosts,
                 api,
-                query.as_deref(),
+                upstream_query.as_deref(),
                 &client_headers,
                 body,
                 bearer,

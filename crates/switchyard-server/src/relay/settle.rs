@@ -34,6 +34,45 @@ pub struct Outcome {
     pub upstream_time: Duration,
 }
 
+/// Records a request refused after its key was known (policy, body, inspection) and passes
+/// the refusal on.
+pub fn refused(
+    state: &Arc<AppState>,
+    key: &crate::state::KeyEntry,
+    endpoint: &super::forward::Endpoint,
+    started: Instant,
+    requested_model: Option<String>,
+    resp: axum::response::Response,
+) -> axum::response::Response {
+    let outcome = Outcome {
+        request_id: super::anthropic::new_request_id(),
+        dialect: endpoint.dialect,
+        endpoint: endpoint.name,
+        api_key_id: key.key.id,
+        user_id: key.key.user_id,
+        account_id: None,
+        requested_model,
+        upstream_model: None,
+        stream: false,
+        status: resp.status().as_u16(),
+        error_kind: Some("refused".into()),
+        attempts: 0,
+        session_hash: None,
+        started,
+        upstream_time: Duration::ZERO,
+    };
+    settle(
+        state,
+        outcome,
+        None,
+        Held {
+            key_slot: None,
+            account_slot: None,
+        },
+    );
+    resp
+}
+
 /// Slots held until the request is settled.
 pub struct Held {
     pub key_slot: Option<Slot>,
@@ -55,7 +94,6 @@ pub fn settle(state: &Arc<AppState>, mut outcome: Outcome, finished: Option<Fini
             outcome.upstream_model.clone_from(&f.model);
         }
     }
-    drop(held);
     let snap = state.snapshot.load();
     let priced_model = outcome
         .upstream_model
@@ -122,4 +160,7 @@ pub fn settle(state: &Arc<AppState>, mut outcome: Outcome, finished: Option<Fini
         session_hash: outcome.session_hash,
     };
     state.usage.send_detached(record);
+    // Slots are released only after the record is queued, so "no request in flight" also
+    // means "every record handed to the writer" (shutdown relies on it).
+    drop(held);
 }

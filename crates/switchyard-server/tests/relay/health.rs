@@ -176,7 +176,7 @@ async fn operator_disabled_accounts_are_never_probed_or_re_enabled() {
     let app = oauth_app(&mock).await;
     let id = app.account("max").await.id;
     app.store
-        .set_account_state(
+        .set_account_state_by_operator(
             id,
             &AccountState {
                 status: AccountStatus::Disabled,

@@ -423,7 +423,7 @@ async fn sessions_stick_to_one_account_and_move_when_it_becomes_unusable() {
 
     // The bound account is disabled by an operator: the session moves, then stays put.
     app.store
-        .set_account_state(
+        .set_account_state_by_operator(
             bound.id,
             &AccountState {
                 status: AccountStatus::Disabled,
@@ -666,6 +666,11 @@ async fn first_byte_timeout_fails_over() {
         .set_setting("first_byte_timeout_seconds", "1")
         .await
         .unwrap();
+    // Non-streaming responses get their own, longer bound (their headers come at the end).
+    app.store
+        .set_setting("non_stream_timeout_seconds", "1")
+        .await
+        .unwrap();
     app.add_account(AccountSpec {
         priority: 1,
         ..AccountSpec::claude("slow", "sk-ant-slow")
@@ -779,4 +784,107 @@ async fn operator_price_overrides_apply_to_new_requests() {
     let expected = 16.0 * 5e-6 + 38.0 * 25e-6;
     assert!((records[1].cost_usd.unwrap() - expected).abs() < 1e-12);
     app.stop().await;
+}
+
+#[tokio::test]
+async fn a_client_that_leaves_before_the_response_still_gets_a_usage_record() {
+    let mock = MockUpstream::start().await;
+    let app = TestApp::start(&mock).await;
+    let account = app.add_account(AccountSpec::claude("a", "sk-ant-a")).await;
+    mock.push(Fault::SlowFirstByte(Duration::from_millis(800)));
+    let gave_up = app
+        .messages(body(true))
+        .timeout(Duration::from_millis(150))
+        .send()
+        .await;
+    assert!(gave_up.is_err());
+    let r = &app.usage(1).await[0];
+    assert_eq!(r.account_id, Some(account.id));
+    assert_eq!(r.error_kind.as_deref(), Some("client_disconnected"));
+    let mut released = false;
+    for _ in 0..40 {
+        if app.state.account_slots.in_flight(account.id) == 0 {
+            released = true;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert!(released);
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn refusals_after_authentication_are_recorded_and_keys_in_the_query_stay_here() {
+    let mock = MockUpstream::start().await;
+    let app = TestApp::start(&mock).await;
+    app.add_account(AccountSpec::claude("a", "sk-ant-a")).await;
+    // A Switchyard key sent as ?key= authenticates but never reaches the upstream.
+    let r = app
+        .http
+        .post(format!("{}/v1/messages?beta=true&key={}", app.url, app.key))
+        .json(&body(false))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    assert_eq!(mock.last_request().unwrap().path, "/v1/messages?beta=true");
+    let r = app
+        .http
+        .post(format!("{}/v1/messages", app.url))
+        .header("x-api-key", &app.key)
+        .body("{broken")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 400);
+    let records = app.usage(2).await;
+    assert_eq!(records[1].status, 400);
+    assert_eq!(records[1].error_kind.as_deref(), Some("refused"));
+    assert_eq!(records[1].api_key_id, Some(app.key_id));
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn a_rejected_account_credential_is_not_reported_as_the_clients_bad_key() {
+    let mock = MockUpstream::start().await;
+    let app = TestApp::start(&mock).await;
+    app.add_account(AccountSpec::claude("a", "sk-ant-a")).await;
+    mock.push(Fault::unauthorized());
+    let r = app.messages(body(false)).send().await.unwrap();
+    assert_eq!(r.status(), 502);
+    let e: serde_json::Value = r.json().await.unwrap();
+    assert_eq!(e["error"]["type"], "api_error");
+    let rec = &app.usage(1).await[0];
+    assert_eq!(rec.status, 502);
+    assert_eq!(rec.error_kind.as_deref(), Some("upstream_unauthorized"));
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn shutdown_ends_streams_still_open_after_the_grace_period_and_records_them() {
+    let mock = MockUpstream::start().await;
+    mock.set_stream_hold(Duration::from_secs(60));
+    let app = TestApp::start(&mock).await;
+    app.add_account(AccountSpec::claude("a", "sk-ant-a")).await;
+    let resp = app.messages(body(true)).send().await.unwrap();
+    let reader = tokio::spawn(async move { resp.bytes().await });
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    let store = app.store.clone();
+    let started = std::time::Instant::now();
+    app.stop().await;
+    assert!(
+        started.elapsed() < Duration::from_secs(8),
+        "{:?}",
+        started.elapsed()
+    );
+    let text = String::from_utf8(reader.await.unwrap().unwrap().to_vec()).unwrap();
+    assert!(text.starts_with("event: message_start"));
+    assert!(
+        text.ends_with("upstream stream ended unexpectedly\"}}\n\n"),
+        "{text}"
+    );
+    let records = store.recent_usage(10).await.unwrap();
+    assert_eq!(records.len(), 1);
+    assert_eq!(records[0].error_kind.as_deref(), Some("server_shutdown"));
+    assert_eq!(records[0].usage.input_tokens, 16);
 }

@@ -468,3 +468,27 @@ async fn a_non_streaming_client_on_a_chatgpt_account_gets_one_json_response() {
     assert_eq!(rec.usage.cache_read_tokens, 10);
     app.stop().await;
 }
+
+#[tokio::test]
+async fn the_clients_own_openai_scoping_headers_are_not_forwarded() {
+    let mock = MockUpstream::start().await;
+    let app = TestApp::start(&mock).await;
+    app.add_account(AccountSpec::openai(
+        "oa",
+        "sk-oa",
+        format!("{}/v1", mock.url()),
+    ))
+    .await;
+    app.post("/v1/chat/completions", chat_body(false, None))
+        .header("openai-organization", "org-client")
+        .header("openai-project", "proj-client")
+        .header("chatgpt-account-id", "acct-client")
+        .send()
+        .await
+        .unwrap();
+    let sent = mock.last_request().unwrap();
+    assert_eq!(sent.header("openai-organization"), None);
+    assert_eq!(sent.header("openai-project"), None);
+    assert_eq!(sent.header("chatgpt-account-id"), None);
+    app.stop().await;
+}

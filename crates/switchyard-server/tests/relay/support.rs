@@ -108,7 +108,7 @@ impl TestApp {
         ] {
             config.set(host, &mock.url()).unwrap();
         }
-        config.timeouts.shutdown_grace_seconds = 5;
+        config.timeouts.shutdown_grace_seconds = 2;
         let store = switchyard_store::open(StoreLocation {
             data_dir: dir.path(),
             database_url: None,

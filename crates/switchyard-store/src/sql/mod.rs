@@ -47,7 +47,15 @@ pub trait Store: Send + Sync + 'static {
     async fn find_account(&self, selector: &str) -> Result<Account>;
     async fn update_account(&self, id: AccountId, patch: AccountPatch) -> Result<Account>;
     async fn remove_account(&self, id: AccountId) -> Result<()>;
+    /// The relay's and the health check's state changes. Never touches an account an
+    /// operator disabled (status `disabled` with any reason but "health check").
     async fn set_account_state(&self, id: AccountId, state: &AccountState) -> Result<()>;
+    /// An operator's change (enable/disable), which always applies.
+    async fn set_account_state_by_operator(
+        &self,
+        id: AccountId,
+        state: &AccountState,
+    ) -> Result<()>;
     /// Records the outcome of a health check (`result` is a short JSON summary).
     async fn set_account_check(&self, id: AccountId, at: DateTime<Utc>, result: &str)
     -> Result<()>;

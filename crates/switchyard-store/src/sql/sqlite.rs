@@ -528,6 +528,22 @@ impl Store for SqliteStore {
 
     async fn set_account_state(&self, id: AccountId, s: &AccountState) -> Result<()> {
         sqlx::query(
+            "UPDATE accounts SET status = ?, status_reason = ?, status_until = ?, consecutive_errors = ?, updated_at = ?
+             WHERE id = ? AND NOT (status = 'disabled' AND COALESCE(status_reason, '') <> 'health check')",
+        )
+        .bind(s.status.as_str())
+        .bind(&s.reason)
+        .bind(s.until.map(ts))
+        .bind(i64::from(s.consecutive_errors))
+        .bind(ts(Utc::now()))
+        .bind(id)
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+
+    async fn set_account_state_by_operator(&self, id: AccountId, s: &AccountState) -> Result<()> {
+        sqlx::query(
             "UPDATE accounts SET status = ?, status_reason = ?, status_until = ?, consecutive_errors = ?, updated_at = ? WHERE id = ?",
         )
         .bind(s.status.as_str())

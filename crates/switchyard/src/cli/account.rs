@@ -442,7 +442,9 @@ async fn set(store: Arc<dyn Store>, args: SetArgs) -> anyhow::Result<()> {
                 consecutive_errors: updated.consecutive_errors,
             }
         };
-        store.set_account_state(account.id, &state).await?;
+        store
+            .set_account_state_by_operator(account.id, &state)
+            .await?;
         updated = store.find_account(&account.id.to_string()).await?;
     }
     store
