@@ -125,6 +125,11 @@ impl App {
         let grace = Duration::from_secs(state.config.timeouts.shutdown_grace_seconds);
         let router = Self::router(state.clone());
         let (stopping_tx, stopping_rx) = tokio::sync::oneshot::channel::<()>();
+        // SSE events are small writes: without TCP_NODELAY the last ones of a stream wait for
+        // the client's delayed ACK (~40 ms per stream).
+        let listener = axum::serve::ListenerExt::tap_io(listener, |tcp| {
+            let _ = tcp.set_nodelay(true);
+        });
         let serve = axum::serve(listener, router).with_graceful_shutdown(async move {
             shutdown.await;
             let _ = stopping_tx.send(());
