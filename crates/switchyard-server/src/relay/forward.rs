@@ -114,7 +114,8 @@ async fn attempts<F>(
 where
     F: Fn(&Account, &str, Option<&Secret>) -> Result<Prepared, String>,
 {
-    let snap_settings = state.snapshot.load().settings.clone();
+    let snap_at_start = state.snapshot.load_full();
+    let snap_settings = &snap_at_start.settings;
     let max_attempts = snap_settings.int("max_attempts").clamp(1, 10) as u32;
     let ttl = Duration::from_secs(snap_settings.int("sticky_session_ttl_seconds").max(1));
     // A stream's headers come at once; a non-streaming response's only when it is complete.
