@@ -66,6 +66,10 @@ struct Args {
     /// Do not run `cargo build -p switchyard` first.
     #[arg(long)]
     no_build: bool,
+    /// Run only these scenario groups (comma list of `rates`, `saturation`, `streams`,
+    /// `open-streams`); default all.
+    #[arg(long, value_delimiter = ',')]
+    only: Vec<String>,
     /// Where `latest.md` and `latest.json` go.
     #[arg(long, default_value = concat!(env!("CARGO_MANIFEST_DIR"), "/../../bench-results"))]
     out: PathBuf,
@@ -297,9 +301,11 @@ async fn run(
     relay: &Relay,
     rep: &mut Report,
 ) -> anyhow::Result<()> {
+    let wants = |group: &str| args.only.is_empty() || args.only.iter().any(|g| g == group);
     // Non-streaming, open loop at fixed rates.
     let plain = anthropic_targets(mock_url, relay, false)?;
-    for &rate in &args.rates {
+    let rates: &[f64] = if wants("rates") { &args.rates } else { &[] };
+    for &rate in rates {
         let name = format!("messages, {rate} rps");
         say(format!("running: {name} …"));
         let (d, s, rss) = side_by_side(
@@ -316,67 +322,71 @@ async fn run(
     }
 
     // Non-streaming, closed loop at saturation.
-    let workers = args.concurrency;
-    let name = format!("messages, saturation ({workers} workers)");
-    say(format!("running: {name} …"));
-    let (d, s, rss) = side_by_side(
-        relay,
-        &plain,
-        workers,
-        duration,
-        args.slices,
-        |c, call, t| async move { closed_loop(&c, &call, workers, t).await },
-    )
-    .await;
-    rep.pairs.push(Pair::new(name, false, d, s, rss));
-    rep.saturation = rep.pairs.len().checked_sub(1);
-    say(rep.pairs.last().map(Pair::line).unwrap_or_default());
+    if wants("saturation") {
+        let workers = args.concurrency;
+        let name = format!("messages, saturation ({workers} workers)");
+        say(format!("running: {name} …"));
+        let (d, s, rss) = side_by_side(
+            relay,
+            &plain,
+            workers,
+            duration,
+            args.slices,
+            |c, call, t| async move { closed_loop(&c, &call, workers, t).await },
+        )
+        .await;
+        rep.pairs.push(Pair::new(name, false, d, s, rss));
+        rep.saturation = rep.pairs.len().checked_sub(1);
+        say(rep.pairs.last().map(Pair::line).unwrap_or_default());
+    }
 
     // Streams, open loop.
-    mock.set_deltas(args.deltas);
-    let rate = args.stream_rate;
-    let stream = anthropic_targets(mock_url, relay, true)?;
-    let name = format!("anthropic stream, {rate} streams/s");
-    say(format!("running: {name} …"));
-    let (d, s, rss) = side_by_side(
-        relay,
-        &stream,
-        4,
-        duration,
-        args.slices,
-        |c, call, t| async move { open_loop(&c, &call, rate, t).await },
-    )
-    .await;
-    rep.pairs.push(Pair::new(name, true, d, s, rss));
-    say(rep.pairs.last().map(Pair::line).unwrap_or_default());
+    if wants("streams") {
+        mock.set_deltas(args.deltas);
+        let rate = args.stream_rate;
+        let stream = anthropic_targets(mock_url, relay, true)?;
+        let name = format!("anthropic stream, {rate} streams/s");
+        say(format!("running: {name} …"));
+        let (d, s, rss) = side_by_side(
+            relay,
+            &stream,
+            4,
+            duration,
+            args.slices,
+            |c, call, t| async move { open_loop(&c, &call, rate, t).await },
+        )
+        .await;
+        rep.pairs.push(Pair::new(name, true, d, s, rss));
+        say(rep.pairs.last().map(Pair::line).unwrap_or_default());
 
-    let chat = chat_targets(mock_url, relay)?;
-    match chat_available(relay, &chat).await {
-        Ok(()) => {
-            let name = format!("openai chat stream, {rate} streams/s");
-            say(format!("running: {name} …"));
-            let (d, s, rss) = side_by_side(
-                relay,
-                &chat,
-                4,
-                duration,
-                args.slices,
-                |c, call, t| async move { open_loop(&c, &call, rate, t).await },
-            )
-            .await;
-            rep.pairs.push(Pair::new(name, true, d, s, rss));
-            say(rep.pairs.last().map(Pair::line).unwrap_or_default());
+        let chat = chat_targets(mock_url, relay)?;
+        match chat_available(relay, &chat).await {
+            Ok(()) => {
+                let name = format!("openai chat stream, {rate} streams/s");
+                say(format!("running: {name} …"));
+                let (d, s, rss) = side_by_side(
+                    relay,
+                    &chat,
+                    4,
+                    duration,
+                    args.slices,
+                    |c, call, t| async move { open_loop(&c, &call, rate, t).await },
+                )
+                .await;
+                rep.pairs.push(Pair::new(name, true, d, s, rss));
+                say(rep.pairs.last().map(Pair::line).unwrap_or_default());
+            }
+            Err(why) => {
+                say(format!("chat: {why}"));
+                rep.notes.push(format!("chat: {why}"));
+            }
         }
-        Err(why) => {
-            say(format!("chat: {why}"));
-            rep.notes.push(format!("chat: {why}"));
-        }
+        mock.set_deltas(switchyard_testkit::bodies::DEFAULT_DELTAS);
     }
-    mock.set_deltas(switchyard_testkit::bodies::DEFAULT_DELTAS);
 
     // Many streams held open at once: direct first (Switchyard's idle upstream connections are
     // fewest then), then through Switchyard.
-    if streams > 0 {
+    if streams > 0 && wants("open-streams") {
         let hold = Duration::from_secs(args.hold);
         mock.set_stream_hold(hold);
         let open = anthropic_targets(mock_url, relay, true)?;

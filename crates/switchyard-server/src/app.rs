@@ -130,10 +130,13 @@ impl App {
         let listener = axum::serve::ListenerExt::tap_io(listener, |tcp| {
             let _ = tcp.set_nodelay(true);
         });
-        let serve = axum::serve(listener, router).with_graceful_shutdown(async move {
-            shutdown.await;
-            let _ = stopping_tx.send(());
-        });
+        // `into_make_service` hands each connection a clone of the finished router; serving the
+        // router directly rebuilds its route table per connection (~10 KiB each).
+        let serve =
+            axum::serve(listener, router.into_make_service()).with_graceful_shutdown(async move {
+                shutdown.await;
+                let _ = stopping_tx.send(());
+            });
         let served = async move {
             if let Err(e) = serve.await {
                 tracing::error!(error = %e, "server error");

@@ -20,8 +20,13 @@ const JSON_TAP_CAP: usize = 16 * 1024 * 1024;
 pub enum TapMode {
     /// An SSE stream, decoded on the side.
     Sse(Box<StreamTap>),
-    /// A JSON body, buffered (up to a cap) and parsed at the end.
-    Json { dialect: Dialect, buf: Vec<u8> },
+    /// A JSON body, kept (up to a cap) and parsed at the end. The chunks are reference-counted
+    /// views of the forwarded bytes, not copies.
+    Json {
+        dialect: Dialect,
+        chunks: Vec<Bytes>,
+        len: usize,
+    },
 }
 
 impl TapMode {
@@ -32,16 +37,18 @@ impl TapMode {
     pub fn json(dialect: Dialect) -> Self {
         TapMode::Json {
             dialect,
-            buf: Vec::new(),
+            chunks: Vec::new(),
+            len: 0,
         }
     }
 
-    fn feed(&mut self, bytes: &[u8]) {
+    fn feed(&mut self, bytes: &Bytes) {
         match self {
             TapMode::Sse(tap) => tap.feed(bytes),
-            TapMode::Json { buf, .. } => {
-                if buf.len() + bytes.len() <= JSON_TAP_CAP {
-                    buf.extend_from_slice(bytes);
+            TapMode::Json { chunks, len, .. } => {
+                if *len + bytes.len() <= JSON_TAP_CAP {
+                    *len += bytes.len();
+                    chunks.push(bytes.clone());
                 }
             }
         }
@@ -142,8 +149,22 @@ impl<B> PassthroughBody<B> {
                     done.error_kind = Some(format!("stream_error:{}", e.error_type));
                 }
             }
-            TapMode::Json { dialect, buf } => {
-                if let Some(info) = usage_from_body(*dialect, buf) {
+            TapMode::Json {
+                dialect,
+                chunks,
+                len,
+            } => {
+                let whole: std::borrow::Cow<'_, [u8]> = match chunks.as_slice() {
+                    [one] => std::borrow::Cow::Borrowed(one.as_ref()),
+                    many => {
+                        let mut joined = Vec::with_capacity(*len);
+                        for c in many {
+                            joined.extend_from_slice(c);
+                        }
+                        std::borrow::Cow::Owned(joined)
+                    }
+                };
+                if let Some(info) = usage_from_body(*dialect, &whole) {
                     done.usage = info.usage;
                     done.model = info.model;
                     done.response_id = info.response_id;
