@@ -39,4 +39,4 @@ mod mock;
 
 pub use bodies::{MockUsage, anthropic_stream_bytes, chat_stream_bytes, responses_stream_bytes};
 pub use fault::Fault;
-pub use mock::{Chunking, MockUpstream, RecordedRequest};
+pub use mock::{Chunking, MockUpstream, RecordedRequest, chatgpt_jwt};

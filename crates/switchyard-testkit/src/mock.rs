@@ -1048,6 +1048,21 @@ fn oauth(shared: &Shared, body: &[u8]) -> Reply {
     let grant = grant_type(body);
     let headers = vec![("request-id", shared.request_id())];
     match grant.as_deref() {
+        Some("refresh_token" | "authorization_code") if is_codex_client(body) => {
+            // ChatGPT (Codex) login: the access token is a JWT carrying the account id.
+            let n = shared.tokens_issued.fetch_add(1, Ordering::Relaxed) + 1;
+            let access = chatgpt_jwt(&format!("acct-mock-{n}"), unix_now() + 3600);
+            json_ok(
+                headers,
+                serde_json::json!({
+                    "access_token": access,
+                    "id_token": access,
+                    "refresh_token": format!("rt-mock-{n}"),
+                    "expires_in": 3600,
+                })
+                .to_string(),
+            )
+        }
         Some("refresh_token" | "authorization_code") => {
             let n = shared.tokens_issued.fetch_add(1, Ordering::Relaxed) + 1;
             json_ok(
@@ -1067,6 +1082,35 @@ fn oauth(shared: &Shared, body: &[u8]) -> Reply {
             body: r#"{"error":"unsupported_grant_type","error_description":"grant_type must be refresh_token or authorization_code"}"#.to_owned(),
         },
     }
+}
+
+/// Codex CLI's public OAuth client id, as it appears in a refresh body.
+const CODEX_CLIENT_ID: &str = "app_EMoamEEZ73f0CkXaXp7hrann";
+
+fn is_codex_client(body: &[u8]) -> bool {
+    body.windows(CODEX_CLIENT_ID.len())
+        .any(|w| w == CODEX_CLIENT_ID.as_bytes())
+}
+
+/// An unsigned JWT shaped like a ChatGPT access token.
+pub fn chatgpt_jwt(account_id: &str, exp: u64) -> String {
+    use base64::Engine;
+    let payload = serde_json::json!({
+        "exp": exp,
+        "https://api.openai.com/auth": {"chatgpt_account_id": account_id, "chatgpt_plan_type": "plus"},
+    });
+    let b64 = base64::engine::general_purpose::URL_SAFE_NO_PAD;
+    format!(
+        "eyJhbGciOiJub25lIn0.{}.c2ln",
+        b64.encode(payload.to_string())
+    )
+}
+
+fn unix_now() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or(0)
 }
 
 fn grant_type(body: &[u8]) -> Option<String> {

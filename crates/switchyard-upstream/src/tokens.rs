@@ -98,7 +98,14 @@ impl TokenManager {
                     .clone()
                     .ok_or(TokenError::NoAccessToken)?,
                 refresh: snapshot.refresh_token.clone(),
-                expires_at: snapshot.expires_at,
+                // A JWT (ChatGPT) carries its own expiry when none was stored.
+                expires_at: snapshot.expires_at.or_else(|| {
+                    snapshot
+                        .access_token
+                        .as_ref()
+                        .filter(|t| t.expose().starts_with("eyJ"))
+                        .and_then(|t| crate::openai::chatgpt_claims(t.expose()).expires_at)
+                }),
                 based_on: snapshot.access_token.clone(),
             },
         };

@@ -492,3 +492,72 @@ async fn the_clients_own_openai_scoping_headers_are_not_forwarded() {
     assert_eq!(sent.header("chatgpt-account-id"), None);
     app.stop().await;
 }
+
+#[tokio::test]
+async fn an_expired_chatgpt_token_is_refreshed_and_the_rotation_saved() {
+    let mock = MockUpstream::start().await;
+    let app = TestApp::start(&mock).await;
+    let expired = Box::leak(
+        switchyard_testkit::chatgpt_jwt("acct-old", chrono::Utc::now().timestamp() as u64 - 60)
+            .into_boxed_str(),
+    );
+    app.add_account(AccountSpec {
+        refresh_token: Some("rt-old"),
+        ..AccountSpec::codex("chatgpt", expired)
+    })
+    .await;
+    let r = app
+        .post("/v1/responses", responses_body(true))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    r.bytes().await.unwrap();
+    let refresh = mock
+        .requests()
+        .into_iter()
+        .find(|r| r.path_only() == "/oauth/token")
+        .unwrap();
+    let sent = refresh.json().unwrap();
+    assert_eq!(sent["client_id"], "app_EMoamEEZ73f0CkXaXp7hrann");
+    assert_eq!(sent["refresh_token"], "rt-old");
+    let upstream = mock.last_request().unwrap();
+    assert_eq!(upstream.path, "/backend-api/codex/responses");
+    assert_eq!(upstream.header("chatgpt-account-id"), Some("acct-mock-1"));
+    let stored = app.account("chatgpt").await;
+    assert_eq!(
+        stored.credentials.refresh_token.unwrap().expose(),
+        "rt-mock-1"
+    );
+    assert!(
+        stored
+            .credentials
+            .access_token
+            .unwrap()
+            .expose()
+            .starts_with("eyJ")
+    );
+
+    // A 401 from the backend refreshes once more and the request still succeeds.
+    let current = mock
+        .last_request()
+        .unwrap()
+        .header("authorization")
+        .unwrap()
+        .trim_start_matches("Bearer ")
+        .to_string();
+    mock.push_for(current, Fault::unauthorized());
+    let r = app
+        .post("/v1/responses", responses_body(true))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    r.bytes().await.unwrap();
+    assert_eq!(mock.tokens_issued(), 2);
+    assert_eq!(
+        mock.last_request().unwrap().header("chatgpt-account-id"),
+        Some("acct-mock-2")
+    );
+    app.stop().await;
+}
