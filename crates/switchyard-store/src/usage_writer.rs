@@ -24,6 +24,13 @@ impl UsageSink {
         self.tx.send(record).await.map_err(|e| e.0)
     }
 
+    /// The channel is full: the writer is not keeping up (the store is slow or down). The
+    /// relay stops admitting requests then, so records waiting for room stay bounded by the
+    /// requests already in flight.
+    pub fn is_saturated(&self) -> bool {
+        self.tx.capacity() == 0
+    }
+
     /// For callers that cannot wait (a body being dropped): tries at once, and when the
     /// channel is full hands the record to a task that waits for room.
     pub fn send_detached(&self, record: UsageRecord) {
@@ -124,5 +131,39 @@ async fn write_until_stored(store: &dyn Store, batch: &[UsageRecord]) {
         tries += 1;
         tracing::error!(error = %e, records = batch.len(), tries, "writing usage failed; retrying");
         tokio::time::sleep(RETRY).await;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn a_full_channel_reports_saturation() {
+        let (tx, _rx) = mpsc::channel(1);
+        let sink = UsageSink { tx };
+        assert!(!sink.is_saturated());
+        let record = UsageRecord {
+            created_at: chrono::Utc::now(),
+            request_id: "r".into(),
+            api_key_id: None,
+            user_id: None,
+            account_id: None,
+            dialect: "anthropic".into(),
+            endpoint: "messages".into(),
+            requested_model: None,
+            upstream_model: None,
+            usage: Default::default(),
+            cost_usd: None,
+            stream: false,
+            status: 200,
+            error_kind: None,
+            attempts: 1,
+            ttfb_ms: None,
+            duration_ms: 1,
+            session_hash: None,
+        };
+        sink.send(record).await.unwrap();
+        assert!(sink.is_saturated());
     }
 }

@@ -32,6 +32,15 @@ pub async fn admitted(
     started: Instant,
 ) -> Result<Admitted, Response> {
     let dialect = endpoint.dialect;
+    if state.usage.is_saturated() {
+        // Back-pressure: no new work while usage cannot be recorded.
+        return Err(reply::error(
+            dialect,
+            503,
+            None,
+            "usage accounting is behind; retry shortly",
+        ));
+    }
     let key = auth::authenticate(state, &parts.headers, query, dialect)?;
     // From here on the request belongs to a key: a refusal is recorded like any request.
     let refuse = |resp: Response| refused(state, &key, endpoint, started, None, resp);
