@@ -19,6 +19,8 @@ pub struct Admitted {
     /// The key's concurrency slot, held until the request is settled.
     pub key_slot: Slot,
     pub body: Bytes,
+    /// The client's query string minus Switchyard's own `key=`, for the upstream URL.
+    pub upstream_query: Option<String>,
 }
 
 /// Phases 2, 3 and 1 for every dialect: authenticate and admit before reading the body, so
@@ -26,7 +28,6 @@ pub struct Admitted {
 pub async fn admitted(
     state: &Arc<AppState>,
     parts: &Parts,
-    query: Option<&str>,
     body: Body,
     endpoint: &Endpoint,
     started: Instant,
@@ -41,6 +42,7 @@ pub async fn admitted(
             "usage accounting is behind; retry shortly",
         ));
     }
+    let query = parts.uri.query();
     let key = auth::authenticate(state, &parts.headers, query, dialect)?;
     // From here on the request belongs to a key: a refusal is recorded like any request.
     let refuse = |resp: Response| refused(state, &key, endpoint, started, None, resp);
@@ -52,6 +54,7 @@ pub async fn admitted(
         key,
         key_slot,
         body,
+        upstream_query: switchyard_upstream::headers::forwardable_query(query),
     })
 }
 

@@ -85,15 +85,14 @@ async fn serve(
     let started = Instant::now();
     let dialect = endpoint.dialect;
     let (parts, body) = req.into_parts();
-    let query = parts.uri.query().map(str::to_string);
-    let upstream_query = switchyard_upstream::headers::forwardable_query(query.as_deref());
 
     // authenticate, admit, accept
     let Admitted {
         key,
         key_slot,
         body,
-    } = match admitted(&state, &parts, query.as_deref(), body, endpoint, started).await {
+        upstream_query,
+    } = match admitted(&state, &parts, body, endpoint, started).await {
         Ok(a) => a,
         Err(resp) => return resp,
     };
