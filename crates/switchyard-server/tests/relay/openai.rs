@@ -150,6 +150,19 @@ async fn chatgpt_accounts_get_the_backend_path_headers_and_store_false() {
         Some("5e8c3d1a-9b7f-4e2a-8c6d-000000000043")
     );
     assert_eq!(sent.json().unwrap()["store"], false);
+    // The Codex quota headers of the answer are kept for the account.
+    let id = app.account("chatgpt").await.id;
+    let mut quota = None;
+    for _ in 0..40 {
+        quota = app.store.account_quotas().await.unwrap().remove(&id);
+        if quota.is_some() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(25)).await;
+    }
+    let quota = quota.expect("codex usage windows stored");
+    assert_eq!(quota["source"], "codex");
+    assert!(quota["primary"]["used_percent"].is_number());
     let r = app
         .post("/v1/responses/compact", responses_body(false))
         .send()
