@@ -217,10 +217,6 @@ impl Settings {
     pub fn bool(&self, key: &str) -> bool {
         self.text(key) == "true"
     }
-
-    pub fn is_default(&self, key: &str) -> bool {
-        !self.stored.contains_key(key)
-    }
 }
 
 #[cfg(test)]

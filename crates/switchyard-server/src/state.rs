@@ -141,10 +141,6 @@ pub struct AppState {
 const QUOTA_SAVE_INTERVAL: Duration = Duration::from_secs(30);
 
 impl AppState {
-    pub fn settings_duration(&self, key: &str) -> Duration {
-        Duration::from_secs(self.snapshot.load().settings.int(key))
-    }
-
     /// Reloads the snapshot now if the store changed.
     pub async fn refresh_if_changed(&self) -> Result<bool, StoreError> {
         let seq = self.store.change_seq().await?;

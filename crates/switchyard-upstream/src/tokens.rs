@@ -166,12 +166,6 @@ impl TokenManager {
         *held = Some(next.clone());
         Ok(next.access)
     }
-
-    /// Forgets what is held for an account (its credentials were replaced or it was removed).
-    pub fn forget(&self, id: AccountId) {
-        let mut map = self.cells.lock().unwrap_or_else(PoisonError::into_inner);
-        map.remove(&id);
-    }
 }
 
 struct Refreshed {
