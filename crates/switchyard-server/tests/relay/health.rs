@@ -425,3 +425,43 @@ async fn the_running_server_follows_settings_and_the_admin_api_checks_on_demand(
     assert!(accounts[0]["usage_windows"]["report"]["five_hour"].is_object());
     app.stop().await;
 }
+
+#[tokio::test]
+async fn a_claude_ai_session_key_is_checked_through_the_organizations_endpoint() {
+    let mock = MockUpstream::start().await;
+    let app = TestApp::start(&mock).await;
+    let session = "sk-ant-sid01-health-session-key";
+    app.store
+        .create_account(switchyard_store::NewAccount {
+            kind: Some(switchyard_core::AccountKind::ClaudeOfficial),
+            name: "web".into(),
+            credentials: switchyard_core::account::Credentials {
+                session_key: Some(switchyard_core::Secret::new(session)),
+                ..Default::default()
+            },
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    app.state.refresh_if_changed().await.unwrap();
+    let reports = health_check::round(&app.state).await;
+    assert_eq!(reports[0].result, "healthy");
+    assert_eq!(reports[0].probe, "GET claude.ai /api/organizations");
+    let sent = mock
+        .requests()
+        .into_iter()
+        .find(|r| r.path_only() == "/api/organizations")
+        .unwrap();
+    assert_eq!(
+        sent.header("cookie"),
+        Some(format!("sessionKey={session}").as_str())
+    );
+    assert_eq!(sent.header("authorization"), None);
+
+    // A dead session key counts as a failure.
+    mock.push_probe_for(session, Fault::unauthorized());
+    let reports = health_check::round(&app.state).await;
+    assert_eq!(reports[0].result, "unhealthy");
+    assert_eq!(reports[0].consecutive_errors, 1);
+    app.stop().await;
+}
