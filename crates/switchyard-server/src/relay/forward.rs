@@ -91,16 +91,61 @@ pub async fn relay<F>(
     prepare: F,
 ) -> Response<Body>
 where
-    F: Fn(&Account, &str, Option<&Secret>) -> Result<Prepared, String> + Send + 'static,
+    F: Fn(&Account, &str, Option<&Secret>) -> Result<Prepared, String>,
 {
-    // Detached from the client's connection: a client that leaves before the response starts
-    // cannot cancel the attempt half-way, so it is still settled (usage recorded, slots
-    // released, rotated tokens saved). Its response is then dropped, which settles the body.
-    match tokio::spawn(attempts(state, endpoint, req, prepare)).await {
-        Ok(resp) => resp,
-        Err(e) => {
-            tracing::error!(error = %e, "relay task failed");
-            reply::error(endpoint.dialect, 500, None, "internal error")
+    // If the client goes away before the response exists, hyper drops this future: the
+    // attempt stops (no more upstream work for nobody), slots are released by their guards,
+    // and this guard records the request.
+    let guard = DisconnectGuard {
+        state: state.clone(),
+        outcome: Some(Outcome {
+            request_id: req.request_id.clone(),
+            dialect: endpoint.dialect,
+            endpoint: endpoint.name,
+            api_key_id: req.key.key.id,
+            user_id: req.key.key.user_id,
+            account_id: None,
+            requested_model: Some(req.model.clone()),
+            upstream_model: None,
+            stream: req.stream,
+            status: 499,
+            error_kind: Some("client_disconnected".into()),
+            attempts: 0,
+            session_hash: req.session.as_ref().map(|s| s.as_str().to_string()),
+            started: req.started,
+            upstream_time: Duration::ZERO,
+        }),
+    };
+    let resp = attempts(state, endpoint, req, prepare).await;
+    guard.disarm();
+    resp
+}
+
+/// Settles a request whose client left before its response existed (every other path
+/// settles itself).
+struct DisconnectGuard {
+    state: Arc<AppState>,
+    outcome: Option<Outcome>,
+}
+
+impl DisconnectGuard {
+    fn disarm(mut self) {
+        self.outcome = None;
+    }
+}
+
+impl Drop for DisconnectGuard {
+    fn drop(&mut self) {
+        if let Some(outcome) = self.outcome.take() {
+            settle(
+                &self.state,
+                outcome,
+                None,
+                Held {
+                    key_slot: None,
+                    account_slot: None,
+                },
+            );
         }
     }
 }

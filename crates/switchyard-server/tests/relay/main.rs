@@ -799,8 +799,9 @@ async fn a_client_that_leaves_before_the_response_still_gets_a_usage_record() {
         .await;
     assert!(gave_up.is_err());
     let r = &app.usage(1).await[0];
-    assert_eq!(r.account_id, Some(account.id));
     assert_eq!(r.error_kind.as_deref(), Some("client_disconnected"));
+    assert_eq!(r.status, 499);
+    assert_eq!(r.api_key_id, Some(app.key_id));
     let mut released = false;
     for _ in 0..40 {
         if app.state.account_slots.in_flight(account.id) == 0 {
