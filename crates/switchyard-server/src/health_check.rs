@@ -343,7 +343,7 @@ impl AppState {
 
     /// Checks one account now and applies the result (the admin API and rounds use this).
     pub async fn check_account(self: &Arc<Self>, account: &Account) -> CheckReport {
-        let settings = self.snapshot.load().settings.clone();
+        let settings = Arc::clone(&self.snapshot.load().settings);
         let decision = check(&self.check_context(&settings), account).await;
         if let Some(state) = decision.state {
             self.set_account_state(account.id, state);
@@ -355,7 +355,7 @@ impl AppState {
 /// One round over the accounts that are due.
 pub async fn round(state: &Arc<AppState>) -> Vec<CheckReport> {
     let snap = state.snapshot.load();
-    let settings = snap.settings.clone();
+    let settings = Arc::clone(&snap.settings);
     let now = Utc::now();
     let recovery = settings.bool("account_recovery_enabled");
     let due: Vec<Arc<Account>> = {
@@ -434,7 +434,7 @@ pub fn backoff_minutes(interval_minutes: i64, failures: u32) -> i64 {
 pub async fn run(state: Arc<AppState>) {
     loop {
         tokio::time::sleep(TICK).await;
-        let settings = state.snapshot.load().settings.clone();
+        let settings = Arc::clone(&state.snapshot.load().settings);
         let due = state
             .health
             .next_round(&settings)

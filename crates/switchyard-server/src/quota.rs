@@ -5,6 +5,21 @@ use chrono::{DateTime, Duration, Utc};
 use http::HeaderMap;
 use serde_json::{Value, json};
 
+/// `None` when `headers` report no usage windows; otherwise the overall status they report
+/// (`Some(None)` for Codex headers, which carry none).
+pub fn reported_status(headers: &HeaderMap) -> Option<Option<&str>> {
+    if headers.contains_key("x-codex-primary-used-percent") {
+        return Some(None);
+    }
+    let status = headers
+        .get("anthropic-ratelimit-unified-status")
+        .and_then(|v| v.to_str().ok());
+    if status.is_some() || headers.contains_key("anthropic-ratelimit-unified-5h-utilization") {
+        return Some(status);
+    }
+    None
+}
+
 /// A JSON report of the windows found in `headers`, or `None` when there are none.
 pub fn from_headers(headers: &HeaderMap, now: DateTime<Utc>) -> Option<Value> {
     let get = |name: &str| headers.get(name).and_then(|v| v.to_str().ok());

@@ -34,13 +34,15 @@ pub struct KeyEntry {
     pub user_active: bool,
 }
 
+/// Parts that do not change with an account's state are behind `Arc`s, so applying one
+/// account's new state (on the failover path) copies only the account list.
 pub struct Snapshot {
     pub seq: i64,
-    pub keys: HashMap<String, Arc<KeyEntry>>,
+    pub keys: Arc<HashMap<String, Arc<KeyEntry>>>,
     pub accounts: Vec<Arc<Account>>,
     pub accounts_by_id: HashMap<AccountId, Arc<Account>>,
-    pub settings: Settings,
-    pub prices: PriceTable,
+    pub settings: Arc<Settings>,
+    pub prices: Arc<PriceTable>,
 }
 
 impl Snapshot {
@@ -53,7 +55,7 @@ impl Snapshot {
             .filter(|u| u.status == "active")
             .map(|u| u.id)
             .collect();
-        let keys = store
+        let keys: HashMap<String, Arc<KeyEntry>> = store
             .list_keys()
             .await?
             .into_iter()
@@ -79,11 +81,11 @@ impl Snapshot {
         let prices = PriceTable::bundled().with_overrides(store.price_overrides().await?);
         Ok(Self {
             seq,
-            keys,
+            keys: Arc::new(keys),
             accounts,
             accounts_by_id,
-            settings,
-            prices,
+            settings: Arc::new(settings),
+            prices: Arc::new(prices),
         })
     }
 
@@ -126,8 +128,8 @@ pub struct AppState {
     pub hosts: switchyard_upstream::UpstreamHosts,
     pub metrics: metrics_exporter_prometheus::PrometheusHandle,
     pub reload: Notify,
-    /// Latest usage-window report per account and when it was last saved.
-    pub quotas: std::sync::Mutex<HashMap<AccountId, (serde_json::Value, std::time::Instant)>>,
+    /// Per account: the status of the last saved usage-window report, and when it was saved.
+    pub quotas: std::sync::Mutex<HashMap<AccountId, (Option<String>, std::time::Instant)>>,
     pub health: crate::health_check::HealthState,
     /// Account states applied in memory whose store write has not finished yet; a snapshot
     /// reload keeps them instead of reading the older stored state.
@@ -243,12 +245,37 @@ impl AppState {
     /// Keeps the usage windows an upstream reports in its response headers (Codex
     /// `x-codex-primary-*`/`secondary-*`, Anthropic `anthropic-ratelimit-unified-*`).
     pub fn record_quota_headers(self: &Arc<Self>, account: &Account, headers: &http::HeaderMap) {
+        // Called on every upstream response: decide cheaply, from the headers' status alone,
+        // whether anything is to be done before building the report.
+        let Some(status) = crate::quota::reported_status(headers) else {
+            return;
+        };
+        let watches_threshold = account.status == AccountStatus::Active
+            && account.extra.contains_key("pause_at_utilization");
+        let save = {
+            let mut map = self
+                .quotas
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner);
+            let due = map.get(&account.id).is_none_or(|(old_status, at)| {
+                at.elapsed() >= QUOTA_SAVE_INTERVAL || old_status.as_deref() != status
+            });
+            if due {
+                map.insert(
+                    account.id,
+                    (status.map(str::to_string), std::time::Instant::now()),
+                );
+            }
+            due
+        };
+        if !save && !watches_threshold {
+            return;
+        }
         let now = Utc::now();
         let Some(report) = crate::quota::from_headers(headers, now) else {
             return;
         };
-        if account.status == AccountStatus::Active
-            && let Some((until, why)) = crate::quota::pause(account, &report, now)
+        if watches_threshold && let Some((until, why)) = crate::quota::pause(account, &report, now)
         {
             self.set_account_state(
                 account.id,
@@ -260,19 +287,6 @@ impl AppState {
                 },
             );
         }
-        let save = {
-            let mut map = self
-                .quotas
-                .lock()
-                .unwrap_or_else(std::sync::PoisonError::into_inner);
-            let due = map.get(&account.id).is_none_or(|(old, at)| {
-                at.elapsed() >= QUOTA_SAVE_INTERVAL || old.get("status") != report.get("status")
-            });
-            if due {
-                map.insert(account.id, (report.clone(), std::time::Instant::now()));
-            }
-            due
-        };
         if save {
             let this = self.clone();
             let id = account.id;

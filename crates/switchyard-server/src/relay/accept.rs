@@ -15,6 +15,9 @@ use std::time::Instant;
 
 /// A request that passed authentication and admission, with its body read.
 pub struct Admitted {
+    pub parts: Parts,
+    /// When the request arrived (all timings are measured from here).
+    pub started: Instant,
     pub key: Arc<KeyEntry>,
     /// The key's concurrency slot, held until the request is settled.
     pub key_slot: Slot,
@@ -27,11 +30,11 @@ pub struct Admitted {
 /// refusals are cheap, then read it within the limit.
 pub async fn admitted(
     state: &Arc<AppState>,
-    parts: &Parts,
-    body: Body,
+    req: axum::extract::Request,
     endpoint: &Endpoint,
-    started: Instant,
 ) -> Result<Admitted, Response> {
+    let started = Instant::now();
+    let (parts, body) = req.into_parts();
     let dialect = endpoint.dialect;
     if state.usage.is_saturated() {
         // Back-pressure: no new work while usage cannot be recorded.
@@ -42,7 +45,8 @@ pub async fn admitted(
             "usage accounting is behind; retry shortly",
         ));
     }
-    let query = parts.uri.query();
+    let query = parts.uri.query().map(str::to_string);
+    let query = query.as_deref();
     let key = auth::authenticate(state, &parts.headers, query, dialect)?;
     // From here on the request belongs to a key: a refusal is recorded like any request.
     let refuse = |resp: Response| refused(state, &key, endpoint, started, None, resp);
@@ -51,6 +55,8 @@ pub async fn admitted(
         .await
         .map_err(|resp| refused(state, &key, endpoint, started, None, resp))?;
     Ok(Admitted {
+        parts,
+        started,
         key,
         key_slot,
         body,

@@ -3,7 +3,6 @@
 use axum::extract::{Request, State};
 use axum::response::Response;
 use std::sync::Arc;
-use std::time::Instant;
 use switchyard_core::Dialect;
 use switchyard_core::account::AccountKind;
 use switchyard_core::session::session_key;
@@ -12,7 +11,7 @@ use switchyard_upstream::anthropic::prepare;
 
 use super::forward::{self, Endpoint, Prepared, RelayRequest};
 use super::settle::refused;
-use super::{Admitted, admitted, auth, reply};
+use super::{Admitted, admitted, auth, new_request_id, reply};
 use crate::state::AppState;
 
 const KINDS: &[AccountKind] = &[AccountKind::ClaudeOfficial, AccountKind::Claude];
@@ -49,17 +48,16 @@ async fn serve(
     upstream_path: &str,
     req: Request,
 ) -> Response {
-    let started = Instant::now();
     let dialect = endpoint.dialect;
-    let (parts, body) = req.into_parts();
-
     // authenticate, admit, accept
     let Admitted {
+        parts,
         key,
         key_slot,
         body,
         upstream_query,
-    } = match admitted(&state, &parts, body, endpoint, started).await {
+        started,
+    } = match admitted(&state, req, endpoint).await {
         Ok(a) => a,
         Err(resp) => return resp,
     };
@@ -129,10 +127,4 @@ async fn serve(
         },
     )
     .await
-}
-
-pub fn new_request_id() -> String {
-    use rand::Rng;
-    let n: u128 = rand::thread_rng().r#gen();
-    format!("req_sy_{n:032x}")
 }

@@ -16,7 +16,7 @@ use switchyard_store::coord::Slot;
 use switchyard_upstream::classify::{self, Classified, Cooldowns, Failure, StateChange};
 use switchyard_upstream::headers::response_forwardable;
 use switchyard_upstream::passthrough::{PassthroughBody, TapMode};
-use switchyard_upstream::tokens::{OAuthClient, TokenError};
+use switchyard_upstream::tokens::TokenError;
 
 use super::reply;
 use super::settle::{Held, Outcome, settle};
@@ -65,11 +65,6 @@ pub struct RelayRequest {
 /// The sticky identity under which a Responses id is remembered (scoped by API key).
 pub fn response_binding(api_key_id: i64, response_id: &str) -> SessionKey {
     switchyard_core::session::session_key(api_key_id, &format!("response:{response_id}"))
-}
-
-/// Which OAuth provider refreshes an account's token, if any.
-pub fn oauth_for(state: &AppState, account: &Account) -> Option<OAuthClient> {
-    switchyard_upstream::oauth_client_for(account, &state.hosts)
 }
 
 fn cooldowns(state: &AppState) -> Cooldowns {
@@ -262,7 +257,7 @@ where
                 continue;
             }
         };
-        let oauth = oauth_for(&state, &account);
+        let oauth = switchyard_upstream::oauth_client_for(&account, &state.hosts);
         let bearer = match &oauth {
             Some(o) => match state
                 .tokens

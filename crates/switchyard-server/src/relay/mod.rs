@@ -80,3 +80,10 @@ pub async fn not_found(headers: HeaderMap, uri: axum::http::Uri) -> Response {
     };
     reply::error(dialect, 404, None, &format!("no route for {}", uri.path()))
 }
+
+/// A fresh id for a relay request (returned as `x-switchyard-request-id`, kept in usage).
+pub fn new_request_id() -> String {
+    use rand::Rng;
+    let n: u128 = rand::thread_rng().r#gen();
+    format!("req_sy_{n:032x}")
+}

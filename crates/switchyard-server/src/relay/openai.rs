@@ -8,17 +8,15 @@ use axum::http::HeaderMap;
 use axum::response::Response;
 use bytes::Bytes;
 use std::sync::Arc;
-use std::time::Instant;
 use switchyard_core::Dialect;
 use switchyard_core::account::{Account, AccountKind};
 use switchyard_core::session::session_key;
 use switchyard_protocol::{inspect_chat, inspect_responses, json_edit};
 use switchyard_upstream::openai::{OpenaiApi, is_chatgpt_token, prepare};
 
-use super::anthropic::new_request_id;
 use super::forward::{self, Endpoint, Prepared, RelayRequest, response_binding};
 use super::settle::refused;
-use super::{Admitted, admitted, auth, reply};
+use super::{Admitted, admitted, auth, new_request_id, reply};
 use crate::state::AppState;
 
 const RESPONSES_KINDS: &[AccountKind] = &[
@@ -82,17 +80,16 @@ async fn serve(
     api: OpenaiApi,
     req: Request,
 ) -> Response {
-    let started = Instant::now();
     let dialect = endpoint.dialect;
-    let (parts, body) = req.into_parts();
-
     // authenticate, admit, accept
     let Admitted {
+        parts,
         key,
         key_slot,
         body,
         upstream_query,
-    } = match admitted(&state, &parts, body, endpoint, started).await {
+        started,
+    } = match admitted(&state, req, endpoint).await {
         Ok(a) => a,
         Err(resp) => return resp,
     };

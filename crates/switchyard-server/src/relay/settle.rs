@@ -45,7 +45,7 @@ pub fn refused(
     resp: axum::response::Response,
 ) -> axum::response::Response {
     let outcome = Outcome {
-        request_id: super::anthropic::new_request_id(),
+        request_id: super::new_request_id(),
         dialect: endpoint.dialect,
         endpoint: endpoint.name,
         api_key_id: key.key.id,
