@@ -6,7 +6,7 @@ use switchyard_server::health_check;
 use switchyard_store::AccountState;
 use switchyard_testkit::{Fault, MockUpstream};
 
-use crate::support::{AccountSpec, TestApp, session_body};
+use crate::support::{AccountSpec, TestApp, eventually, session_body};
 
 const TOKEN: &str = "sk-ant-oat01-health";
 
@@ -155,19 +155,17 @@ async fn a_disabled_account_leaves_the_pool_with_its_sticky_sessions_and_recover
 }
 
 async fn wait_for_webhooks(mock: &MockUpstream, n: usize) -> Vec<serde_json::Value> {
-    for _ in 0..50 {
+    eventually(Duration::from_secs(3), || async {
         let hooks: Vec<serde_json::Value> = mock
             .requests()
             .into_iter()
             .filter(|r| r.path_only() == "/webhook")
             .filter_map(|r| r.json())
             .collect();
-        if hooks.len() >= n {
-            return hooks;
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-    panic!("fewer than {n} webhooks");
+        (hooks.len() >= n).then_some(hooks)
+    })
+    .await
+    .unwrap_or_else(|| panic!("fewer than {n} webhooks"))
 }
 
 #[tokio::test]
@@ -345,25 +343,23 @@ async fn the_running_server_follows_settings_and_the_admin_api_checks_on_demand(
         .set_setting("account_health_check_enabled", "true")
         .await
         .unwrap();
-    let mut last_round = serde_json::Value::Null;
-    for _ in 0..60 {
-        let v: serde_json::Value = app
-            .http
+    let health_status = || async {
+        app.http
             .get(&url)
             .basic_auth(&user, Some(&password))
             .send()
             .await
             .unwrap()
-            .json()
+            .json::<serde_json::Value>()
             .await
-            .unwrap();
-        if !v["last_round_at"].is_null() {
-            last_round = v;
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-    assert!(!last_round.is_null(), "a round ran after enabling");
+            .unwrap()
+    };
+    let last_round = eventually(Duration::from_secs(6), || async {
+        let v = health_status().await;
+        (!v["last_round_at"].is_null()).then_some(v)
+    })
+    .await
+    .expect("a round ran after enabling");
     assert!(mock.probe_count_for(TOKEN) >= 1);
     let at = |v: &serde_json::Value, k: &str| {
         chrono::DateTime::parse_from_rfc3339(v[k].as_str().unwrap()).unwrap()
@@ -378,25 +374,12 @@ async fn the_running_server_follows_settings_and_the_admin_api_checks_on_demand(
         .set_setting("account_health_check_interval", "1")
         .await
         .unwrap();
-    let mut moved = false;
-    for _ in 0..40 {
-        let v: serde_json::Value = app
-            .http
-            .get(&url)
-            .basic_auth(&user, Some(&password))
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
-        if (at(&v, "next_round_at") - at(&v, "last_round_at")).num_minutes() == 1 {
-            moved = true;
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-    assert!(moved);
+    let moved = eventually(Duration::from_secs(4), || async {
+        let v = health_status().await;
+        ((at(&v, "next_round_at") - at(&v, "last_round_at")).num_minutes() == 1).then_some(())
+    })
+    .await;
+    assert!(moved.is_some(), "the next round follows the new interval");
 
     let r = app
         .http

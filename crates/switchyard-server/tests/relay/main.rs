@@ -8,7 +8,7 @@ mod support;
 
 use futures_util::StreamExt;
 use std::time::Duration;
-use support::{AccountSpec, TestApp, body, session_body};
+use support::{AccountSpec, TestApp, body, eventually, session_body};
 use switchyard_core::AccountStatus;
 use switchyard_store::AccountState;
 use switchyard_testkit::{
@@ -514,17 +514,16 @@ async fn slots_are_released_when_the_client_disconnects_mid_stream() {
     assert_eq!(busy.status(), 503);
 
     drop(stream);
-    let mut released = false;
-    for _ in 0..40 {
-        if app.state.account_slots.in_flight(account.id) == 0
-            && app.state.key_slots.in_flight(app.key_id) == 0
-        {
-            released = true;
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-    assert!(released, "slot released after the client went away");
+    let released = eventually(Duration::from_secs(2), || async {
+        (app.state.account_slots.in_flight(account.id) == 0
+            && app.state.key_slots.in_flight(app.key_id) == 0)
+            .then_some(())
+    })
+    .await;
+    assert!(
+        released.is_some(),
+        "slot released after the client went away"
+    );
     let records = app.usage(2).await;
     let r = records.iter().find(|r| r.status == 200).unwrap();
     assert_eq!(r.error_kind.as_deref(), Some("client_disconnected"));
@@ -802,15 +801,11 @@ async fn a_client_that_leaves_before_the_response_still_gets_a_usage_record() {
     assert_eq!(r.error_kind.as_deref(), Some("client_disconnected"));
     assert_eq!(r.status, 499);
     assert_eq!(r.api_key_id, Some(app.key_id));
-    let mut released = false;
-    for _ in 0..40 {
-        if app.state.account_slots.in_flight(account.id) == 0 {
-            released = true;
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-    assert!(released);
+    let released = eventually(Duration::from_secs(2), || async {
+        (app.state.account_slots.in_flight(account.id) == 0).then_some(())
+    })
+    .await;
+    assert!(released.is_some());
     app.stop().await;
 }
 

@@ -6,7 +6,7 @@ use switchyard_testkit::{
     Fault, MockUpstream, MockUsage, bodies, chat_stream_bytes, responses_stream_bytes,
 };
 
-use crate::support::{AccountSpec, TestApp};
+use crate::support::{AccountSpec, TestApp, eventually};
 
 fn responses_body(stream: bool) -> serde_json::Value {
     serde_json::json!({
@@ -152,15 +152,11 @@ async fn chatgpt_accounts_get_the_backend_path_headers_and_store_false() {
     assert_eq!(sent.json().unwrap()["store"], false);
     // The Codex quota headers of the answer are kept for the account.
     let id = app.account("chatgpt").await.id;
-    let mut quota = None;
-    for _ in 0..40 {
-        quota = app.store.account_quotas().await.unwrap().remove(&id);
-        if quota.is_some() {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(25)).await;
-    }
-    let quota = quota.expect("codex usage windows stored");
+    let quota = eventually(Duration::from_secs(1), || async {
+        app.store.account_quotas().await.unwrap().remove(&id)
+    })
+    .await
+    .expect("codex usage windows stored");
     assert_eq!(quota["source"], "codex");
     assert!(quota["primary"]["used_percent"].is_number());
     let r = app

@@ -210,15 +210,13 @@ impl TestApp {
 
     /// Waits until at least `n` usage records are stored and returns them, oldest first.
     pub async fn usage(&self, n: usize) -> Vec<UsageRecord> {
-        for _ in 0..100 {
+        eventually(Duration::from_secs(5), || async {
             let mut records = self.store.recent_usage(1000).await.unwrap();
-            if records.len() >= n {
-                records.reverse();
-                return records;
-            }
-            tokio::time::sleep(Duration::from_millis(50)).await;
-        }
-        panic!("fewer than {n} usage records after 5 s");
+            records.reverse();
+            (records.len() >= n).then_some(records)
+        })
+        .await
+        .unwrap_or_else(|| panic!("fewer than {n} usage records after 5 s"))
     }
 
     /// An admin user for the admin API; returns the Basic credentials.
@@ -270,4 +268,23 @@ pub fn session_body(session: &str) -> serde_json::Value {
         "metadata": {"user_id": format!("user_{}_account__session_{session}", "a".repeat(64))},
         "messages": [{"role": "user", "content": "hi"}]
     })
+}
+
+/// Polls `probe` every 25 ms until it returns `Some`, for at most `within`. For effects that
+/// land asynchronously (slots released by a dropped body, background writes, rounds).
+pub async fn eventually<T, F, Fut>(within: Duration, mut probe: F) -> Option<T>
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Option<T>>,
+{
+    let deadline = tokio::time::Instant::now() + within;
+    loop {
+        if let Some(v) = probe().await {
+            return Some(v);
+        }
+        if tokio::time::Instant::now() >= deadline {
+            return None;
+        }
+        tokio::time::sleep(Duration::from_millis(25)).await;
+    }
 }
