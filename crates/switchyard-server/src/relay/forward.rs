@@ -94,6 +94,20 @@ where
     let guard = DisconnectGuard {
         state: state.clone(),
         outcome: Some(Outcome {
+            status: 499,
+            error_kind: Some("client_disconnected".into()),
+            ..Outcome::of(&req, endpoint)
+        }),
+    };
+    let resp = attempts(state, endpoint, req, prepare).await;
+    guard.disarm();
+    resp
+}
+
+impl Outcome {
+    /// The outcome of `req` before anything happened to it (no account yet, status 503).
+    fn of(req: &RelayRequest, endpoint: &Endpoint) -> Self {
+        Outcome {
             request_id: req.request_id.clone(),
             dialect: endpoint.dialect,
             endpoint: endpoint.name,
@@ -103,17 +117,14 @@ where
             requested_model: Some(req.model.clone()),
             upstream_model: None,
             stream: req.stream,
-            status: 499,
-            error_kind: Some("client_disconnected".into()),
+            status: 503,
+            error_kind: None,
             attempts: 0,
             session_hash: req.session.as_ref().map(|s| s.as_str().to_string()),
             started: req.started,
             upstream_time: Duration::ZERO,
-        }),
-    };
-    let resp = attempts(state, endpoint, req, prepare).await;
-    guard.disarm();
-    resp
+        }
+    }
 }
 
 /// Settles a request whose client left before its response existed (every other path
@@ -169,23 +180,7 @@ where
     });
     let idle = Duration::from_secs(state.config.timeouts.idle_seconds.max(1));
 
-    let mut outcome = Outcome {
-        request_id: req.request_id.clone(),
-        dialect: endpoint.dialect,
-        endpoint: endpoint.name,
-        api_key_id: req.key.key.id,
-        user_id: req.key.key.user_id,
-        account_id: None,
-        requested_model: Some(req.model.clone()),
-        upstream_model: None,
-        stream: req.stream,
-        status: 503,
-        error_kind: None,
-        attempts: 0,
-        session_hash: req.session.as_ref().map(|s| s.as_str().to_string()),
-        started: req.started,
-        upstream_time: Duration::ZERO,
-    };
+    let mut outcome = Outcome::of(&req, endpoint);
     let mut key_slot = Some(req.key_slot);
     let mut exclude = Vec::new();
     let mut refreshed_for = Vec::new();
