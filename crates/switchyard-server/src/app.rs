@@ -109,6 +109,7 @@ impl App {
             .merge(relay::routes())
             .merge(crate::admin::routes(state.clone()))
             .fallback(relay::not_found)
+            .method_not_allowed_fallback(relay::method_not_allowed)
             .with_state(state)
     }
 

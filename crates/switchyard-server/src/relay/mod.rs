@@ -68,17 +68,31 @@ pub fn routes() -> Router<Arc<AppState>> {
     r
 }
 
-/// Unknown paths get a 404 in the dialect the client most likely speaks.
-pub async fn not_found(headers: HeaderMap, uri: axum::http::Uri) -> Response {
-    let dialect = if headers.contains_key("anthropic-version") || headers.contains_key("x-api-key")
-    {
+/// The dialect a request to an unknown route most likely speaks, from its headers.
+fn guess_dialect(headers: &HeaderMap) -> Dialect {
+    if headers.contains_key("anthropic-version") || headers.contains_key("x-api-key") {
         Dialect::Anthropic
     } else if headers.contains_key("x-goog-api-key") {
         Dialect::Gemini
     } else {
         Dialect::OpenaiChat
-    };
-    reply::error(dialect, 404, None, &format!("no route for {}", uri.path()))
+    }
+}
+
+/// Unknown paths get a 404 in the dialect the client most likely speaks.
+pub async fn not_found(headers: HeaderMap, uri: axum::http::Uri) -> Response {
+    let message = format!("no route for {}", uri.path());
+    reply::error(guess_dialect(&headers), 404, None, &message)
+}
+
+/// A known path with the wrong method gets a 405 in that dialect, not an empty body.
+pub async fn method_not_allowed(
+    headers: HeaderMap,
+    method: axum::http::Method,
+    uri: axum::http::Uri,
+) -> Response {
+    let message = format!("{method} is not allowed on {}", uri.path());
+    reply::error(guess_dialect(&headers), 405, None, &message)
 }
 
 /// A fresh id for a relay request (returned as `x-switchyard-request-id`, kept in usage).

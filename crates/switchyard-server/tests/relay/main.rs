@@ -884,3 +884,41 @@ async fn shutdown_ends_streams_still_open_after_the_grace_period_and_records_the
     assert_eq!(records[0].error_kind.as_deref(), Some("server_shutdown"));
     assert_eq!(records[0].usage.input_tokens, 16);
 }
+
+#[tokio::test]
+async fn wrong_methods_and_unknown_paths_answer_in_the_clients_dialect() {
+    let mock = MockUpstream::start().await;
+    let app = TestApp::start(&mock).await;
+    let r = app
+        .http
+        .get(format!("{}/v1/messages", app.url))
+        .header("anthropic-version", "2023-06-01")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 405);
+    let e: serde_json::Value = r.json().await.unwrap();
+    assert_eq!(e["type"], "error");
+    assert!(e["error"]["message"].as_str().unwrap().contains("GET"));
+    let r = app
+        .http
+        .get(format!("{}/v1/chat/completions", app.url))
+        .bearer_auth(&app.key)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 405);
+    let e: serde_json::Value = r.json().await.unwrap();
+    assert!(e["error"]["message"].is_string());
+    let r = app
+        .http
+        .post(format!("{}/v1/nothing-here", app.url))
+        .header("x-api-key", &app.key)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 404);
+    let e: serde_json::Value = r.json().await.unwrap();
+    assert_eq!(e["error"]["type"], "not_found_error");
+    app.stop().await;
+}
