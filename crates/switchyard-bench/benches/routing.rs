@@ -102,6 +102,7 @@ fn scheduler_benches(c: &mut Criterion) {
                 model: MODEL,
                 exclude: &[],
                 sticky: None,
+                only: None,
                 now,
             };
             black_box(scheduler::pick(black_box(&accounts), &req, &load, &mut rng))
@@ -117,6 +118,7 @@ fn scheduler_benches(c: &mut Criterion) {
                 model: MODEL,
                 exclude: &[],
                 sticky: bound,
+                only: None,
                 now,
             };
             black_box(scheduler::pick(black_box(&accounts), &req, &load, &mut rng))

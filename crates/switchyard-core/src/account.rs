@@ -116,6 +116,12 @@ pub struct Credentials {
     pub refresh_token: Option<Secret>,
     pub expires_at: Option<DateTime<Utc>>,
     pub session_key: Option<Secret>,
+    /// AWS access key pair and optional STS session token (`bedrock` accounts signed with SigV4).
+    pub aws_access_key_id: Option<Secret>,
+    pub aws_secret_access_key: Option<Secret>,
+    pub aws_session_token: Option<Secret>,
+    /// OAuth client secret for providers whose refresh grant needs one (Google).
+    pub client_secret: Option<Secret>,
 }
 
 #[derive(Debug, Clone, PartialEq)]

@@ -2,6 +2,7 @@
 
 use chrono::{DateTime, Utc};
 use rand::Rng;
+use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
 pub const KEY_PREFIX: &str = "sk-sy-";
@@ -18,17 +19,72 @@ pub struct ApiKey {
     /// Hex SHA-256 of the full key. Keys are 192 random bits, so a fast hash is sufficient.
     pub hash: String,
     pub status: KeyStatus,
+    pub policy: KeyPolicy,
+    /// When the key was first used; starts the clock of `policy.expires_after_seconds`.
+    pub first_used_at: Option<DateTime<Utc>>,
+    pub created_at: DateTime<Utc>,
+    pub last_used_at: Option<DateTime<Utc>>,
+}
+
+impl ApiKey {
+    /// When the key stops working, if it does: a fixed time, or a duration from first use,
+    /// whichever comes first. `first_use` is the first use known to the caller (it may be more
+    /// recent than the stored one).
+    pub fn expiry(&self, first_use: Option<DateTime<Utc>>) -> Option<DateTime<Utc>> {
+        let from_use = self.policy.expires_after_seconds.and_then(|secs| {
+            first_use
+                .or(self.first_used_at)
+                .map(|t| t + crate::time::seconds(secs))
+        });
+        match (self.policy.expires_at, from_use) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        }
+    }
+}
+
+/// What a key may do. Every bound here is enforced in the admit phase; zero or empty means
+/// "no limit" for the numeric and list fields.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct KeyPolicy {
+    /// A fixed end of life.
     pub expires_at: Option<DateTime<Utc>>,
+    /// A lifetime that starts at the key's first use (e.g. a 30-day pass handed out today
+    /// but first used next week).
+    pub expires_after_seconds: Option<i64>,
+    /// Exact model names or glob patterns (`*`, `?`).
     pub allowed_models: Vec<String>,
+    /// Dialect names (`anthropic`, `openai-chat`, `openai-responses`, `gemini`).
+    pub allowed_dialects: Vec<String>,
+    /// Client names (`claude_code`, `codex_cli`, `gemini_cli`); empty means any client.
     pub allowed_clients: Vec<String>,
-    /// Concurrent requests; 0 means unlimited.
+    /// Concurrent requests; 0 means unlimited. Requests beyond it queue briefly, then get 429.
     pub concurrency_limit: u32,
     /// Requests per minute; 0 means unlimited.
     pub rate_limit_per_minute: u32,
+    /// Tokens (all classes) per minute; 0 means unlimited.
+    pub tokens_per_minute: u64,
     pub daily_cost_limit_usd: Option<f64>,
+    pub weekly_cost_limit_usd: Option<f64>,
     pub total_cost_limit_usd: Option<f64>,
-    pub created_at: DateTime<Utc>,
-    pub last_used_at: Option<DateTime<Utc>>,
+    /// Route only to this account…
+    pub bound_account_id: Option<i64>,
+    /// …or only to this account group.
+    pub bound_group_id: Option<i64>,
+    /// With a binding: when none of the bound accounts can serve, use the shared pool.
+    pub pool_fallback: bool,
+}
+
+/// Limits that apply across all of one user's keys.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct UserLimits {
+    /// Concurrent requests over all the user's keys; 0 means unlimited.
+    pub concurrency_limit: u32,
+    pub daily_cost_limit_usd: Option<f64>,
+    pub weekly_cost_limit_usd: Option<f64>,
+    pub total_cost_limit_usd: Option<f64>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -5,6 +5,7 @@
 pub mod account;
 pub mod dialect;
 pub mod key;
+pub mod policy;
 pub mod pricing;
 pub mod scheduler;
 pub mod secret;

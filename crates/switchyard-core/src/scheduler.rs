@@ -36,7 +36,17 @@ pub struct RouteRequest<'a> {
     pub exclude: &'a [AccountId],
     /// The account the session is bound to, if any.
     pub sticky: Option<AccountId>,
+    /// When set, only these accounts may be chosen (an API key bound to an account or group).
+    pub only: Option<&'a [AccountId]>,
     pub now: DateTime<Utc>,
+}
+
+impl RouteRequest<'_> {
+    /// Kind and binding: whether the account can be considered at all.
+    fn admits(&self, account: &Account) -> bool {
+        self.kinds.contains(&account.kind)
+            && self.only.is_none_or(|only| only.contains(&account.id))
+    }
 }
 
 /// Current concurrency slot usage, supplied by the coordination layer.
@@ -100,7 +110,7 @@ fn eligible<'a>(
     req: &RouteRequest<'a>,
     load: &impl Load,
 ) -> Option<Cow<'a, str>> {
-    if !req.kinds.contains(&account.kind) || !is_available(account, req) {
+    if !req.admits(account) || !is_available(account, req) {
         return None;
     }
     let upstream = account.upstream_model(req.model)?;
@@ -141,7 +151,7 @@ where
 
     for (index, account) in accounts.iter().enumerate() {
         let account = account.borrow();
-        if !req.kinds.contains(&account.kind) {
+        if !req.admits(account) {
             continue;
         }
         let is_sticky = req.sticky == Some(account.id);
@@ -281,12 +291,34 @@ mod tests {
             model,
             exclude: &[],
             sticky: None,
+            only: None,
             now: now(),
         }
     }
 
     fn idle(_: AccountId) -> u32 {
         0
+    }
+
+    #[test]
+    fn binding_limits_the_choice() {
+        let accounts: Vec<Account> = (1..=5)
+            .map(|i| acct(i, AccountKind::Claude, 50, 1))
+            .collect();
+        let kinds = [AccountKind::Claude];
+        let only = [4];
+        let mut r = req(&kinds, "m");
+        r.only = Some(&only);
+        let mut rng = rand::thread_rng();
+        for _ in 0..50 {
+            assert_eq!(pick(&accounts, &r, &idle, &mut rng).unwrap().account_id, 4);
+        }
+        let empty: [AccountId; 0] = [];
+        r.only = Some(&empty);
+        assert_eq!(
+            pick(&accounts, &r, &idle, &mut rng),
+            Err(NoAccount::NoneForModel)
+        );
     }
 
     const CLAUDE: &[AccountKind] = &[AccountKind::Claude];
@@ -612,7 +644,7 @@ mod tests {
             let (accounts, exclude, load_map) = build(&gens);
             let load = |id| load_map.get(&id).copied().unwrap_or(0);
             let sticky = sticky_index.map(|i| i64::try_from(i).unwrap() + 1);
-            let r = RouteRequest { kinds: &kinds, model: "m", exclude: &exclude, sticky, now: now() };
+            let r = RouteRequest { kinds: &kinds, model: "m", exclude: &exclude, sticky, only: None, now: now() };
             let mut rng = StdRng::seed_from_u64(seed);
             let result = pick(&accounts, &r, &load, &mut rng);
 
@@ -663,7 +695,7 @@ mod tests {
             let kinds = [AccountKind::Claude, AccountKind::ClaudeOfficial, AccountKind::Openai];
             let (accounts, exclude, load_map) = build(&gens);
             let load = |id| load_map.get(&id).copied().unwrap_or(0);
-            let r = RouteRequest { kinds: &kinds, model: "m", exclude: &exclude, sticky: None, now: now() };
+            let r = RouteRequest { kinds: &kinds, model: "m", exclude: &exclude, sticky: None, only: None, now: now() };
             let reversed: Vec<&Account> = accounts.iter().rev().collect();
             let mut rng = StdRng::seed_from_u64(seed);
             let a = pick(&accounts, &r, &load, &mut rng).map(|c| accounts[usize::try_from(c.account_id - 1).unwrap()].priority);

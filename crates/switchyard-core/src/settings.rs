@@ -113,6 +113,30 @@ pub const DEFS: &[SettingDef] = &[
         default: "",
         help: "generic JSON POST when an account is disabled or recovers (empty: off)",
     },
+    SettingDef {
+        key: "client_detection_strict",
+        ty: SettingType::Bool,
+        default: "true",
+        help: "keys limited to certain clients require every signal the client really sends, not just its user-agent",
+    },
+    SettingDef {
+        key: "concurrency_queue_wait_seconds",
+        ty: SettingType::Int,
+        default: "5",
+        help: "how long a request over a key's or user's concurrency limit waits for a slot before 429",
+    },
+    SettingDef {
+        key: "concurrency_queue_max",
+        ty: SettingType::Int,
+        default: "100",
+        help: "requests that may wait for a slot per key or user; more are refused at once",
+    },
+    SettingDef {
+        key: "cost_limit_timezone",
+        ty: SettingType::Text,
+        default: "UTC",
+        help: "where daily and weekly cost limits reset (midnight, weeks start Monday): UTC or an offset like +08:00",
+    },
 ];
 
 pub fn def(key: &str) -> Option<&'static SettingDef> {
@@ -180,6 +204,12 @@ pub fn validate(key: &str, value: &str) -> Result<String, SettingError> {
                 Ok(v.to_string())
             } else {
                 Err(invalid("an http(s) URL or an empty value"))
+            }
+        }
+        SettingType::Text if key == "cost_limit_timezone" => {
+            match crate::policy::parse_offset(value) {
+                Some(_) => Ok(value.trim().to_string()),
+                None => Err(invalid("UTC or a fixed offset such as +08:00 or -05:00")),
             }
         }
         SettingType::Text => Ok(value.to_string()),

@@ -12,6 +12,7 @@ pub mod errors;
 pub mod inspect;
 pub mod json_edit;
 pub mod sse;
+pub mod transform;
 pub mod usage;
 
 #[cfg(test)]
@@ -24,6 +25,7 @@ pub use inspect::{
     inspect_responses,
 };
 pub use sse::{SseDecoder, SseEvent};
+pub use transform::StreamTransform;
 pub use usage::{BodyInfo, StreamError, StreamTap, UsageTap, usage_from_body};
 
 #[cfg(test)]

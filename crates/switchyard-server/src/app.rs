@@ -39,6 +39,9 @@ pub fn upstream_hosts(config: &Config) -> switchyard_upstream::UpstreamHosts {
         openai_auth: config.upstream.openai_auth.clone(),
         openai_api: config.upstream.openai_api.clone(),
         gemini_api: config.upstream.gemini_api.clone(),
+        code_assist: config.upstream.code_assist.clone(),
+        google_oauth: config.upstream.google_oauth.clone(),
+        bedrock_runtime: config.upstream.bedrock_runtime.clone(),
     }
 }
 
@@ -61,6 +64,13 @@ impl App {
                 },
             })?;
         let snapshot = Snapshot::load(store.as_ref()).await?;
+        // Cost limits start from what was recorded before this start.
+        let limits = crate::limits::Limits::default();
+        let periods = crate::limits::Periods::at(
+            chrono::Utc::now(),
+            crate::limits::timezone(&snapshot.settings.text("cost_limit_timezone")),
+        );
+        limits.seed(&store.spend(periods.day, periods.week).await?, &periods);
         let (usage, writer) = UsageWriter::spawn(store.clone(), USAGE_CHANNEL);
         let hosts = upstream_hosts(&config);
         let state = Arc::new(AppState {
@@ -74,6 +84,8 @@ impl App {
             sticky: Default::default(),
             account_slots: Default::default(),
             key_slots: Default::default(),
+            user_slots: Default::default(),
+            limits,
             usage,
             hosts,
             metrics: metrics::install(),

@@ -10,6 +10,7 @@ pub mod bootstrap;
 pub mod config;
 pub mod health;
 pub mod health_check;
+pub mod limits;
 pub mod metrics;
 pub mod quota;
 pub mod relay;

@@ -12,7 +12,7 @@ use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
 use switchyard_core::account::{Account, AccountId, AccountStatus, Credentials};
-use switchyard_core::key::ApiKey;
+use switchyard_core::key::{ApiKey, UserLimits};
 use switchyard_core::pricing::PriceTable;
 use switchyard_core::settings::Settings;
 use switchyard_store::coord::{Slots, StickyMap};
@@ -32,6 +32,10 @@ pub const POLL: Duration = Duration::from_millis(500);
 pub struct KeyEntry {
     pub key: ApiKey,
     pub user_active: bool,
+    pub user_limits: UserLimits,
+    /// The accounts a bound key may use: its account, or its group's members (empty when the
+    /// group has none, so nothing is routed rather than everything).
+    pub bound_accounts: Option<Arc<[AccountId]>>,
 }
 
 /// Parts that do not change with an account's state are behind `Arc`s, so applying one
@@ -49,23 +53,41 @@ impl Snapshot {
     pub async fn load(store: &dyn Store) -> Result<Self, StoreError> {
         // Read the counter first: a change racing with the load makes the next poll reload.
         let seq = store.change_seq().await?;
-        let users = store.list_users().await?;
-        let active_users: std::collections::HashSet<i64> = users
-            .iter()
-            .filter(|u| u.status == "active")
-            .map(|u| u.id)
+        let users: HashMap<i64, switchyard_store::User> = store
+            .list_users()
+            .await?
+            .into_iter()
+            .map(|u| (u.id, u))
+            .collect();
+        let groups: HashMap<i64, Arc<[AccountId]>> = store
+            .list_groups()
+            .await?
+            .into_iter()
+            .map(|g| (g.id, Arc::from(g.account_ids)))
             .collect();
         let keys: HashMap<String, Arc<KeyEntry>> = store
             .list_keys()
             .await?
             .into_iter()
             .map(|k| {
-                let user_active = active_users.contains(&k.user_id);
+                let user = users.get(&k.user_id);
+                let bound_accounts = match (k.policy.bound_account_id, k.policy.bound_group_id) {
+                    (Some(account), _) => Some(Arc::from(vec![account])),
+                    (None, Some(group)) => Some(
+                        groups
+                            .get(&group)
+                            .cloned()
+                            .unwrap_or_else(|| Arc::from(Vec::new())),
+                    ),
+                    (None, None) => None,
+                };
                 (
                     k.hash.clone(),
                     Arc::new(KeyEntry {
+                        user_active: user.is_some_and(|u| u.status == "active"),
+                        user_limits: user.map(|u| u.limits.clone()).unwrap_or_default(),
+                        bound_accounts,
                         key: k,
-                        user_active,
                     }),
                 )
             })
@@ -122,6 +144,8 @@ pub struct AppState {
     pub sticky: StickyMap,
     pub account_slots: Slots,
     pub key_slots: Slots,
+    pub user_slots: Slots,
+    pub limits: crate::limits::Limits,
     pub usage: UsageSink,
     pub clients: ClientPool,
     pub tokens: TokenManager,

@@ -2,8 +2,9 @@
 
 use chrono::{DateTime, Utc};
 use serde::Serialize;
-use std::collections::BTreeMap;
-use switchyard_core::account::Credentials;
+use std::collections::{BTreeMap, HashMap};
+use switchyard_core::account::{AccountId, Credentials};
+use switchyard_core::key::{KeyPolicy, UserLimits};
 use switchyard_core::{AccountKind, AccountStatus, TokenUsage};
 
 #[derive(Debug, Clone, Serialize)]
@@ -14,6 +15,7 @@ pub struct User {
     pub status: String,
     #[serde(skip)]
     pub password_hash: Option<String>,
+    pub limits: UserLimits,
     pub created_at: DateTime<Utc>,
 }
 
@@ -62,13 +64,32 @@ pub struct NewApiKey {
     pub name: String,
     pub prefix: String,
     pub hash: String,
-    pub expires_at: Option<DateTime<Utc>>,
-    pub allowed_models: Vec<String>,
-    pub allowed_clients: Vec<String>,
-    pub concurrency_limit: u32,
-    pub rate_limit_per_minute: u32,
-    pub daily_cost_limit_usd: Option<f64>,
-    pub total_cost_limit_usd: Option<f64>,
+    pub policy: KeyPolicy,
+}
+
+/// A named set of accounts a key can be bound to. An account may be in several groups.
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct AccountGroup {
+    pub id: i64,
+    pub name: String,
+    pub description: String,
+    pub account_ids: Vec<AccountId>,
+    pub created_at: DateTime<Utc>,
+}
+
+/// Cost recorded for one key or user: since the start of the current day and week, and ever.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Serialize)]
+pub struct SpendSums {
+    pub day_usd: f64,
+    pub week_usd: f64,
+    pub total_usd: f64,
+}
+
+/// Recorded spend per key and per user, which the admit phase starts from.
+#[derive(Debug, Clone, Default)]
+pub struct Spend {
+    pub keys: HashMap<i64, SpendSums>,
+    pub users: HashMap<i64, SpendSums>,
 }
 
 /// One finished relay request. Field names are the documented `usage recent --json` shape.

@@ -9,7 +9,7 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use switchyard_core::account::{AccountKind, AccountStatus, Credentials};
-use switchyard_core::key::{self, KeyStatus};
+use switchyard_core::key::{self, KeyPolicy, KeyStatus};
 use switchyard_core::pricing::ModelPrice;
 use switchyard_core::{Secret, TokenUsage};
 use switchyard_store::sql::StoreLocation;
@@ -162,26 +162,33 @@ async fn keys_create_list_and_revoke_by_id_prefix_and_name() {
 
     let expires = at("2030-01-02T03:04:05.123456Z");
     let (_full, mut policy) = new_key(user.id, "with-policy");
-    policy.expires_at = Some(expires);
-    policy.allowed_models = vec!["claude-sonnet-*".into(), "claude-opus-4".into()];
-    policy.allowed_clients = vec!["claude-code".into()];
-    policy.concurrency_limit = 3;
-    policy.rate_limit_per_minute = 60;
-    policy.daily_cost_limit_usd = Some(12.5);
-    policy.total_cost_limit_usd = Some(100.25);
+    policy.policy = KeyPolicy {
+        expires_at: Some(expires),
+        expires_after_seconds: Some(30 * 86_400),
+        allowed_models: vec!["claude-sonnet-*".into(), "claude-opus-4".into()],
+        allowed_dialects: vec!["anthropic".into()],
+        allowed_clients: vec!["claude_code".into()],
+        concurrency_limit: 3,
+        rate_limit_per_minute: 60,
+        tokens_per_minute: 100_000,
+        daily_cost_limit_usd: Some(12.5),
+        weekly_cost_limit_usd: Some(50.0),
+        total_cost_limit_usd: Some(100.25),
+        bound_account_id: None,
+        bound_group_id: None,
+        pool_fallback: true,
+    };
     let created = store.create_key(policy.clone()).await.unwrap();
     assert_eq!(created.user_id, user.id);
     assert_eq!(created.name, "with-policy");
     assert_eq!(created.prefix, policy.prefix);
     assert_eq!(created.hash, policy.hash);
     assert_eq!(created.status, KeyStatus::Active);
-    assert_eq!(created.expires_at, Some(expires));
-    assert_eq!(created.allowed_models, policy.allowed_models);
-    assert_eq!(created.allowed_clients, policy.allowed_clients);
-    assert_eq!(created.concurrency_limit, 3);
-    assert_eq!(created.rate_limit_per_minute, 60);
-    assert_eq!(created.daily_cost_limit_usd, Some(12.5));
-    assert_eq!(created.total_cost_limit_usd, Some(100.25));
+    assert_eq!(
+        created.policy, policy.policy,
+        "every policy field round-trips"
+    );
+    assert!(created.first_used_at.is_none());
     assert!(created.last_used_at.is_none());
 
     let (_, by_prefix) = new_key(user.id, "by-prefix");
@@ -264,6 +271,10 @@ async fn accounts_round_trip_with_decrypted_credentials() {
             refresh_token: Some(Secret::new("sk-ant-ort01-roundtrip-refresh-0003")),
             expires_at: Some(expires),
             session_key: Some(Secret::new("sk-ant-sid01-roundtrip-session-0004")),
+            aws_access_key_id: Some(Secret::new("AKIAROUNDTRIP0005")),
+            aws_secret_access_key: Some(Secret::new("roundtrip-aws-secret-0006")),
+            aws_session_token: Some(Secret::new("roundtrip-aws-session-0007")),
+            client_secret: Some(Secret::new("roundtrip-client-secret-0008")),
         },
     };
     let created = store.create_account(new.clone()).await.unwrap();
@@ -732,6 +743,7 @@ async fn credentials_are_ciphertext_on_disk() {
                 refresh_token: Some(Secret::new(refresh)),
                 session_key: Some(Secret::new(session)),
                 expires_at: None,
+                ..Default::default()
             },
             ..Default::default()
         })

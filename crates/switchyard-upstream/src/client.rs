@@ -15,6 +15,12 @@ pub struct UpstreamHosts {
     pub openai_auth: String,
     pub openai_api: String,
     pub gemini_api: String,
+    /// Code Assist (`cloudcode-pa.googleapis.com`), what Gemini CLI's Google login talks to.
+    pub code_assist: String,
+    /// Google's OAuth host (`oauth2.googleapis.com`); the token endpoint is `{google_oauth}/token`.
+    pub google_oauth: String,
+    /// Bedrock runtime URL template; `{region}` is replaced by the account's region.
+    pub bedrock_runtime: String,
 }
 
 #[derive(Debug, thiserror::Error)]

@@ -5,8 +5,8 @@ use axum::http::request::Parts;
 use axum::response::Response;
 use std::sync::Arc;
 use switchyard_core::Dialect;
-use switchyard_store::coord::Slot;
 
+use super::admit::{self, KeySlots};
 use super::forward::Endpoint;
 use super::settle::refused;
 use super::{auth, reply};
@@ -19,8 +19,8 @@ pub struct Admitted {
     /// When the request arrived (all timings are measured from here).
     pub started: Instant,
     pub key: Arc<KeyEntry>,
-    /// The key's concurrency slot, held until the request is settled.
-    pub key_slot: Slot,
+    /// The key's (and its owner's) concurrency slots, held until the request is settled.
+    pub key_slot: KeySlots,
     pub body: Bytes,
     /// The client's query string minus Switchyard's own `key=`, for the upstream URL.
     pub upstream_query: Option<String>,
@@ -50,7 +50,10 @@ pub async fn admitted(
     let key = auth::authenticate(state, &parts.headers, query, dialect)?;
     // From here on the request belongs to a key: a refusal is recorded like any request.
     let refuse = |resp: Response| refused(state, &key, endpoint, started, None, resp);
-    let key_slot = auth::admit(state, &key, &parts.headers, dialect).map_err(refuse)?;
+    admit::admit_key(state, &key, dialect).map_err(refuse)?;
+    let key_slot = admit::concurrency(state, &key, dialect)
+        .await
+        .map_err(refuse)?;
     let body = read_body(body, state.config.body_limit_bytes, dialect)
         .await
         .map_err(|resp| refused(state, &key, endpoint, started, None, resp))?;

@@ -11,7 +11,7 @@ use switchyard_upstream::anthropic::prepare;
 
 use super::forward::{self, Endpoint, Prepared, RelayRequest};
 use super::settle::refused;
-use super::{Admitted, admitted, auth, new_request_id, reply};
+use super::{Admitted, admit, admitted, new_request_id, reply};
 use crate::state::AppState;
 
 const KINDS: &[AccountKind] = &[AccountKind::ClaudeOfficial, AccountKind::Claude];
@@ -70,7 +70,9 @@ async fn serve(
             return refused(&state, &key, endpoint, started, None, resp);
         }
     };
-    if let Err(resp) = auth::admit_model(&key, &info.model, dialect) {
+    if let Err(resp) =
+        admit::admit_request(&state, &key, &parts.headers, &body, &info.model, dialect)
+    {
         return refused(&state, &key, endpoint, started, Some(info.model), resp);
     }
     let session = info

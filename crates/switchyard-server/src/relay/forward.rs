@@ -12,12 +12,12 @@ use switchyard_core::scheduler::{self, RouteRequest};
 use switchyard_core::session::SessionKey;
 use switchyard_core::{Dialect, Secret};
 use switchyard_store::AccountState;
-use switchyard_store::coord::Slot;
 use switchyard_upstream::classify::{self, Classified, Cooldowns, Failure, StateChange};
 use switchyard_upstream::headers::response_forwardable;
 use switchyard_upstream::passthrough::{PassthroughBody, TapMode};
 use switchyard_upstream::tokens::TokenError;
 
+use super::admit::KeySlots;
 use super::reply;
 use super::settle::{Held, Outcome, settle};
 use crate::metrics;
@@ -49,7 +49,7 @@ pub struct Endpoint {
 /// The request after authentication, admission and inspection.
 pub struct RelayRequest {
     pub key: Arc<KeyEntry>,
-    pub key_slot: Slot,
+    pub key_slot: KeySlots,
     pub model: String,
     pub stream: bool,
     pub session: Option<SessionKey>,
@@ -181,6 +181,7 @@ where
     let idle = Duration::from_secs(state.config.timeouts.idle_seconds.max(1));
 
     let mut outcome = Outcome::of(&req, endpoint);
+    let binding = super::admit::binding(&req.key);
     let mut key_slot = Some(req.key_slot);
     let mut exclude = Vec::new();
     let mut refreshed_for = Vec::new();
@@ -203,10 +204,20 @@ where
             model: &req.model,
             exclude: &exclude,
             sticky,
+            only: binding.as_ref().map(|(accounts, _)| &accounts[..]),
             now: Utc::now(),
         };
         let load = |id| state.account_slots.in_flight(id);
-        let choice = match scheduler::pick(&snap.accounts, &route, &load, &mut rand::thread_rng()) {
+        let mut picked = scheduler::pick(&snap.accounts, &route, &load, &mut rand::thread_rng());
+        if picked.is_err() && binding.as_ref().is_some_and(|(_, fallback)| *fallback) {
+            // None of the bound accounts can serve: the key may use the shared pool.
+            let shared = RouteRequest {
+                only: None,
+                ..route
+            };
+            picked = scheduler::pick(&snap.accounts, &shared, &load, &mut rand::thread_rng());
+        }
+        let choice = match picked {
             Ok(c) => c,
             Err(no) => {
                 if let Some(resp) = last_failure.take() {
@@ -446,7 +457,7 @@ where
     resp
 }
 
-fn settle_now(state: &Arc<AppState>, outcome: Outcome, key_slot: Option<Slot>) {
+fn settle_now(state: &Arc<AppState>, outcome: Outcome, key_slot: Option<KeySlots>) {
     settle(
         state,
         outcome,

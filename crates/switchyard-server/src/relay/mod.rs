@@ -3,7 +3,8 @@
 //! 1. **accept** — route to a dialect and endpoint, read the body within the size limit
 //!    ([`accept`]).
 //! 2. **authenticate** — find the API key in memory by its hash ([`auth::authenticate`]).
-//! 3. **admit** — the key's policy ([`auth::admit`]).
+//! 3. **admit** — the key's policy ([`admit`]): status, expiry, owner, dialect, rate and cost
+//!    limits and concurrency before the body is read; model and client after inspection.
 //! 4. **inspect** — parse only what routing needs (in each dialect module: [`anthropic`],
 //!    [`openai`]).
 //! 5. **route** — the scheduler picks an account ([`forward`]).
@@ -12,12 +13,14 @@
 //! 8. **settle** — usage record, account state, metrics, slots released ([`settle`]).
 
 pub mod accept;
+pub mod admit;
 pub mod anthropic;
 pub mod auth;
 pub mod forward;
 pub mod models;
 pub mod openai;
 pub mod reply;
+pub mod self_service;
 pub mod settle;
 
 use axum::Router;
@@ -65,7 +68,7 @@ pub fn routes() -> Router<Arc<AppState>> {
     ] {
         r = r.route(path, get(models::list));
     }
-    r
+    r.route("/api/self/usage", get(self_service::usage))
 }
 
 /// The dialect a request to an unknown route most likely speaks, from its headers.

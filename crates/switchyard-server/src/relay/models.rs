@@ -46,10 +46,10 @@ pub async fn list(State(state): State<Arc<AppState>>, req: Request) -> Response 
             }
         }
     }
-    let allowed = &key.key.allowed_models;
+    let allowed = &key.key.policy.allowed_models;
     let visible: Vec<String> = models
         .into_iter()
-        .filter(|m| allowed.is_empty() || model_listed(allowed, m))
+        .filter(|m| switchyard_core::policy::model_allowed(allowed, m))
         .collect();
     match dialect {
         Dialect::Anthropic => Json(json!({

@@ -16,7 +16,7 @@ use switchyard_upstream::openai::{OpenaiApi, is_chatgpt_token, prepare};
 
 use super::forward::{self, Endpoint, Prepared, RelayRequest, response_binding};
 use super::settle::refused;
-use super::{Admitted, admitted, auth, new_request_id, reply};
+use super::{Admitted, admit, admitted, new_request_id, reply};
 use crate::state::AppState;
 
 const RESPONSES_KINDS: &[AccountKind] = &[
@@ -102,7 +102,9 @@ async fn serve(
             return refused(&state, &key, endpoint, started, None, resp);
         }
     };
-    if let Err(resp) = auth::admit_model(&key, &routing.model, dialect) {
+    if let Err(resp) =
+        admit::admit_request(&state, &key, &parts.headers, &body, &routing.model, dialect)
+    {
         return refused(&state, &key, endpoint, started, Some(routing.model), resp);
     }
     let body = if routing.add_include_usage {

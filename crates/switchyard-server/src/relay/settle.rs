@@ -11,6 +11,7 @@ use switchyard_store::coord::Slot;
 use switchyard_store::{AccountState, UsageRecord};
 use switchyard_upstream::Finished;
 
+use super::admit::KeySlots;
 use crate::metrics;
 use crate::state::AppState;
 
@@ -75,7 +76,7 @@ pub fn refused(
 
 /// Slots held until the request is settled.
 pub struct Held {
-    pub key_slot: Option<Slot>,
+    pub key_slot: Option<KeySlots>,
     pub account_slot: Option<Slot>,
 }
 
@@ -126,6 +127,16 @@ pub fn settle(state: &Arc<AppState>, mut outcome: Outcome, finished: Option<Fini
             },
         );
     }
+    // The admit phase's counters: tokens per minute and cost, for the key and its owner.
+    let periods = super::admit::periods(state);
+    state.limits.record(
+        outcome.api_key_id,
+        outcome.user_id,
+        usage.total(),
+        cost_usd.unwrap_or(0.0),
+        Utc::now(),
+        &periods,
+    );
     let overhead = total.saturating_sub(outcome.upstream_time);
     metrics::request_finished(
         outcome.dialect.as_str(),

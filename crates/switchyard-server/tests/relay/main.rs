@@ -4,6 +4,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)] // test support code outside #[test] fns
 mod health;
 mod openai;
+mod policy;
 mod support;
 
 use futures_util::StreamExt;

@@ -9,12 +9,12 @@ use std::collections::BTreeMap;
 use std::path::Path;
 use std::sync::Arc;
 use switchyard_core::account::{Account, AccountId, Credentials};
-use switchyard_core::key::ApiKey;
+use switchyard_core::key::{ApiKey, KeyPolicy, UserLimits};
 use switchyard_core::pricing::ModelPrice;
 
 use crate::{
-    AccountPatch, AccountState, AuditEntry, MasterKey, NewAccount, NewApiKey, Result, StoreError,
-    UsageRecord, User,
+    AccountGroup, AccountPatch, AccountState, AuditEntry, MasterKey, NewAccount, NewApiKey, Result,
+    Spend, StoreError, UsageRecord, User,
 };
 
 pub use sqlite::SqliteStore;
@@ -35,11 +35,28 @@ pub trait Store: Send + Sync + 'static {
     async fn list_users(&self) -> Result<Vec<User>>;
     async fn user_by_name(&self, name: &str) -> Result<Option<User>>;
     async fn set_user_password(&self, name: &str, password_hash: &str) -> Result<()>;
+    /// `active` or `disabled`; a disabled user's keys stop working.
+    async fn set_user_status(&self, name: &str, status: &str) -> Result<User>;
+    async fn set_user_limits(&self, name: &str, limits: &UserLimits) -> Result<User>;
 
     async fn create_key(&self, key: NewApiKey) -> Result<ApiKey>;
     async fn list_keys(&self) -> Result<Vec<ApiKey>>;
     /// Revokes by id, display prefix or name; errors if that matches more than one key.
     async fn revoke_key(&self, selector: &str) -> Result<ApiKey>;
+    /// Finds one key by id, display prefix or name; errors if that matches more than one.
+    async fn find_key(&self, selector: &str) -> Result<ApiKey>;
+    /// Replaces the key's policy as a whole.
+    async fn set_key_policy(&self, id: i64, policy: &KeyPolicy) -> Result<ApiKey>;
+    /// Records the first use (kept if one is already recorded).
+    async fn set_key_first_used(&self, id: i64, at: DateTime<Utc>) -> Result<()>;
+
+    async fn create_group(&self, name: &str, description: &str) -> Result<AccountGroup>;
+    async fn list_groups(&self) -> Result<Vec<AccountGroup>>;
+    /// By id or name.
+    async fn find_group(&self, selector: &str) -> Result<AccountGroup>;
+    async fn delete_group(&self, id: i64) -> Result<()>;
+    async fn add_group_member(&self, group: i64, account: AccountId) -> Result<()>;
+    async fn remove_group_member(&self, group: i64, account: AccountId) -> Result<()>;
 
     async fn create_account(&self, account: NewAccount) -> Result<Account>;
     async fn list_accounts(&self) -> Result<Vec<Account>>;
@@ -74,6 +91,9 @@ pub trait Store: Send + Sync + 'static {
 
     async fn insert_usage(&self, records: &[UsageRecord]) -> Result<()>;
     async fn recent_usage(&self, limit: u32) -> Result<Vec<UsageRecord>>;
+    async fn recent_usage_for_key(&self, key_id: i64, limit: u32) -> Result<Vec<UsageRecord>>;
+    /// Recorded cost per key and per user since `day_start` and `week_start`, and in total.
+    async fn spend(&self, day_start: DateTime<Utc>, week_start: DateTime<Utc>) -> Result<Spend>;
 
     async fn audit(
         &self,

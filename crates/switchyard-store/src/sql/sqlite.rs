@@ -12,19 +12,23 @@ use std::path::Path;
 use std::str::FromStr;
 use std::time::Duration;
 use switchyard_core::account::{Account, AccountId, AccountKind, AccountStatus, Credentials};
-use switchyard_core::key::{ApiKey, KeyStatus};
+use switchyard_core::key::{ApiKey, KeyPolicy, KeyStatus, UserLimits};
 use switchyard_core::pricing::ModelPrice;
 use switchyard_core::{Secret, TokenUsage};
 
 use super::{Store, parse_ts, ts};
 use crate::{
-    AccountPatch, AccountState, AuditEntry, MasterKey, NewAccount, NewApiKey, Result, StoreError,
-    UsageRecord, User,
+    AccountGroup, AccountPatch, AccountState, AuditEntry, MasterKey, NewAccount, NewApiKey, Result,
+    Spend, SpendSums, StoreError, UsageRecord, User,
 };
 
 const MIGRATIONS: &[(i64, &str)] = &[
     (1, include_str!("../../migrations/0001_init.sql")),
     (2, include_str!("../../migrations/0002_account_quota.sql")),
+    (
+        3,
+        include_str!("../../migrations/0003_key_policy_groups.sql"),
+    ),
 ];
 /// A known plain text, encrypted on first start, that proves the master key on later starts.
 const KEY_CHECK: &str = "switchyard-master-key-check";
@@ -47,6 +51,14 @@ struct PlainCredentials {
     expires_at: Option<DateTime<Utc>>,
     #[serde(skip_serializing_if = "Option::is_none")]
     session_key: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    aws_access_key_id: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    aws_secret_access_key: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    aws_session_token: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    client_secret: Option<String>,
 }
 
 impl SqliteStore {
@@ -58,47 +70,31 @@ impl SqliteStore {
             .synchronous(SqliteSynchronous::Normal)
             .busy_timeout(Duration::from_secs(10))
             .foreign_keys(true);
+        // Migrations run on a connection of their own, closed before the pool opens: a pooled
+        // connection that had read the schema before a migration changed a table would
+        // prepare statements against the stale schema (and `RETURNING *` would then return
+        // more columns than it was prepared with).
+        let migrations = SqlitePoolOptions::new()
+            .max_connections(1)
+            .connect_with(opts.clone())
+            .await
+            .map_err(|e| open_error(path, e))?;
+        let migrated = migrate(&migrations).await;
+        migrations.close().await;
+        migrated.map_err(|e| match e {
+            StoreError::Database(msg) if msg.contains("not a database") => StoreError::Config(
+                format!("{} is not a SQLite database (corrupt?)", path.display()),
+            ),
+            other => other,
+        })?;
         let pool = SqlitePoolOptions::new()
             .max_connections(4)
             .connect_with(opts)
             .await
             .map_err(|e| open_error(path, e))?;
         let store = Self { pool, key };
-        store.migrate().await.map_err(|e| match e {
-            StoreError::Database(msg) if msg.contains("not a database") => StoreError::Config(
-                format!("{} is not a SQLite database (corrupt?)", path.display()),
-            ),
-            other => other,
-        })?;
         store.check_master_key().await?;
         Ok(store)
-    }
-
-    async fn migrate(&self) -> Result<()> {
-        sqlx::query(
-            "CREATE TABLE IF NOT EXISTS schema_migrations (version INTEGER PRIMARY KEY, applied_at TEXT NOT NULL)",
-        )
-        .execute(&self.pool)
-        .await?;
-        for (version, sql) in MIGRATIONS {
-            let done: Option<i64> =
-                sqlx::query_scalar("SELECT version FROM schema_migrations WHERE version = ?")
-                    .bind(version)
-                    .fetch_optional(&self.pool)
-                    .await?;
-            if done.is_some() {
-                continue;
-            }
-            let mut tx = self.pool.begin().await?;
-            sqlx::raw_sql(*sql).execute(&mut *tx).await?;
-            sqlx::query("INSERT INTO schema_migrations (version, applied_at) VALUES (?, ?)")
-                .bind(version)
-                .bind(ts(Utc::now()))
-                .execute(&mut *tx)
-                .await?;
-            tx.commit().await?;
-        }
-        Ok(())
     }
 
     async fn check_master_key(&self) -> Result<()> {
@@ -130,6 +126,19 @@ impl SqliteStore {
             refresh_token: creds.refresh_token.as_ref().map(|s| s.expose().to_string()),
             expires_at: creds.expires_at,
             session_key: creds.session_key.as_ref().map(|s| s.expose().to_string()),
+            aws_access_key_id: creds
+                .aws_access_key_id
+                .as_ref()
+                .map(|s| s.expose().to_string()),
+            aws_secret_access_key: creds
+                .aws_secret_access_key
+                .as_ref()
+                .map(|s| s.expose().to_string()),
+            aws_session_token: creds
+                .aws_session_token
+                .as_ref()
+                .map(|s| s.expose().to_string()),
+            client_secret: creds.client_secret.as_ref().map(|s| s.expose().to_string()),
         };
         let json = serde_json::to_vec(&plain).map_err(|e| StoreError::Crypto(e.to_string()))?;
         self.key.encrypt(&json)
@@ -145,6 +154,10 @@ impl SqliteStore {
             refresh_token: plain.refresh_token.map(Secret::new),
             expires_at: plain.expires_at,
             session_key: plain.session_key.map(Secret::new),
+            aws_access_key_id: plain.aws_access_key_id.map(Secret::new),
+            aws_secret_access_key: plain.aws_secret_access_key.map(Secret::new),
+            aws_session_token: plain.aws_session_token.map(Secret::new),
+            client_secret: plain.client_secret.map(Secret::new),
         })
     }
 
@@ -210,8 +223,64 @@ fn to_json<T: Serialize>(v: &T) -> Result<String> {
     serde_json::to_string(v).map_err(|e| StoreError::Invalid(e.to_string()))
 }
 
+async fn migrate(pool: &SqlitePool) -> Result<()> {
+    sqlx::query(
+        "CREATE TABLE IF NOT EXISTS schema_migrations (version INTEGER PRIMARY KEY, applied_at TEXT NOT NULL)",
+    )
+    .execute(pool)
+    .await?;
+    for (version, sql) in MIGRATIONS {
+        let done: Option<i64> =
+            sqlx::query_scalar("SELECT version FROM schema_migrations WHERE version = ?")
+                .bind(version)
+                .fetch_optional(pool)
+                .await?;
+        if done.is_some() {
+            continue;
+        }
+        let mut tx = pool.begin().await?;
+        sqlx::raw_sql(*sql).execute(&mut *tx).await?;
+        sqlx::query("INSERT INTO schema_migrations (version, applied_at) VALUES (?, ?)")
+            .bind(version)
+            .bind(ts(Utc::now()))
+            .execute(&mut *tx)
+            .await?;
+        tx.commit().await?;
+    }
+    Ok(())
+}
+
+fn validate_policy(p: &KeyPolicy) -> Result<()> {
+    for v in [
+        p.daily_cost_limit_usd,
+        p.weekly_cost_limit_usd,
+        p.total_cost_limit_usd,
+    ]
+    .into_iter()
+    .flatten()
+    {
+        if !v.is_finite() || v < 0.0 {
+            return Err(StoreError::Invalid(format!(
+                "cost limit {v} must be a non-negative number of USD"
+            )));
+        }
+    }
+    if p.expires_after_seconds.is_some_and(|s| s <= 0) {
+        return Err(StoreError::Invalid(
+            "the lifetime from first use must be positive".into(),
+        ));
+    }
+    if p.bound_account_id.is_some() && p.bound_group_id.is_some() {
+        return Err(StoreError::Invalid(
+            "a key is bound to one account or one group, not both".into(),
+        ));
+    }
+    Ok(())
+}
+
 fn key_from_row(row: &SqliteRow) -> Result<ApiKey> {
     let status: String = row.try_get("status")?;
+    let count = |col: &str| -> Result<i64> { Ok(row.try_get::<i64, _>(col)?.max(0)) };
     Ok(ApiKey {
         id: row.try_get("id")?,
         user_id: row.try_get("user_id")?,
@@ -220,13 +289,23 @@ fn key_from_row(row: &SqliteRow) -> Result<ApiKey> {
         hash: row.try_get("key_hash")?,
         status: KeyStatus::parse(&status)
             .ok_or_else(|| StoreError::Database(format!("unknown key status {status}")))?,
-        expires_at: opt_ts(row, "expires_at")?,
-        allowed_models: json_col(row, "allowed_models")?,
-        allowed_clients: json_col(row, "allowed_clients")?,
-        concurrency_limit: row.try_get::<i64, _>("concurrency_limit")?.max(0) as u32,
-        rate_limit_per_minute: row.try_get::<i64, _>("rate_limit_per_minute")?.max(0) as u32,
-        daily_cost_limit_usd: row.try_get("daily_cost_limit_usd")?,
-        total_cost_limit_usd: row.try_get("total_cost_limit_usd")?,
+        policy: KeyPolicy {
+            expires_at: opt_ts(row, "expires_at")?,
+            expires_after_seconds: row.try_get("expires_after_seconds")?,
+            allowed_models: json_col(row, "allowed_models")?,
+            allowed_dialects: json_col(row, "allowed_dialects")?,
+            allowed_clients: json_col(row, "allowed_clients")?,
+            concurrency_limit: count("concurrency_limit")?.min(u32::MAX.into()) as u32,
+            rate_limit_per_minute: count("rate_limit_per_minute")?.min(u32::MAX.into()) as u32,
+            tokens_per_minute: count("tokens_per_minute")? as u64,
+            daily_cost_limit_usd: row.try_get("daily_cost_limit_usd")?,
+            weekly_cost_limit_usd: row.try_get("weekly_cost_limit_usd")?,
+            total_cost_limit_usd: row.try_get("total_cost_limit_usd")?,
+            bound_account_id: row.try_get("bound_account_id")?,
+            bound_group_id: row.try_get("bound_group_id")?,
+            pool_fallback: row.try_get::<i64, _>("pool_fallback")? != 0,
+        },
+        first_used_at: opt_ts(row, "first_used_at")?,
         created_at: parse_ts(&row.try_get::<String, _>("created_at")?)?,
         last_used_at: opt_ts(row, "last_used_at")?,
     })
@@ -239,6 +318,14 @@ fn user_from_row(row: &SqliteRow) -> Result<User> {
         role: row.try_get("role")?,
         status: row.try_get("status")?,
         password_hash: row.try_get("password_hash")?,
+        limits: UserLimits {
+            concurrency_limit: row
+                .try_get::<i64, _>("concurrency_limit")?
+                .clamp(0, u32::MAX.into()) as u32,
+            daily_cost_limit_usd: row.try_get("daily_cost_limit_usd")?,
+            weekly_cost_limit_usd: row.try_get("weekly_cost_limit_usd")?,
+            total_cost_limit_usd: row.try_get("total_cost_limit_usd")?,
+        },
         created_at: parse_ts(&row.try_get::<String, _>("created_at")?)?,
     })
 }
@@ -348,27 +435,236 @@ impl Store for SqliteStore {
         Ok(())
     }
 
-    async fn create_key(&self, key: NewApiKey) -> Result<ApiKey> {
+    async fn set_user_status(&self, name: &str, status: &str) -> Result<User> {
+        if status != "active" && status != "disabled" {
+            return Err(StoreError::Invalid(format!(
+                "unknown user status `{status}` (expected active or disabled)"
+            )));
+        }
+        let row =
+            sqlx::query("UPDATE users SET status = ?, updated_at = ? WHERE name = ? RETURNING *")
+                .bind(status)
+                .bind(ts(Utc::now()))
+                .bind(name)
+                .fetch_optional(&self.pool)
+                .await?
+                .ok_or_else(|| StoreError::NotFound(format!("user `{name}`")))?;
+        user_from_row(&row)
+    }
+
+    async fn set_user_limits(&self, name: &str, l: &UserLimits) -> Result<User> {
+        for v in [
+            l.daily_cost_limit_usd,
+            l.weekly_cost_limit_usd,
+            l.total_cost_limit_usd,
+        ]
+        .into_iter()
+        .flatten()
+        {
+            if !v.is_finite() || v < 0.0 {
+                return Err(StoreError::Invalid(format!(
+                    "cost limit {v} must be a non-negative number of USD"
+                )));
+            }
+        }
         let row = sqlx::query(
-            "INSERT INTO api_keys (user_id, name, prefix, key_hash, expires_at, allowed_models, allowed_clients,
-               concurrency_limit, rate_limit_per_minute, daily_cost_limit_usd, total_cost_limit_usd, created_at)
-             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING *",
+            "UPDATE users SET concurrency_limit = ?, daily_cost_limit_usd = ?, weekly_cost_limit_usd = ?,
+               total_cost_limit_usd = ?, updated_at = ? WHERE name = ? RETURNING *",
+        )
+        .bind(i64::from(l.concurrency_limit))
+        .bind(l.daily_cost_limit_usd)
+        .bind(l.weekly_cost_limit_usd)
+        .bind(l.total_cost_limit_usd)
+        .bind(ts(Utc::now()))
+        .bind(name)
+        .fetch_optional(&self.pool)
+        .await?
+        .ok_or_else(|| StoreError::NotFound(format!("user `{name}`")))?;
+        user_from_row(&row)
+    }
+
+    async fn create_key(&self, key: NewApiKey) -> Result<ApiKey> {
+        validate_policy(&key.policy)?;
+        let row = sqlx::query(
+            "INSERT INTO api_keys (user_id, name, prefix, key_hash, created_at) VALUES (?, ?, ?, ?, ?) RETURNING *",
         )
         .bind(key.user_id)
         .bind(&key.name)
         .bind(&key.prefix)
         .bind(&key.hash)
-        .bind(key.expires_at.map(ts))
-        .bind(to_json(&key.allowed_models)?)
-        .bind(to_json(&key.allowed_clients)?)
-        .bind(i64::from(key.concurrency_limit))
-        .bind(i64::from(key.rate_limit_per_minute))
-        .bind(key.daily_cost_limit_usd)
-        .bind(key.total_cost_limit_usd)
         .bind(ts(Utc::now()))
         .fetch_one(&self.pool)
         .await?;
+        let created = key_from_row(&row)?;
+        self.set_key_policy(created.id, &key.policy).await
+    }
+
+    async fn find_key(&self, selector: &str) -> Result<ApiKey> {
+        let id: Option<i64> = selector.parse().ok();
+        let rows = sqlx::query("SELECT * FROM api_keys WHERE id = ? OR prefix = ? OR name = ?")
+            .bind(id)
+            .bind(selector)
+            .bind(selector)
+            .fetch_all(&self.pool)
+            .await?;
+        match rows.as_slice() {
+            [] => Err(StoreError::NotFound(format!("key `{selector}`"))),
+            [one] => key_from_row(one),
+            _ => Err(StoreError::Conflict(format!(
+                "`{selector}` matches {} keys; use the key's id",
+                rows.len()
+            ))),
+        }
+    }
+
+    async fn set_key_policy(&self, id: i64, p: &KeyPolicy) -> Result<ApiKey> {
+        validate_policy(p)?;
+        let row = sqlx::query(
+            "UPDATE api_keys SET expires_at = ?, expires_after_seconds = ?, allowed_models = ?,
+               allowed_dialects = ?, allowed_clients = ?, concurrency_limit = ?, rate_limit_per_minute = ?,
+               tokens_per_minute = ?, daily_cost_limit_usd = ?, weekly_cost_limit_usd = ?,
+               total_cost_limit_usd = ?, bound_account_id = ?, bound_group_id = ?, pool_fallback = ?
+             WHERE id = ? RETURNING *",
+        )
+        .bind(p.expires_at.map(ts))
+        .bind(p.expires_after_seconds)
+        .bind(to_json(&p.allowed_models)?)
+        .bind(to_json(&p.allowed_dialects)?)
+        .bind(to_json(&p.allowed_clients)?)
+        .bind(i64::from(p.concurrency_limit))
+        .bind(i64::from(p.rate_limit_per_minute))
+        .bind(p.tokens_per_minute.min(i64::MAX as u64) as i64)
+        .bind(p.daily_cost_limit_usd)
+        .bind(p.weekly_cost_limit_usd)
+        .bind(p.total_cost_limit_usd)
+        .bind(p.bound_account_id)
+        .bind(p.bound_group_id)
+        .bind(i64::from(p.pool_fallback))
+        .bind(id)
+        .fetch_optional(&self.pool)
+        .await
+        .map_err(|e| match &e {
+            sqlx::Error::Database(db) if db.message().contains("FOREIGN KEY") => {
+                StoreError::Invalid("the bound account or group does not exist".into())
+            }
+            _ => StoreError::from(e),
+        })?
+        .ok_or_else(|| StoreError::NotFound(format!("key {id}")))?;
         key_from_row(&row)
+    }
+
+    async fn set_key_first_used(&self, id: i64, at: DateTime<Utc>) -> Result<()> {
+        sqlx::query("UPDATE api_keys SET first_used_at = ? WHERE id = ? AND first_used_at IS NULL")
+            .bind(ts(at))
+            .bind(id)
+            .execute(&self.pool)
+            .await?;
+        Ok(())
+    }
+
+    async fn create_group(&self, name: &str, description: &str) -> Result<AccountGroup> {
+        if name.trim().is_empty() || name.parse::<i64>().is_ok() {
+            return Err(StoreError::Invalid(
+                "a group name must not be empty or a number".into(),
+            ));
+        }
+        sqlx::query("INSERT INTO account_groups (name, description, created_at) VALUES (?, ?, ?)")
+            .bind(name)
+            .bind(description)
+            .bind(ts(Utc::now()))
+            .execute(&self.pool)
+            .await
+            .map_err(|e| match StoreError::from(e) {
+                StoreError::Conflict(_) => {
+                    StoreError::Conflict(format!("group `{name}` already exists"))
+                }
+                other => other,
+            })?;
+        self.find_group(name).await
+    }
+
+    async fn list_groups(&self) -> Result<Vec<AccountGroup>> {
+        let rows = sqlx::query("SELECT * FROM account_groups ORDER BY id")
+            .fetch_all(&self.pool)
+            .await?;
+        let members = sqlx::query(
+            "SELECT group_id, account_id FROM account_group_members ORDER BY group_id, account_id",
+        )
+        .fetch_all(&self.pool)
+        .await?;
+        let mut by_group: std::collections::HashMap<i64, Vec<AccountId>> = Default::default();
+        for m in &members {
+            by_group
+                .entry(m.try_get("group_id")?)
+                .or_default()
+                .push(m.try_get("account_id")?);
+        }
+        rows.iter()
+            .map(|row| {
+                let id: i64 = row.try_get("id")?;
+                Ok(AccountGroup {
+                    id,
+                    name: row.try_get("name")?,
+                    description: row.try_get("description")?,
+                    account_ids: by_group.remove(&id).unwrap_or_default(),
+                    created_at: parse_ts(&row.try_get::<String, _>("created_at")?)?,
+                })
+            })
+            .collect()
+    }
+
+    async fn find_group(&self, selector: &str) -> Result<AccountGroup> {
+        let id: Option<i64> = selector.parse().ok();
+        self.list_groups()
+            .await?
+            .into_iter()
+            .find(|g| g.name == selector || Some(g.id) == id)
+            .ok_or_else(|| StoreError::NotFound(format!("account group `{selector}`")))
+    }
+
+    async fn delete_group(&self, id: i64) -> Result<()> {
+        let done = sqlx::query("DELETE FROM account_groups WHERE id = ?")
+            .bind(id)
+            .execute(&self.pool)
+            .await
+            .map_err(|e| match &e {
+                sqlx::Error::Database(db) if db.message().contains("FOREIGN KEY") => {
+                    StoreError::Conflict(
+                        "API keys are bound to this group; bind them elsewhere first".into(),
+                    )
+                }
+                _ => StoreError::from(e),
+            })?;
+        if done.rows_affected() == 0 {
+            return Err(StoreError::NotFound(format!("account group {id}")));
+        }
+        Ok(())
+    }
+
+    async fn add_group_member(&self, group: i64, account: AccountId) -> Result<()> {
+        sqlx::query(
+            "INSERT OR IGNORE INTO account_group_members (group_id, account_id) VALUES (?, ?)",
+        )
+        .bind(group)
+        .bind(account)
+        .execute(&self.pool)
+        .await
+        .map_err(|e| match &e {
+            sqlx::Error::Database(db) if db.message().contains("FOREIGN KEY") => {
+                StoreError::NotFound("account or group".into())
+            }
+            _ => StoreError::from(e),
+        })?;
+        Ok(())
+    }
+
+    async fn remove_group_member(&self, group: i64, account: AccountId) -> Result<()> {
+        sqlx::query("DELETE FROM account_group_members WHERE group_id = ? AND account_id = ?")
+            .bind(group)
+            .bind(account)
+            .execute(&self.pool)
+            .await?;
+        Ok(())
     }
 
     async fn list_keys(&self) -> Result<Vec<ApiKey>> {
@@ -379,23 +675,7 @@ impl Store for SqliteStore {
     }
 
     async fn revoke_key(&self, selector: &str) -> Result<ApiKey> {
-        let id: Option<i64> = selector.parse().ok();
-        let rows = sqlx::query("SELECT * FROM api_keys WHERE id = ? OR prefix = ? OR name = ?")
-            .bind(id)
-            .bind(selector)
-            .bind(selector)
-            .fetch_all(&self.pool)
-            .await?;
-        let key = match rows.as_slice() {
-            [] => return Err(StoreError::NotFound(format!("key `{selector}`"))),
-            [one] => key_from_row(one)?,
-            _ => {
-                return Err(StoreError::Conflict(format!(
-                    "`{selector}` matches {} keys; revoke by id",
-                    rows.len()
-                )));
-            }
-        };
+        let key = self.find_key(selector).await?;
         let row = sqlx::query("UPDATE api_keys SET status = 'revoked' WHERE id = ? RETURNING *")
             .bind(key.id)
             .fetch_one(&self.pool)
@@ -519,7 +799,15 @@ impl Store for SqliteStore {
         let done = sqlx::query("DELETE FROM accounts WHERE id = ?")
             .bind(id)
             .execute(&self.pool)
-            .await?;
+            .await
+            .map_err(|e| match &e {
+                sqlx::Error::Database(db) if db.message().contains("FOREIGN KEY") => {
+                    StoreError::Conflict(
+                        "API keys are bound to this account; bind them elsewhere first".into(),
+                    )
+                }
+                _ => StoreError::from(e),
+            })?;
         if done.rows_affected() == 0 {
             return Err(StoreError::NotFound(format!("account {id}")));
         }
@@ -709,6 +997,50 @@ impl Store for SqliteStore {
             .fetch_all(&self.pool)
             .await?;
         rows.iter().map(usage_from_row).collect()
+    }
+
+    async fn recent_usage_for_key(&self, key_id: i64, limit: u32) -> Result<Vec<UsageRecord>> {
+        let rows = sqlx::query(
+            "SELECT * FROM usage_records WHERE api_key_id = ? ORDER BY id DESC LIMIT ?",
+        )
+        .bind(key_id)
+        .bind(i64::from(limit))
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter().map(usage_from_row).collect()
+    }
+
+    async fn spend(&self, day_start: DateTime<Utc>, week_start: DateTime<Utc>) -> Result<Spend> {
+        let mut spend = Spend::default();
+        // created_at is RFC 3339 UTC text, so text comparison orders by time.
+        const BY_KEY: &str = "SELECT api_key_id AS owner,
+               COALESCE(SUM(CASE WHEN created_at >= ? THEN cost_usd END), 0) AS day,
+               COALESCE(SUM(CASE WHEN created_at >= ? THEN cost_usd END), 0) AS week,
+               COALESCE(SUM(cost_usd), 0) AS total
+             FROM usage_records WHERE api_key_id IS NOT NULL GROUP BY api_key_id";
+        const BY_USER: &str = "SELECT user_id AS owner,
+               COALESCE(SUM(CASE WHEN created_at >= ? THEN cost_usd END), 0) AS day,
+               COALESCE(SUM(CASE WHEN created_at >= ? THEN cost_usd END), 0) AS week,
+               COALESCE(SUM(cost_usd), 0) AS total
+             FROM usage_records WHERE user_id IS NOT NULL GROUP BY user_id";
+        for (sql, target) in [(BY_KEY, &mut spend.keys), (BY_USER, &mut spend.users)] {
+            let rows = sqlx::query(sql)
+                .bind(ts(day_start))
+                .bind(ts(week_start))
+                .fetch_all(&self.pool)
+                .await?;
+            for row in &rows {
+                target.insert(
+                    row.try_get("owner")?,
+                    SpendSums {
+                        day_usd: row.try_get("day")?,
+                        week_usd: row.try_get("week")?,
+                        total_usd: row.try_get("total")?,
+                    },
+                );
+            }
+        }
+        Ok(spend)
     }
 
     async fn audit(

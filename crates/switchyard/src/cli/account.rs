@@ -95,6 +95,24 @@ pub struct CommonArgs {
     /// claude.ai session key.
     #[arg(long)]
     session_key: Option<String>,
+    /// AWS access key id (Bedrock, SigV4). A Bedrock API key goes in --api-key instead.
+    #[arg(long)]
+    aws_access_key_id: Option<String>,
+    /// AWS secret access key (Bedrock).
+    #[arg(long)]
+    aws_secret_access_key: Option<String>,
+    /// AWS STS session token (Bedrock, temporary credentials).
+    #[arg(long)]
+    aws_session_token: Option<String>,
+    /// OAuth client id for the refresh grant (Gemini; default: Gemini CLI's).
+    #[arg(long)]
+    client_id: Option<String>,
+    /// OAuth client secret for the refresh grant (Gemini; default: Gemini CLI's).
+    #[arg(long)]
+    client_secret: Option<String>,
+    /// Google Cloud project for Code Assist (Gemini; discovered when not given).
+    #[arg(long)]
+    project: Option<String>,
     /// Lower numbers are tried first.
     #[arg(long, allow_negative_numbers = true)]
     priority: Option<i32>,
@@ -322,6 +340,7 @@ fn credential_hint(c: &Credentials) -> String {
         .as_ref()
         .or(c.access_token.as_ref())
         .or(c.session_key.as_ref())
+        .or(c.aws_access_key_id.as_ref())
         .map_or_else(|| "-".into(), Secret::masked)
 }
 
@@ -336,6 +355,10 @@ async fn add(store: Arc<dyn Store>, args: AddArgs) -> anyhow::Result<()> {
         refresh_token: secret(c.refresh_token)?,
         expires_at: c.expires_at.as_deref().map(parse_time).transpose()?,
         session_key: secret(c.session_key)?,
+        aws_access_key_id: secret(c.aws_access_key_id)?,
+        aws_secret_access_key: secret(c.aws_secret_access_key)?,
+        aws_session_token: secret(c.aws_session_token)?,
+        client_secret: secret(c.client_secret)?,
     };
     check_credentials(kind, &credentials, &c.base_url, &c.deployment)?;
     let account = store
@@ -388,7 +411,11 @@ async fn set(store: Arc<dyn Store>, args: SetArgs) -> anyhow::Result<()> {
         || c.access_token.is_some()
         || c.refresh_token.is_some()
         || c.expires_at.is_some()
-        || c.session_key.is_some();
+        || c.session_key.is_some()
+        || c.aws_access_key_id.is_some()
+        || c.aws_secret_access_key.is_some()
+        || c.aws_session_token.is_some()
+        || c.client_secret.is_some();
     let credentials = if replaces_credentials {
         let old = account.credentials.clone();
         Some(Credentials {
@@ -400,6 +427,10 @@ async fn set(store: Arc<dyn Store>, args: SetArgs) -> anyhow::Result<()> {
                 None => old.expires_at,
             },
             session_key: secret(c.session_key)?.or(old.session_key),
+            aws_access_key_id: secret(c.aws_access_key_id)?.or(old.aws_access_key_id),
+            aws_secret_access_key: secret(c.aws_secret_access_key)?.or(old.aws_secret_access_key),
+            aws_session_token: secret(c.aws_session_token)?.or(old.aws_session_token),
+            client_secret: secret(c.client_secret)?.or(old.client_secret),
         })
     } else {
         None
@@ -474,6 +505,8 @@ fn apply_extra(
         ("deployment", &c.deployment),
         ("api_version", &c.api_version),
         ("region", &c.region),
+        ("client_id", &c.client_id),
+        ("project", &c.project),
     ] {
         if let Some(v) = v {
             extra.insert(k.into(), v.clone().into());
@@ -543,8 +576,13 @@ fn check_credentials(
                 "an azure account needs --api-key, --base-url (the resource endpoint) and --deployment"
             )
         }
-        AccountKind::Bedrock if !has(&c.api_key) && !has(&c.access_token) => {
-            bail!("a bedrock account needs --api-key")
+        AccountKind::Bedrock
+            if !has(&c.api_key)
+                && !(has(&c.aws_access_key_id) && has(&c.aws_secret_access_key)) =>
+        {
+            bail!(
+                "a bedrock account needs --api-key (a Bedrock API key) or --aws-access-key-id and --aws-secret-access-key"
+            )
         }
         _ => Ok(()),
     }

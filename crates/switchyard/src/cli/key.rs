@@ -1,10 +1,11 @@
-//! `switchyard key create|list|revoke`.
+//! `switchyard key create|set|show|list|revoke`.
 
 use anyhow::Context;
 use clap::Subcommand;
 use serde::Serialize;
 use std::sync::Arc;
-use switchyard_core::key::{self, ApiKey};
+use switchyard_core::key::{self, ApiKey, KeyPolicy};
+use switchyard_core::policy::ClientKind;
 use switchyard_store::{NewApiKey, Store};
 
 use super::output::{self, opt};
@@ -14,6 +15,15 @@ use super::{list, parse_time};
 pub enum Command {
     /// Create a key. The full key is printed once and never again.
     Create(CreateArgs),
+    /// Change a key's policy (only the flags given change).
+    Set(SetArgs),
+    /// Show one key's policy.
+    Show {
+        /// Key id, prefix or name.
+        key: String,
+        #[arg(long)]
+        json: bool,
+    },
     /// List keys (prefixes only).
     List {
         #[arg(long)]
@@ -30,29 +40,182 @@ pub struct CreateArgs {
     /// Owner (default: admin).
     #[arg(long, default_value = "admin")]
     user: String,
-    /// Models the key may use (`a,b`, `prefix*`); default any.
-    #[arg(long)]
-    models: Option<String>,
-    /// Clients the key may be used from (claude-code, codex-cli, gemini-cli, or a user-agent prefix).
-    #[arg(long)]
-    clients: Option<String>,
-    /// RFC 3339 expiry.
-    #[arg(long)]
-    expires_at: Option<String>,
-    /// Concurrent requests; 0 means unlimited.
-    #[arg(long, default_value_t = 0, allow_negative_numbers = true)]
-    concurrency: u32,
-    /// Requests per minute; 0 means unlimited.
-    #[arg(long, default_value_t = 0, allow_negative_numbers = true)]
-    rate_limit: u32,
-    /// USD per day.
-    #[arg(long, allow_negative_numbers = true)]
-    daily_cost_limit: Option<f64>,
-    /// USD in total.
-    #[arg(long, allow_negative_numbers = true)]
-    total_cost_limit: Option<f64>,
+    #[command(flatten)]
+    policy: PolicyArgs,
     #[arg(long)]
     json: bool,
+}
+
+#[derive(clap::Args)]
+pub struct SetArgs {
+    /// Key id, prefix or name.
+    key: String,
+    #[command(flatten)]
+    policy: PolicyArgs,
+}
+
+/// Policy flags shared by `create` and `set`. `none` clears an optional value.
+#[derive(clap::Args)]
+pub struct PolicyArgs {
+    /// Models the key may use (`a,b`; `*` and `?` globs); empty string: any.
+    #[arg(long)]
+    models: Option<String>,
+    /// APIs the key may use: anthropic, openai-chat, openai-responses, gemini; empty: any.
+    #[arg(long)]
+    dialects: Option<String>,
+    /// Clients the key may be used from: claude_code, codex_cli, gemini_cli; empty: any.
+    #[arg(long)]
+    clients: Option<String>,
+    /// Fixed expiry (RFC 3339), or `none`.
+    #[arg(long)]
+    expires_at: Option<String>,
+    /// Lifetime that starts at first use: `30d`, `12h`, `90m`, `3600s`, or `none`.
+    #[arg(long)]
+    expires_in: Option<String>,
+    /// Concurrent requests; 0 means unlimited.
+    #[arg(long, allow_negative_numbers = true)]
+    concurrency: Option<u32>,
+    /// Requests per minute; 0 means unlimited.
+    #[arg(long, alias = "rate-limit", allow_negative_numbers = true)]
+    rpm: Option<u32>,
+    /// Tokens per minute; 0 means unlimited.
+    #[arg(long, allow_negative_numbers = true)]
+    tpm: Option<u64>,
+    /// USD per day, or `none`.
+    #[arg(long, alias = "daily-cost-limit", allow_negative_numbers = true)]
+    daily_usd: Option<String>,
+    /// USD per week, or `none`.
+    #[arg(long, allow_negative_numbers = true)]
+    weekly_usd: Option<String>,
+    /// USD in total, or `none`.
+    #[arg(long, alias = "total-cost-limit", allow_negative_numbers = true)]
+    total_usd: Option<String>,
+    /// Route only to this account (name or id), or `none`.
+    #[arg(long)]
+    account: Option<String>,
+    /// Route only to this account group (name or id), or `none`.
+    #[arg(long)]
+    group: Option<String>,
+    /// With a binding: use the shared pool when no bound account can serve.
+    #[arg(long)]
+    pool_fallback: Option<bool>,
+}
+
+fn is_none(v: &str) -> bool {
+    v.eq_ignore_ascii_case("none") || v.is_empty()
+}
+
+fn usd(flag: &str, v: &str) -> anyhow::Result<Option<f64>> {
+    if is_none(v) {
+        return Ok(None);
+    }
+    match v.trim_start_matches('$').parse::<f64>() {
+        Ok(n) if n.is_finite() && n >= 0.0 => Ok(Some(n)),
+        _ => anyhow::bail!("--{flag} `{v}` must be a non-negative number of USD or `none`"),
+    }
+}
+
+/// `30d`, `12h`, `90m`, `45s` or plain seconds.
+fn lifetime(v: &str) -> anyhow::Result<Option<i64>> {
+    if is_none(v) {
+        return Ok(None);
+    }
+    let (num, unit) = v.split_at(v.find(|c: char| !c.is_ascii_digit()).unwrap_or(v.len()));
+    let n: i64 = num
+        .parse()
+        .ok()
+        .filter(|n| *n > 0)
+        .with_context(|| format!("--expires-in `{v}` must look like 30d, 12h, 90m or 3600s"))?;
+    let factor = match unit {
+        "" | "s" => 1,
+        "m" => 60,
+        "h" => 3600,
+        "d" => 86_400,
+        _ => anyhow::bail!("--expires-in `{v}` must look like 30d, 12h, 90m or 3600s"),
+    };
+    Ok(Some(n.saturating_mul(factor)))
+}
+
+impl PolicyArgs {
+    /// Applies the given flags to `p`.
+    async fn apply(self, store: &dyn Store, p: &mut KeyPolicy) -> anyhow::Result<()> {
+        if let Some(v) = self.models {
+            p.allowed_models = list(&v);
+        }
+        if let Some(v) = self.dialects {
+            let dialects = list(&v);
+            for d in &dialects {
+                if !["anthropic", "openai-chat", "openai-responses", "gemini"].contains(&d.as_str())
+                {
+                    anyhow::bail!(
+                        "unknown dialect `{d}` (expected anthropic, openai-chat, openai-responses or gemini)"
+                    );
+                }
+            }
+            p.allowed_dialects = dialects;
+        }
+        if let Some(v) = self.clients {
+            let mut clients = Vec::new();
+            for c in list(&v) {
+                match ClientKind::parse(&c) {
+                    Some(k) => clients.push(k.as_str().to_string()),
+                    None if c == "any" => {}
+                    None => anyhow::bail!(
+                        "unknown client `{c}` (expected claude_code, codex_cli, gemini_cli or any)"
+                    ),
+                }
+            }
+            p.allowed_clients = clients;
+        }
+        if let Some(v) = self.expires_at {
+            p.expires_at = if is_none(&v) {
+                None
+            } else {
+                Some(parse_time(&v)?)
+            };
+        }
+        if let Some(v) = self.expires_in {
+            p.expires_after_seconds = lifetime(&v)?;
+        }
+        if let Some(n) = self.concurrency {
+            p.concurrency_limit = n;
+        }
+        if let Some(n) = self.rpm {
+            p.rate_limit_per_minute = n;
+        }
+        if let Some(n) = self.tpm {
+            p.tokens_per_minute = n;
+        }
+        if let Some(v) = self.daily_usd {
+            p.daily_cost_limit_usd = usd("daily-usd", &v)?;
+        }
+        if let Some(v) = self.weekly_usd {
+            p.weekly_cost_limit_usd = usd("weekly-usd", &v)?;
+        }
+        if let Some(v) = self.total_usd {
+            p.total_cost_limit_usd = usd("total-usd", &v)?;
+        }
+        if let Some(v) = self.account {
+            p.bound_account_id = if is_none(&v) {
+                None
+            } else {
+                p.bound_group_id = None;
+                Some(store.find_account(&v).await?.id)
+            };
+        }
+        if let Some(v) = self.group {
+            p.bound_group_id = if is_none(&v) {
+                None
+            } else {
+                p.bound_account_id = None;
+                Some(store.find_group(&v).await?.id)
+            };
+        }
+        if let Some(on) = self.pool_fallback {
+            p.pool_fallback = on;
+        }
+        Ok(())
+    }
 }
 
 #[derive(Serialize)]
@@ -62,13 +225,9 @@ struct KeyView<'a> {
     prefix: &'a str,
     user_id: i64,
     status: &'static str,
-    expires_at: Option<chrono::DateTime<chrono::Utc>>,
-    allowed_models: &'a [String],
-    allowed_clients: &'a [String],
-    concurrency_limit: u32,
-    rate_limit_per_minute: u32,
-    daily_cost_limit_usd: Option<f64>,
-    total_cost_limit_usd: Option<f64>,
+    #[serde(flatten)]
+    policy: &'a KeyPolicy,
+    first_used_at: Option<chrono::DateTime<chrono::Utc>>,
     created_at: chrono::DateTime<chrono::Utc>,
 }
 
@@ -80,13 +239,8 @@ impl<'a> From<&'a ApiKey> for KeyView<'a> {
             prefix: &k.prefix,
             user_id: k.user_id,
             status: k.status.as_str(),
-            expires_at: k.expires_at,
-            allowed_models: &k.allowed_models,
-            allowed_clients: &k.allowed_clients,
-            concurrency_limit: k.concurrency_limit,
-            rate_limit_per_minute: k.rate_limit_per_minute,
-            daily_cost_limit_usd: k.daily_cost_limit_usd,
-            total_cost_limit_usd: k.total_cost_limit_usd,
+            policy: &k.policy,
+            first_used_at: k.first_used_at,
             created_at: k.created_at,
         }
     }
@@ -106,14 +260,8 @@ pub async fn run(store: Arc<dyn Store>, cmd: Command) -> anyhow::Result<()> {
                 .user_by_name(&args.user)
                 .await?
                 .with_context(|| format!("user `{}` not found", args.user))?;
-            for (flag, v) in [
-                ("--daily-cost-limit", args.daily_cost_limit),
-                ("--total-cost-limit", args.total_cost_limit),
-            ] {
-                if v.is_some_and(|v| !v.is_finite() || v < 0.0) {
-                    anyhow::bail!("{flag} must be a non-negative number");
-                }
-            }
+            let mut policy = KeyPolicy::default();
+            args.policy.apply(store.as_ref(), &mut policy).await?;
             let generated = key::generate();
             let created = store
                 .create_key(NewApiKey {
@@ -121,13 +269,7 @@ pub async fn run(store: Arc<dyn Store>, cmd: Command) -> anyhow::Result<()> {
                     name: args.name,
                     prefix: generated.prefix.clone(),
                     hash: generated.hash.clone(),
-                    expires_at: args.expires_at.as_deref().map(parse_time).transpose()?,
-                    allowed_models: args.models.as_deref().map(list).unwrap_or_default(),
-                    allowed_clients: args.clients.as_deref().map(list).unwrap_or_default(),
-                    concurrency_limit: args.concurrency,
-                    rate_limit_per_minute: args.rate_limit,
-                    daily_cost_limit_usd: args.daily_cost_limit,
-                    total_cost_limit_usd: args.total_cost_limit,
+                    policy,
                 })
                 .await?;
             store
@@ -150,6 +292,38 @@ pub async fn run(store: Arc<dyn Store>, cmd: Command) -> anyhow::Result<()> {
             );
             Ok(())
         }
+        Command::Set(args) => {
+            let k = store.find_key(&args.key).await?;
+            let mut policy = k.policy.clone();
+            args.policy.apply(store.as_ref(), &mut policy).await?;
+            let updated = store.set_key_policy(k.id, &policy).await?;
+            let before = serde_json::to_string(&k.policy)?;
+            let after = serde_json::to_string(&updated.policy)?;
+            store
+                .audit(
+                    "cli",
+                    "key.set",
+                    Some(&updated.prefix),
+                    Some(&format!("{before} -> {after}")),
+                )
+                .await?;
+            eprintln!("updated key {} ({}…)", updated.name, updated.prefix);
+            Ok(())
+        }
+        Command::Show { key, json } => {
+            let k = store.find_key(&key).await?;
+            let view = KeyView::from(&k);
+            if json {
+                return output::json(&view);
+            }
+            let value = serde_json::to_value(&view)?;
+            if let Some(map) = value.as_object() {
+                for (field, v) in map {
+                    println!("{field:<24} {v}");
+                }
+            }
+            Ok(())
+        }
         Command::List { json } => {
             let keys = store.list_keys().await?;
             if json {
@@ -165,12 +339,12 @@ pub async fn run(store: Arc<dyn Store>, cmd: Command) -> anyhow::Result<()> {
                             k.name.clone(),
                             format!("{}…", k.prefix),
                             k.status.as_str().into(),
-                            if k.allowed_models.is_empty() {
+                            if k.policy.allowed_models.is_empty() {
                                 "any".into()
                             } else {
-                                k.allowed_models.join(",")
+                                k.policy.allowed_models.join(",")
                             },
-                            opt(&k.expires_at.map(|t| t.to_rfc3339())),
+                            opt(&k.policy.expires_at.map(|t| t.to_rfc3339())),
                         ]
                     })
                     .collect(),

@@ -2,6 +2,7 @@
 //! `--database-url` and `--redis-url`, before or after the subcommand.
 
 mod account;
+mod group;
 mod key;
 mod output;
 mod price;
@@ -65,6 +66,9 @@ enum Command {
     /// Manage users.
     #[command(subcommand)]
     User(user::Command),
+    /// Manage account groups (keys can be bound to one).
+    #[command(subcommand)]
+    Group(group::Command),
     /// Runtime settings stored in the database.
     #[command(subcommand)]
     Settings(settings::Command),
@@ -125,6 +129,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         }
         Command::Key(c) => with_store(&config, |s| key::run(s, c)).await,
         Command::User(c) => with_store(&config, |s| user::run(s, c)).await,
+        Command::Group(c) => with_store(&config, |s| group::run(s, c)).await,
         Command::Settings(c) => with_store(&config, |s| settings::run(s, c)).await,
         Command::Usage(c) => with_store(&config, |s| usage::run(s, c)).await,
         Command::Price(c) => with_store(&config, |s| price::run(s, c)).await,

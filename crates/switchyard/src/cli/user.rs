@@ -1,4 +1,4 @@
-//! `switchyard user add|list|passwd`.
+//! `switchyard user add|list|passwd|set`.
 
 use clap::Subcommand;
 use std::sync::Arc;
@@ -27,6 +27,32 @@ pub enum Command {
         #[arg(long)]
         password: Option<String>,
     },
+    /// Enable or disable a user (its keys stop working at once) and set limits that apply
+    /// across all of its keys. Only the flags given change; `none` clears a cost limit.
+    Set {
+        name: String,
+        #[arg(long)]
+        enabled: Option<bool>,
+        /// Concurrent requests over all the user's keys; 0 means unlimited.
+        #[arg(long, allow_negative_numbers = true)]
+        concurrency: Option<u32>,
+        #[arg(long, allow_negative_numbers = true)]
+        daily_usd: Option<String>,
+        #[arg(long, allow_negative_numbers = true)]
+        weekly_usd: Option<String>,
+        #[arg(long, allow_negative_numbers = true)]
+        total_usd: Option<String>,
+    },
+}
+
+fn usd(flag: &str, v: &str) -> anyhow::Result<Option<f64>> {
+    if v.eq_ignore_ascii_case("none") || v.is_empty() {
+        return Ok(None);
+    }
+    match v.trim_start_matches('$').parse::<f64>() {
+        Ok(n) if n.is_finite() && n >= 0.0 => Ok(Some(n)),
+        _ => anyhow::bail!("--{flag} `{v}` must be a non-negative number of USD or `none`"),
+    }
 }
 
 pub async fn run(store: Arc<dyn Store>, cmd: Command) -> anyhow::Result<()> {
@@ -51,6 +77,52 @@ pub async fn run(store: Arc<dyn Store>, cmd: Command) -> anyhow::Result<()> {
             if generated {
                 println!("password: {password}");
             }
+            Ok(())
+        }
+        Command::Set {
+            name,
+            enabled,
+            concurrency,
+            daily_usd,
+            weekly_usd,
+            total_usd,
+        } => {
+            let user = store
+                .user_by_name(&name)
+                .await?
+                .ok_or_else(|| anyhow::anyhow!("user `{name}` not found"))?;
+            if let Some(on) = enabled {
+                let status = if on { "active" } else { "disabled" };
+                store.set_user_status(&name, status).await?;
+                store
+                    .audit("cli", "user.status", Some(&name), Some(status))
+                    .await?;
+            }
+            let mut limits = user.limits.clone();
+            if let Some(n) = concurrency {
+                limits.concurrency_limit = n;
+            }
+            if let Some(v) = daily_usd {
+                limits.daily_cost_limit_usd = usd("daily-usd", &v)?;
+            }
+            if let Some(v) = weekly_usd {
+                limits.weekly_cost_limit_usd = usd("weekly-usd", &v)?;
+            }
+            if let Some(v) = total_usd {
+                limits.total_cost_limit_usd = usd("total-usd", &v)?;
+            }
+            if limits != user.limits {
+                store.set_user_limits(&name, &limits).await?;
+                store
+                    .audit(
+                        "cli",
+                        "user.limits",
+                        Some(&name),
+                        Some(&serde_json::to_string(&limits)?),
+                    )
+                    .await?;
+            }
+            eprintln!("updated user {name}");
             Ok(())
         }
         Command::List { json } => {

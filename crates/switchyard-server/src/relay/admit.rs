@@ -1,0 +1,220 @@
+//! Phase 3, admit: the key's policy, from in-memory state only. Refusals are answered in the
+//! client's dialect: 401 for a key that no longer works (revoked, expired), 403 for what the
+//! key may not do (model, client, dialect, a disabled owner), 429 with `retry-after` for
+//! limits (rate, cost, concurrency).
+//!
+//! Checks that need only the headers run before the body is read ([`admit_key`], then
+//! [`concurrency`]); those that need the request's content run after inspection
+//! ([`admit_request`]).
+
+use axum::http::{HeaderMap, HeaderValue, header};
+use axum::response::Response;
+use chrono::Utc;
+use std::sync::Arc;
+use switchyard_core::Dialect;
+use switchyard_core::key::KeyStatus;
+use switchyard_core::policy::{ClientKind, ClientSignals, detect_client, model_allowed};
+use switchyard_store::coord::{Slot, SlotRefusal};
+
+use super::reply;
+use crate::limits::{Periods, timezone};
+use crate::state::{AppState, KeyEntry};
+
+/// Concurrency slots of the key and of its owner, held until the request is settled.
+pub struct KeySlots {
+    _key: Slot,
+    _user: Option<Slot>,
+}
+
+fn refuse(dialect: Dialect, status: u16, message: &str) -> Response {
+    reply::error(dialect, status, None, message)
+}
+
+fn limited(dialect: Dialect, message: &str, retry_after: Option<u64>) -> Response {
+    let mut resp = reply::error(dialect, 429, None, message);
+    if let Some(secs) = retry_after {
+        resp.headers_mut()
+            .insert(header::RETRY_AFTER, HeaderValue::from(secs.max(1)));
+    }
+    resp
+}
+
+pub fn periods(state: &AppState) -> Periods {
+    let tz = timezone(&state.snapshot.load().settings.text("cost_limit_timezone"));
+    Periods::at(Utc::now(), tz)
+}
+
+/// Status, expiry, owner, dialect, and the rate and cost limits of the key and its owner.
+pub fn admit_key(state: &AppState, entry: &KeyEntry, dialect: Dialect) -> Result<(), Response> {
+    let key = &entry.key;
+    let now = Utc::now();
+    if key.status != KeyStatus::Active {
+        return Err(refuse(dialect, 401, "this API key has been revoked"));
+    }
+    if let Some(expiry) = key.expiry(state.limits.first_use(key))
+        && expiry <= now
+    {
+        return Err(refuse(
+            dialect,
+            401,
+            &format!("this API key expired at {}", expiry.to_rfc3339()),
+        ));
+    }
+    if !entry.user_active {
+        return Err(refuse(
+            dialect,
+            403,
+            "the owner of this API key is disabled",
+        ));
+    }
+    let dialects = &key.policy.allowed_dialects;
+    if !dialects.is_empty() && !dialects.iter().any(|d| d == dialect.as_str()) {
+        return Err(refuse(
+            dialect,
+            403,
+            &format!(
+                "this API key may not use the {} API (allowed: {})",
+                dialect.as_str(),
+                dialects.join(", ")
+            ),
+        ));
+    }
+    state
+        .limits
+        .admit(key, &entry.user_limits, now, &periods(state))
+        .map_err(|l| limited(dialect, &l.message, l.retry_after))?;
+    if state.limits.mark_first_use(key, now) {
+        // The lifetime from first use starts now; persist it so a restart keeps the clock.
+        let store = state.store.clone();
+        let id = key.id;
+        tokio::spawn(async move {
+            if let Err(e) = store.set_key_first_used(id, now).await {
+                tracing::warn!(key_id = id, error = %e, "could not record a key's first use");
+            }
+        });
+    }
+    Ok(())
+}
+
+/// A concurrency slot of the key and, if the owner has a limit, of the owner. Over a limit,
+/// the request waits in a short bounded queue, then gets 429.
+pub async fn concurrency(
+    state: &AppState,
+    entry: &KeyEntry,
+    dialect: Dialect,
+) -> Result<KeySlots, Response> {
+    let settings = state.snapshot.load().settings.clone();
+    let wait = std::time::Duration::from_secs(settings.int("concurrency_queue_wait_seconds"));
+    let max_waiting = settings
+        .int("concurrency_queue_max")
+        .min(u64::from(u32::MAX)) as u32;
+    let deadline = tokio::time::Instant::now() + wait;
+    let over = |whose: &str, limit: u32, why: SlotRefusal| {
+        let queue = match why {
+            SlotRefusal::QueueFull => "and its wait queue is full".to_string(),
+            SlotRefusal::TimedOut => format!("and no slot freed up within {}s", wait.as_secs()),
+        };
+        limited(
+            dialect,
+            &format!("{whose} concurrency limit of {limit} requests is reached {queue}"),
+            Some(1),
+        )
+    };
+    let key = &entry.key;
+    let key_slot = state
+        .key_slots
+        .acquire(key.id, key.policy.concurrency_limit, deadline, max_waiting)
+        .await
+        .map_err(|why| over("this API key's", key.policy.concurrency_limit, why))?;
+    let user_limit = entry.user_limits.concurrency_limit;
+    let user_slot = if user_limit > 0 {
+        Some(
+            state
+                .user_slots
+                .acquire(key.user_id, user_limit, deadline, max_waiting)
+                .await
+                .map_err(|why| over("this key owner's", user_limit, why))?,
+        )
+    } else {
+        None
+    };
+    Ok(KeySlots {
+        _key: key_slot,
+        _user: user_slot,
+    })
+}
+
+/// The model and the client, once the request's content is known.
+pub fn admit_request(
+    state: &AppState,
+    entry: &KeyEntry,
+    headers: &HeaderMap,
+    body: &[u8],
+    model: &str,
+    dialect: Dialect,
+) -> Result<(), Response> {
+    admit_model(entry, model, dialect)?;
+    let allowed = &entry.key.policy.allowed_clients;
+    if allowed.is_empty() || allowed.iter().any(|c| c == "any") {
+        return Ok(());
+    }
+    let strict = state
+        .snapshot
+        .load()
+        .settings
+        .bool("client_detection_strict");
+    let header = |name: &str| {
+        headers
+            .get(name)
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_string)
+    };
+    let mut signals = ClientSignals {
+        user_agent: header("user-agent").unwrap_or_default(),
+        x_app: header("x-app"),
+        originator: header("originator"),
+        codex_session: headers.contains_key("session-id") || headers.contains_key("session_id"),
+        goog_api_client: header("x-goog-api-client"),
+        ..Default::default()
+    };
+    if strict {
+        signals.read_body(body);
+    }
+    let detected = detect_client(&signals, strict);
+    let ok = detected.is_some_and(|d| allowed.iter().any(|c| ClientKind::parse(c) == Some(d)));
+    if ok {
+        return Ok(());
+    }
+    Err(refuse(
+        dialect,
+        403,
+        &format!(
+            "this API key may only be used from {} (this request {})",
+            allowed.join(", "),
+            match detected {
+                Some(d) => format!("came from {}", d.as_str()),
+                None => "was not recognised as one of them".into(),
+            }
+        ),
+    ))
+}
+
+pub fn admit_model(entry: &KeyEntry, model: &str, dialect: Dialect) -> Result<(), Response> {
+    if model_allowed(&entry.key.policy.allowed_models, model) {
+        return Ok(());
+    }
+    Err(refuse(
+        dialect,
+        403,
+        &format!("this API key may not use model `{model}`"),
+    ))
+}
+
+/// The accounts this key's requests may be routed to, if it is bound, and whether the shared
+/// pool may be used when none of them can serve.
+pub fn binding(entry: &KeyEntry) -> Option<(Arc<[switchyard_core::AccountId]>, bool)> {
+    entry
+        .bound_accounts
+        .clone()
+        .map(|a| (a, entry.key.policy.pool_fallback))
+}
