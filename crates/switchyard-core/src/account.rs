@@ -12,7 +12,19 @@ use crate::secret::Secret;
 pub type AccountId = i64;
 
 /// The kind of upstream credential an account holds (DESIGN.md vocabulary).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[derive(
+    Debug,
+    Clone,
+    Copy,
+    PartialEq,
+    Eq,
+    Hash,
+    PartialOrd,
+    Ord,
+    Serialize,
+    Deserialize,
+    schemars::JsonSchema,
+)]
 #[serde(rename_all = "kebab-case")]
 pub enum AccountKind {
     ClaudeOfficial,
@@ -75,7 +87,7 @@ impl FromStr for AccountKind {
 
 /// Lifecycle state. `cooling` ends by itself at `status_until`; `error` and `disabled` need a
 /// person (or, for `disabled` with reason "health check", a passing re-probe).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum AccountStatus {
     Active,
@@ -172,6 +184,47 @@ impl Account {
             AccountStatus::Cooling => self.status_until.is_none_or(|until| until <= now),
             AccountStatus::Error | AccountStatus::Disabled => false,
         }
+    }
+}
+
+/// What an account of `kind` needs before it can be stored, as the message for an operator
+/// (flag names as the CLI spells them; the API uses the same field names with `_`).
+pub fn missing_credentials(
+    kind: AccountKind,
+    c: &Credentials,
+    base_url: Option<&str>,
+    deployment: Option<&str>,
+) -> Option<&'static str> {
+    let has = |s: &Option<Secret>| s.is_some();
+    match kind {
+        AccountKind::Claude | AccountKind::Openai | AccountKind::GeminiApi if !has(&c.api_key) => {
+            Some("this kind of account needs --api-key")
+        }
+        AccountKind::ClaudeOfficial
+            if !has(&c.access_token) && !has(&c.refresh_token) && !has(&c.session_key) =>
+        {
+            Some("a claude-official account needs --access-token, --refresh-token or --session-key")
+        }
+        AccountKind::OpenaiResponses if !has(&c.access_token) && !has(&c.api_key) => {
+            Some("an openai-responses account needs --access-token (ChatGPT) or --api-key")
+        }
+        AccountKind::Gemini if !has(&c.access_token) && !has(&c.refresh_token) => {
+            Some("a gemini account needs --access-token or --refresh-token")
+        }
+        AccountKind::Azure if !has(&c.api_key) || base_url.is_none() || deployment.is_none() => {
+            Some(
+                "an azure account needs --api-key, --base-url (the resource endpoint) and --deployment",
+            )
+        }
+        AccountKind::Bedrock
+            if !(has(&c.api_key)
+                || (has(&c.aws_access_key_id) && has(&c.aws_secret_access_key))) =>
+        {
+            Some(
+                "a bedrock account needs --api-key (a Bedrock API key) or --aws-access-key-id and --aws-secret-access-key",
+            )
+        }
+        _ => None,
     }
 }
 

@@ -45,8 +45,8 @@ impl ApiKey {
 
 /// What a key may do. Every bound here is enforced in the admit phase; zero or empty means
 /// "no limit" for the numeric and list fields.
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
-#[serde(default)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
+#[serde(default, deny_unknown_fields)]
 pub struct KeyPolicy {
     /// A fixed end of life.
     pub expires_at: Option<DateTime<Utc>>,
@@ -77,8 +77,8 @@ pub struct KeyPolicy {
 }
 
 /// Limits that apply across all of one user's keys.
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
-#[serde(default)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
+#[serde(default, deny_unknown_fields)]
 pub struct UserLimits {
     /// Concurrent requests over all the user's keys; 0 means unlimited.
     pub concurrency_limit: u32,

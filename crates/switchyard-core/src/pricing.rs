@@ -21,7 +21,7 @@ const SAMPLE_SPEC: &str = "sample_spec";
 
 /// The per-token prices of one model (USD). Fields LiteLLM has but Switchyard does not bill
 /// (context sizes, `*_above_200k_tokens`, `*_priority`, …) are ignored when parsing.
-#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct ModelPrice {
     pub input_cost_per_token: f64,
     pub output_cost_per_token: f64,

@@ -94,7 +94,7 @@ impl App {
             health: Default::default(),
             pending_states: Default::default(),
             shutdown: tokio::sync::watch::channel(false).0,
-            admin_logins: Default::default(),
+            login_throttle: Default::default(),
         });
         Ok(Self {
             listener,
@@ -119,7 +119,7 @@ impl App {
             .route("/readyz", get(health::readyz))
             .route("/metrics", get(health::metrics))
             .merge(relay::routes())
-            .merge(crate::admin::routes(state.clone()))
+            .merge(crate::admin_api::routes(state.clone()))
             .fallback(relay::not_found)
             .method_not_allowed_fallback(relay::method_not_allowed)
             .with_state(state)
@@ -143,13 +143,17 @@ impl App {
         let listener = axum::serve::ListenerExt::tap_io(listener, |tcp| {
             let _ = tcp.set_nodelay(true);
         });
-        // `into_make_service` hands each connection a clone of the finished router; serving the
-        // router directly rebuilds its route table per connection (~10 KiB each).
-        let serve =
-            axum::serve(listener, router.into_make_service()).with_graceful_shutdown(async move {
-                shutdown.await;
-                let _ = stopping_tx.send(());
-            });
+        // A make-service hands each connection a clone of the finished router; serving the
+        // router directly rebuilds its route table per connection (~10 KiB each). The peer
+        // address is kept for the admin login throttle.
+        let serve = axum::serve(
+            listener,
+            router.into_make_service_with_connect_info::<std::net::SocketAddr>(),
+        )
+        .with_graceful_shutdown(async move {
+            shutdown.await;
+            let _ = stopping_tx.send(());
+        });
         let served = async move {
             if let Err(e) = serve.await {
                 tracing::error!(error = %e, "server error");

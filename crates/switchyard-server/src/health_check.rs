@@ -38,7 +38,7 @@ const TICK: Duration = Duration::from_secs(1);
 const MAX_BACKOFF_MINUTES: i64 = 60;
 
 /// What one check found and did; the JSON shape of `account check --json` and the admin API.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, schemars::JsonSchema)]
 pub struct CheckReport {
     pub account_id: AccountId,
     pub account: String,

@@ -4,7 +4,7 @@
 //! listener (port 0 in tests), serves until told to stop, then drains in-flight requests and
 //! flushes usage records. Relay requests go through the phases of [`relay`].
 
-pub mod admin;
+pub mod admin_api;
 pub mod app;
 pub mod bootstrap;
 pub mod config;

@@ -160,7 +160,7 @@ pub struct AppState {
     pub pending_states: std::sync::Mutex<HashMap<AccountId, AccountState>>,
     /// Set when the shutdown grace period is over: open streams end and settle.
     pub shutdown: tokio::sync::watch::Sender<bool>,
-    pub admin_logins: crate::admin::AdminLogins,
+    pub login_throttle: crate::admin_api::LoginThrottle,
 }
 
 /// How often one account's usage-window report is written to the store at most.

@@ -5,7 +5,7 @@ use serde::Serialize;
 use std::collections::BTreeMap;
 use switchyard_core::account::{Account, AccountKind, AccountStatus};
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, schemars::JsonSchema)]
 pub struct AccountView {
     pub id: i64,
     pub kind: AccountKind,
@@ -30,7 +30,7 @@ pub struct AccountView {
     pub updated_at: DateTime<Utc>,
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, schemars::JsonSchema)]
 pub struct HealthView {
     /// Whether the periodic health check covers this account.
     pub checked: bool,
@@ -52,6 +52,10 @@ impl AccountView {
             ("access_token", &c.access_token),
             ("refresh_token", &c.refresh_token),
             ("session_key", &c.session_key),
+            ("aws_access_key_id", &c.aws_access_key_id),
+            ("aws_secret_access_key", &c.aws_secret_access_key),
+            ("aws_session_token", &c.aws_session_token),
+            ("client_secret", &c.client_secret),
         ] {
             if let Some(v) = value {
                 credentials.insert(name, v.masked());

@@ -92,6 +92,45 @@ pub struct Spend {
     pub users: HashMap<i64, SpendSums>,
 }
 
+/// A sign-in to the admin API: a browser session (expires, ends at logout or password
+/// change) or a long-lived API token for automation. Only the token's hash is stored.
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct AdminSession {
+    pub id: i64,
+    pub user_id: i64,
+    /// `session` or `token`.
+    pub kind: String,
+    pub name: String,
+    #[serde(skip)]
+    pub csrf_hash: Option<String>,
+    pub created_at: DateTime<Utc>,
+    pub expires_at: Option<DateTime<Utc>>,
+    pub revoked_at: Option<DateTime<Utc>>,
+}
+
+/// Which usage records to read; every field narrows the selection.
+#[derive(Debug, Clone, Default)]
+pub struct UsageFilter {
+    pub from: Option<DateTime<Utc>>,
+    pub to: Option<DateTime<Utc>>,
+    pub api_key_id: Option<i64>,
+    pub user_id: Option<i64>,
+    pub account_id: Option<i64>,
+    /// Matches the requested or the upstream model.
+    pub model: Option<String>,
+    pub status: Option<u16>,
+    /// Only records with a smaller id (cursor paging, newest first).
+    pub before_id: Option<i64>,
+}
+
+/// A usage record with its row id (the paging cursor).
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct StoredUsage {
+    pub id: i64,
+    #[serde(flatten)]
+    pub record: UsageRecord,
+}
+
 /// One finished relay request. Field names are the documented `usage recent --json` shape.
 #[derive(Debug, Clone, Serialize, PartialEq)]
 pub struct UsageRecord {

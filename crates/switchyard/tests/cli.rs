@@ -1541,3 +1541,142 @@ fn cli_changes_reach_the_running_server_within_two_seconds() {
     assert!(exit.success(), "{stderr}");
     assert!(!stderr.contains(&key), "the key reached the log: {stderr}");
 }
+
+#[test]
+fn key_policy_groups_and_user_limits_from_the_cli() {
+    let sb = Sandbox::new();
+    sb.run(&["user", "add", "bob", "--password", "bob-password"])
+        .ok();
+    sb.run(&[
+        "account",
+        "add",
+        "claude",
+        "--name",
+        "a1",
+        "--api-key",
+        "sk-ant-a1",
+    ])
+    .ok();
+    sb.run(&[
+        "account",
+        "add",
+        "claude",
+        "--name",
+        "a2",
+        "--api-key",
+        "sk-ant-a2",
+    ])
+    .ok();
+    sb.run(&["group", "create", "team", "--description", "team accounts"])
+        .ok();
+    sb.run(&["group", "add", "team", "a1", "a2"]).ok();
+    let groups = sb.run(&["group", "list", "--json"]).ok().json();
+    assert_eq!(groups[0]["name"], "team");
+    assert_eq!(groups[0]["account_ids"].as_array().unwrap().len(), 2);
+
+    sb.run(&[
+        "key",
+        "create",
+        "--name",
+        "bound",
+        "--user",
+        "bob",
+        "--models",
+        "claude-*,gpt-5?",
+        "--clients",
+        "claude-code,codex_cli",
+        "--dialects",
+        "anthropic,openai-responses",
+        "--expires-in",
+        "30d",
+        "--concurrency",
+        "2",
+        "--rpm",
+        "60",
+        "--tpm",
+        "100000",
+        "--daily-usd",
+        "5",
+        "--weekly-usd",
+        "20",
+        "--total-usd",
+        "100",
+        "--group",
+        "team",
+        "--pool-fallback",
+        "true",
+    ])
+    .ok();
+    let k = sb.run(&["key", "show", "bound", "--json"]).ok().json();
+    assert_eq!(
+        k["allowed_models"],
+        serde_json::json!(["claude-*", "gpt-5?"])
+    );
+    assert_eq!(
+        k["allowed_clients"],
+        serde_json::json!(["claude_code", "codex_cli"])
+    );
+    assert_eq!(k["expires_after_seconds"], 30 * 86_400);
+    assert_eq!(k["rate_limit_per_minute"], 60);
+    assert_eq!(k["weekly_cost_limit_usd"], 20.0);
+    assert_eq!(k["bound_group_id"], groups[0]["id"]);
+    assert_eq!(k["pool_fallback"], true);
+
+    // `set` changes only what it is given; `none` clears; binding to an account replaces
+    // the group binding.
+    sb.run(&[
+        "key",
+        "set",
+        "bound",
+        "--daily-usd",
+        "none",
+        "--rpm",
+        "0",
+        "--account",
+        "a2",
+    ])
+    .ok();
+    let k = sb.run(&["key", "show", "bound", "--json"]).ok().json();
+    assert_eq!(k["daily_cost_limit_usd"], Value::Null);
+    assert_eq!(k["rate_limit_per_minute"], 0);
+    assert_eq!(k["tpm"], Value::Null, "no stray fields");
+    assert_eq!(k["tokens_per_minute"], 100_000);
+    assert_eq!(k["bound_group_id"], Value::Null);
+    assert!(k["bound_account_id"].is_i64());
+
+    // Bad input: one clear line, nothing changed.
+    let e = sb
+        .run(&["key", "set", "bound", "--clients", "cursor"])
+        .one_line_error();
+    assert!(e.contains("unknown client `cursor`"), "{e}");
+    let e = sb
+        .run(&["key", "set", "bound", "--daily-usd", "-3"])
+        .one_line_error();
+    assert!(e.contains("--daily-usd"), "{e}");
+    let e = sb
+        .run(&["key", "set", "bound", "--expires-in", "soon"])
+        .one_line_error();
+    assert!(e.contains("--expires-in"), "{e}");
+    let e = sb.run(&["account", "remove", "a2"]).one_line_error();
+    assert!(e.contains("bound"), "{e}");
+
+    sb.run(&[
+        "user",
+        "set",
+        "bob",
+        "--enabled",
+        "false",
+        "--concurrency",
+        "3",
+        "--daily-usd",
+        "10",
+    ])
+    .ok();
+    let users = sb.run(&["user", "list", "--json"]).ok().json();
+    let bob = by_name(users.as_array().unwrap(), "bob");
+    assert_eq!(bob["status"], "disabled");
+    assert_eq!(bob["limits"]["concurrency_limit"], 3);
+    assert_eq!(bob["limits"]["daily_cost_limit_usd"], 10.0);
+    sb.run(&["group", "remove", "team", "a1"]).ok();
+    sb.run(&["group", "delete", "team"]).ok();
+}

@@ -26,6 +26,17 @@ pub struct KeySlots {
     _user: Option<Slot>,
 }
 
+impl KeySlots {
+    /// Slots for a request Switchyard makes itself (an operator's account test): counted as
+    /// in flight (so shutdown waits for it), limited by nothing.
+    pub fn internal(state: &AppState) -> Option<KeySlots> {
+        state.key_slots.try_acquire(0, 0).map(|key| KeySlots {
+            _key: key,
+            _user: None,
+        })
+    }
+}
+
 fn refuse(dialect: Dialect, status: u16, message: &str) -> Response {
     reply::error(dialect, status, None, message)
 }

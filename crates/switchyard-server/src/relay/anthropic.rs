@@ -20,7 +20,7 @@ const KINDS: &[AccountKind] = &[AccountKind::ClaudeOfficial, AccountKind::Claude
 /// Anthropic error event instead of a silently truncated stream.
 const BROKEN_TRAILER: &str = "event: error\ndata: {\"type\":\"error\",\"error\":{\"type\":\"api_error\",\"message\":\"upstream stream ended unexpectedly\"}}\n\n";
 
-static MESSAGES: Endpoint = Endpoint {
+pub static MESSAGES: Endpoint = Endpoint {
     dialect: Dialect::Anthropic,
     name: "messages",
     kinds: KINDS,
@@ -48,8 +48,21 @@ async fn serve(
     upstream_path: &str,
     req: Request,
 ) -> Response {
-    let dialect = endpoint.dialect;
     // authenticate, admit, accept
+    match admitted(&state, req, endpoint).await {
+        Ok(a) => relay_admitted(state, endpoint, upstream_path, a).await,
+        Err(resp) => resp,
+    }
+}
+
+/// Inspect, route, forward, respond and settle an admitted Messages request.
+pub async fn relay_admitted(
+    state: Arc<AppState>,
+    endpoint: &'static Endpoint,
+    upstream_path: &str,
+    admitted: Admitted,
+) -> Response {
+    let dialect = endpoint.dialect;
     let Admitted {
         parts,
         key,
@@ -57,10 +70,7 @@ async fn serve(
         body,
         upstream_query,
         started,
-    } = match admitted(&state, req, endpoint).await {
-        Ok(a) => a,
-        Err(resp) => return resp,
-    };
+    } = admitted;
 
     // inspect
     let info = match inspect_anthropic(&body) {

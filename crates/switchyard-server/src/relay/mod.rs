@@ -13,6 +13,7 @@
 //! 8. **settle** — usage record, account state, metrics, slots released ([`settle`]).
 
 pub mod accept;
+pub mod account_test;
 pub mod admit;
 pub mod anthropic;
 pub mod auth;
@@ -32,6 +33,7 @@ use switchyard_core::Dialect;
 
 use crate::state::AppState;
 pub use accept::{Admitted, admitted};
+pub use account_test::test_account;
 
 pub fn routes() -> Router<Arc<AppState>> {
     let mut r = Router::new();

@@ -26,7 +26,7 @@ const RESPONSES_KINDS: &[AccountKind] = &[
 ];
 const CHAT_KINDS: &[AccountKind] = &[AccountKind::Openai, AccountKind::Azure];
 
-static RESPONSES: Endpoint = Endpoint {
+pub static RESPONSES: Endpoint = Endpoint {
     dialect: Dialect::OpenaiResponses,
     name: "responses",
     kinds: RESPONSES_KINDS,
@@ -40,7 +40,7 @@ static COMPACT: Endpoint = Endpoint {
     broken_trailer: None,
 };
 
-static CHAT: Endpoint = Endpoint {
+pub static CHAT: Endpoint = Endpoint {
     dialect: Dialect::OpenaiChat,
     name: "chat_completions",
     kinds: CHAT_KINDS,
@@ -80,8 +80,21 @@ async fn serve(
     api: OpenaiApi,
     req: Request,
 ) -> Response {
-    let dialect = endpoint.dialect;
     // authenticate, admit, accept
+    match admitted(&state, req, endpoint).await {
+        Ok(a) => relay_admitted(state, endpoint, api, a).await,
+        Err(resp) => resp,
+    }
+}
+
+/// Inspect, route, forward, respond and settle an admitted Responses or Chat request.
+pub async fn relay_admitted(
+    state: Arc<AppState>,
+    endpoint: &'static Endpoint,
+    api: OpenaiApi,
+    admitted: Admitted,
+) -> Response {
+    let dialect = endpoint.dialect;
     let Admitted {
         parts,
         key,
@@ -89,10 +102,7 @@ async fn serve(
         body,
         upstream_query,
         started,
-    } = match admitted(&state, req, endpoint).await {
-        Ok(a) => a,
-        Err(resp) => return resp,
-    };
+    } = admitted;
 
     // inspect
     let routing = match inspect(api, &parts.headers, &body) {

@@ -321,14 +321,14 @@ async fn a_hanging_probe_does_not_stall_the_round() {
 async fn the_running_server_follows_settings_and_the_admin_api_checks_on_demand() {
     let mock = MockUpstream::start().await;
     let app = oauth_app(&mock).await;
-    let (user, password) = app.admin().await;
-    let url = format!("{}/admin/api/health-check", app.url);
+    let token = app.admin().await;
+    let url = format!("{}/api/admin/health-check", app.url);
     let r = app.http.get(&url).send().await.unwrap();
     assert_eq!(r.status(), 401);
     let v: serde_json::Value = app
         .http
         .get(&url)
-        .basic_auth(&user, Some(&password))
+        .bearer_auth(&token)
         .send()
         .await
         .unwrap()
@@ -346,7 +346,7 @@ async fn the_running_server_follows_settings_and_the_admin_api_checks_on_demand(
     let health_status = || async {
         app.http
             .get(&url)
-            .basic_auth(&user, Some(&password))
+            .bearer_auth(&token)
             .send()
             .await
             .unwrap()
@@ -383,8 +383,8 @@ async fn the_running_server_follows_settings_and_the_admin_api_checks_on_demand(
 
     let r = app
         .http
-        .post(format!("{}/admin/api/accounts/max/check", app.url))
-        .basic_auth(&user, Some(&password))
+        .post(format!("{}/api/admin/accounts/max/check", app.url))
+        .bearer_auth(&token)
         .send()
         .await
         .unwrap();
@@ -394,8 +394,8 @@ async fn the_running_server_follows_settings_and_the_admin_api_checks_on_demand(
     assert_eq!(report["probe"], "GET /api/oauth/usage");
     let accounts: serde_json::Value = app
         .http
-        .get(format!("{}/admin/api/accounts", app.url))
-        .basic_auth(&user, Some(&password))
+        .get(format!("{}/api/admin/accounts", app.url))
+        .bearer_auth(&token)
         .send()
         .await
         .unwrap()

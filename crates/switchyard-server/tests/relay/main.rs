@@ -2,6 +2,7 @@
 //! Anthropic upstream with scripted faults.
 
 #![allow(clippy::unwrap_used, clippy::expect_used)] // test support code outside #[test] fns
+mod admin_api;
 mod health;
 mod openai;
 mod policy;

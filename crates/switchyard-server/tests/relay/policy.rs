@@ -626,3 +626,55 @@ async fn a_revoked_key_gets_401_and_still_sees_its_own_usage() {
     assert_eq!(resp.status(), 401);
     app.stop().await;
 }
+
+#[tokio::test]
+async fn the_admin_api_changes_a_keys_policy_and_it_applies_at_once() {
+    let mock = MockUpstream::start().await;
+    let app = app_with_claude(&mock).await;
+    let token = app.admin().await;
+    let url = format!("{}/api/admin/keys/{}", app.url, app.key_id);
+    let resp = app
+        .http
+        .patch(&url)
+        .json(&serde_json::json!({"rate_limit_per_minute": 1}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 401, "admin credentials required");
+    let resp = app
+        .http
+        .patch(&url)
+        .bearer_auth(&token)
+        .json(&serde_json::json!({"rate_limit_per_minute": 1, "allowed_models": ["claude-*"]}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 200);
+    let v: serde_json::Value = resp.json().await.unwrap();
+    assert_eq!(v["policy"]["rate_limit_per_minute"], 1);
+    assert_eq!(v["policy"]["tokens_per_minute"], 0, "other fields kept");
+    assert!(!v.to_string().contains(&app.key), "the key is never shown");
+    let resp = app
+        .http
+        .patch(&url)
+        .bearer_auth(&token)
+        .json(&serde_json::json!({"rpm": 5}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 422, "unknown fields are named, not ignored");
+    assert!(resp.text().await.unwrap().contains("`rpm`"));
+    // On the request path within a second (the snapshot poll).
+    let limited = eventually(Duration::from_secs(2), || async {
+        let statuses = [
+            app.messages(body(false)).send().await.unwrap().status(),
+            app.messages(body(false)).send().await.unwrap().status(),
+        ];
+        statuses
+            .contains(&reqwest::StatusCode::TOO_MANY_REQUESTS)
+            .then_some(())
+    })
+    .await;
+    assert!(limited.is_some(), "the new rate limit applies");
+    app.stop().await;
+}

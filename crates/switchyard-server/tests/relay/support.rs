@@ -219,14 +219,29 @@ impl TestApp {
         .unwrap_or_else(|| panic!("fewer than {n} usage records after 5 s"))
     }
 
-    /// An admin user for the admin API; returns the Basic credentials.
-    pub async fn admin(&self) -> (String, String) {
+    /// An admin user (`root` / `admin-password-1`), signed in to the admin API; returns the
+    /// session token to send as `Authorization: Bearer`.
+    pub async fn admin(&self) -> String {
         let hash = switchyard_store::crypto::hash_password("admin-password-1").unwrap();
         self.store
             .create_user("root", "admin", Some(&hash))
             .await
             .unwrap();
-        ("root".into(), "admin-password-1".into())
+        self.login("root", "admin-password-1").await
+    }
+
+    /// Signs in to the admin API; returns the session token.
+    pub async fn login(&self, user: &str, password: &str) -> String {
+        let resp = self
+            .http
+            .post(format!("{}/api/admin/login", self.url))
+            .json(&serde_json::json!({"username": user, "password": password}))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(resp.status(), 200, "login as {user}");
+        let v: serde_json::Value = resp.json().await.unwrap();
+        v["token"].as_str().unwrap().to_string()
     }
 
     pub async fn setting(&self, key: &str, value: &str) {

@@ -13,8 +13,8 @@ use switchyard_core::key::{ApiKey, KeyPolicy, UserLimits};
 use switchyard_core::pricing::ModelPrice;
 
 use crate::{
-    AccountGroup, AccountPatch, AccountState, AuditEntry, MasterKey, NewAccount, NewApiKey, Result,
-    Spend, StoreError, UsageRecord, User,
+    AccountGroup, AccountPatch, AccountState, AdminSession, AuditEntry, MasterKey, NewAccount,
+    NewApiKey, Result, Spend, StoreError, StoredUsage, UsageFilter, UsageRecord, User,
 };
 
 pub use sqlite::SqliteStore;
@@ -105,6 +105,36 @@ pub trait Store: Send + Sync + 'static {
     async fn recent_audit(&self, limit: u32) -> Result<Vec<AuditEntry>>;
 
     /// Waits for pending writes and closes connections.
+    async fn user_by_id(&self, id: i64) -> Result<Option<User>>;
+    async fn set_user_role(&self, name: &str, role: &str) -> Result<User>;
+    /// Refused while the user still owns keys.
+    async fn delete_user(&self, name: &str) -> Result<()>;
+    /// Gives a key a new secret, keeping its id and policy.
+    async fn rotate_key(&self, id: i64, prefix: &str, hash: &str) -> Result<ApiKey>;
+    /// Drops an operator's override so the bundled price applies again.
+    async fn delete_price(&self, model: &str) -> Result<bool>;
+
+    async fn create_admin_session(
+        &self,
+        user_id: i64,
+        kind: &str,
+        name: &str,
+        token_hash: &str,
+        csrf_hash: Option<&str>,
+        expires_at: Option<DateTime<Utc>>,
+    ) -> Result<AdminSession>;
+    /// A live (not revoked, not expired) session or token by the hash of its secret.
+    async fn admin_session(&self, token_hash: &str) -> Result<Option<AdminSession>>;
+    async fn revoke_admin_session(&self, id: i64) -> Result<()>;
+    /// Ends every browser session of a user (API tokens stay).
+    async fn revoke_user_sessions(&self, user_id: i64) -> Result<u64>;
+    async fn list_admin_tokens(&self) -> Result<Vec<AdminSession>>;
+
+    /// Newest first, at most `limit`.
+    async fn usage_page(&self, filter: &UsageFilter, limit: u32) -> Result<Vec<StoredUsage>>;
+    /// Audit entries older than `before_id` (all when `None`), newest first.
+    async fn audit_page(&self, before_id: Option<i64>, limit: u32) -> Result<Vec<AuditEntry>>;
+
     async fn close(&self);
 }
 

@@ -18,8 +18,8 @@ use switchyard_core::{Secret, TokenUsage};
 
 use super::{Store, parse_ts, ts};
 use crate::{
-    AccountGroup, AccountPatch, AccountState, AuditEntry, MasterKey, NewAccount, NewApiKey, Result,
-    Spend, SpendSums, StoreError, UsageRecord, User,
+    AccountGroup, AccountPatch, AccountState, AdminSession, AuditEntry, MasterKey, NewAccount,
+    NewApiKey, Result, Spend, SpendSums, StoreError, StoredUsage, UsageFilter, UsageRecord, User,
 };
 
 const MIGRATIONS: &[(i64, &str)] = &[
@@ -29,6 +29,7 @@ const MIGRATIONS: &[(i64, &str)] = &[
         3,
         include_str!("../../migrations/0003_key_policy_groups.sql"),
     ),
+    (4, include_str!("../../migrations/0004_admin_sessions.sql")),
 ];
 /// A known plain text, encrypted on first start, that proves the master key on later starts.
 const KEY_CHECK: &str = "switchyard-master-key-check";
@@ -1068,21 +1069,216 @@ impl Store for SqliteStore {
             .bind(i64::from(limit))
             .fetch_all(&self.pool)
             .await?;
+        rows.iter().map(audit_from_row).collect()
+    }
+
+    async fn user_by_id(&self, id: i64) -> Result<Option<User>> {
+        let row = sqlx::query("SELECT * FROM users WHERE id = ?")
+            .bind(id)
+            .fetch_optional(&self.pool)
+            .await?;
+        row.as_ref().map(user_from_row).transpose()
+    }
+
+    async fn set_user_role(&self, name: &str, role: &str) -> Result<User> {
+        if role != "admin" && role != "user" {
+            return Err(StoreError::Invalid(format!(
+                "unknown role `{role}` (expected admin or user)"
+            )));
+        }
+        let row =
+            sqlx::query("UPDATE users SET role = ?, updated_at = ? WHERE name = ? RETURNING *")
+                .bind(role)
+                .bind(ts(Utc::now()))
+                .bind(name)
+                .fetch_optional(&self.pool)
+                .await?
+                .ok_or_else(|| StoreError::NotFound(format!("user `{name}`")))?;
+        user_from_row(&row)
+    }
+
+    async fn delete_user(&self, name: &str) -> Result<()> {
+        let done = sqlx::query("DELETE FROM users WHERE name = ?")
+            .bind(name)
+            .execute(&self.pool)
+            .await
+            .map_err(|e| match &e {
+                sqlx::Error::Database(db) if db.message().contains("FOREIGN KEY") => {
+                    StoreError::Conflict(format!(
+                        "user `{name}` still owns API keys; delete or move them first"
+                    ))
+                }
+                _ => StoreError::from(e),
+            })?;
+        if done.rows_affected() == 0 {
+            return Err(StoreError::NotFound(format!("user `{name}`")));
+        }
+        Ok(())
+    }
+
+    async fn rotate_key(&self, id: i64, prefix: &str, hash: &str) -> Result<ApiKey> {
+        let row =
+            sqlx::query("UPDATE api_keys SET prefix = ?, key_hash = ? WHERE id = ? RETURNING *")
+                .bind(prefix)
+                .bind(hash)
+                .bind(id)
+                .fetch_optional(&self.pool)
+                .await?
+                .ok_or_else(|| StoreError::NotFound(format!("key {id}")))?;
+        // The hash is not a policy column, so bump the change counter here: the old secret
+        // must stop working on running servers.
+        sqlx::query("UPDATE meta SET value = CAST(value AS INTEGER) + 1 WHERE key = 'change_seq'")
+            .execute(&self.pool)
+            .await?;
+        key_from_row(&row)
+    }
+
+    async fn delete_price(&self, model: &str) -> Result<bool> {
+        let done = sqlx::query("DELETE FROM prices WHERE model = ?")
+            .bind(model)
+            .execute(&self.pool)
+            .await?;
+        Ok(done.rows_affected() > 0)
+    }
+
+    async fn create_admin_session(
+        &self,
+        user_id: i64,
+        kind: &str,
+        name: &str,
+        token_hash: &str,
+        csrf_hash: Option<&str>,
+        expires_at: Option<DateTime<Utc>>,
+    ) -> Result<AdminSession> {
+        let row = sqlx::query(
+            "INSERT INTO admin_sessions (token_hash, csrf_hash, user_id, kind, name, created_at, expires_at)
+             VALUES (?, ?, ?, ?, ?, ?, ?) RETURNING *",
+        )
+        .bind(token_hash)
+        .bind(csrf_hash)
+        .bind(user_id)
+        .bind(kind)
+        .bind(name)
+        .bind(ts(Utc::now()))
+        .bind(expires_at.map(ts))
+        .fetch_one(&self.pool)
+        .await?;
+        session_from_row(&row)
+    }
+
+    async fn admin_session(&self, token_hash: &str) -> Result<Option<AdminSession>> {
+        let row = sqlx::query(
+            "SELECT * FROM admin_sessions WHERE token_hash = ? AND revoked_at IS NULL
+               AND (expires_at IS NULL OR expires_at > ?)",
+        )
+        .bind(token_hash)
+        .bind(ts(Utc::now()))
+        .fetch_optional(&self.pool)
+        .await?;
+        row.as_ref().map(session_from_row).transpose()
+    }
+
+    async fn revoke_admin_session(&self, id: i64) -> Result<()> {
+        let done = sqlx::query(
+            "UPDATE admin_sessions SET revoked_at = ? WHERE id = ? AND revoked_at IS NULL",
+        )
+        .bind(ts(Utc::now()))
+        .bind(id)
+        .execute(&self.pool)
+        .await?;
+        if done.rows_affected() == 0 {
+            return Err(StoreError::NotFound(format!("session or token {id}")));
+        }
+        Ok(())
+    }
+
+    async fn revoke_user_sessions(&self, user_id: i64) -> Result<u64> {
+        let done = sqlx::query(
+            "UPDATE admin_sessions SET revoked_at = ? WHERE user_id = ? AND kind = 'session' AND revoked_at IS NULL",
+        )
+        .bind(ts(Utc::now()))
+        .bind(user_id)
+        .execute(&self.pool)
+        .await?;
+        Ok(done.rows_affected())
+    }
+
+    async fn list_admin_tokens(&self) -> Result<Vec<AdminSession>> {
+        let rows = sqlx::query("SELECT * FROM admin_sessions WHERE kind = 'token' ORDER BY id")
+            .fetch_all(&self.pool)
+            .await?;
+        rows.iter().map(session_from_row).collect()
+    }
+
+    async fn usage_page(&self, f: &UsageFilter, limit: u32) -> Result<Vec<StoredUsage>> {
+        // Each condition is either switched off by a NULL parameter or applied, so one
+        // prepared statement serves every filter combination.
+        let rows = sqlx::query(
+            "SELECT * FROM usage_records WHERE
+               (?1 IS NULL OR created_at >= ?1) AND (?2 IS NULL OR created_at < ?2)
+               AND (?3 IS NULL OR api_key_id = ?3) AND (?4 IS NULL OR user_id = ?4)
+               AND (?5 IS NULL OR account_id = ?5)
+               AND (?6 IS NULL OR requested_model = ?6 OR upstream_model = ?6)
+               AND (?7 IS NULL OR status = ?7) AND (?8 IS NULL OR id < ?8)
+             ORDER BY id DESC LIMIT ?9",
+        )
+        .bind(f.from.map(ts))
+        .bind(f.to.map(ts))
+        .bind(f.api_key_id)
+        .bind(f.user_id)
+        .bind(f.account_id)
+        .bind(f.model.as_deref())
+        .bind(f.status.map(i64::from))
+        .bind(f.before_id)
+        .bind(i64::from(limit))
+        .fetch_all(&self.pool)
+        .await?;
         rows.iter()
-            .map(|r| {
-                Ok(AuditEntry {
-                    id: r.try_get("id")?,
-                    at: parse_ts(&r.try_get::<String, _>("at")?)?,
-                    actor: r.try_get("actor")?,
-                    action: r.try_get("action")?,
-                    target: r.try_get("target")?,
-                    detail: r.try_get("detail")?,
+            .map(|row| {
+                Ok(StoredUsage {
+                    id: row.try_get("id")?,
+                    record: usage_from_row(row)?,
                 })
             })
             .collect()
     }
 
+    async fn audit_page(&self, before_id: Option<i64>, limit: u32) -> Result<Vec<AuditEntry>> {
+        let rows = sqlx::query(
+            "SELECT * FROM audit_log WHERE (?1 IS NULL OR id < ?1) ORDER BY id DESC LIMIT ?2",
+        )
+        .bind(before_id)
+        .bind(i64::from(limit))
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter().map(audit_from_row).collect()
+    }
+
     async fn close(&self) {
         self.pool.close().await;
     }
+}
+
+fn session_from_row(row: &SqliteRow) -> Result<AdminSession> {
+    Ok(AdminSession {
+        id: row.try_get("id")?,
+        user_id: row.try_get("user_id")?,
+        kind: row.try_get("kind")?,
+        name: row.try_get("name")?,
+        csrf_hash: row.try_get("csrf_hash")?,
+        created_at: parse_ts(&row.try_get::<String, _>("created_at")?)?,
+        expires_at: opt_ts(row, "expires_at")?,
+        revoked_at: opt_ts(row, "revoked_at")?,
+    })
+}
+
+fn audit_from_row(r: &SqliteRow) -> Result<AuditEntry> {
+    Ok(AuditEntry {
+        id: r.try_get("id")?,
+        at: parse_ts(&r.try_get::<String, _>("at")?)?,
+        actor: r.try_get("actor")?,
+        action: r.try_get("action")?,
+        target: r.try_get("target")?,
+        detail: r.try_get("detail")?,
+    })
 }

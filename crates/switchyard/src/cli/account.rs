@@ -553,38 +553,17 @@ fn check_credentials(
     base_url: &Option<String>,
     deployment: &Option<String>,
 ) -> anyhow::Result<()> {
-    let has = |s: &Option<Secret>| s.is_some();
-    match kind {
-        AccountKind::Claude | AccountKind::Openai | AccountKind::GeminiApi if !has(&c.api_key) => {
+    match switchyard_core::account::missing_credentials(
+        kind,
+        c,
+        base_url.as_deref(),
+        deployment.as_deref(),
+    ) {
+        Some(message) if message.starts_with("this kind") => {
             bail!("a {kind} account needs --api-key")
         }
-        AccountKind::ClaudeOfficial
-            if !has(&c.access_token) && !has(&c.refresh_token) && !has(&c.session_key) =>
-        {
-            bail!(
-                "a claude-official account needs --access-token, --refresh-token or --session-key"
-            )
-        }
-        AccountKind::OpenaiResponses if !has(&c.access_token) && !has(&c.api_key) => {
-            bail!("an openai-responses account needs --access-token (ChatGPT) or --api-key")
-        }
-        AccountKind::Gemini if !has(&c.access_token) && !has(&c.refresh_token) => {
-            bail!("a gemini account needs --access-token or --refresh-token")
-        }
-        AccountKind::Azure if !has(&c.api_key) || base_url.is_none() || deployment.is_none() => {
-            bail!(
-                "an azure account needs --api-key, --base-url (the resource endpoint) and --deployment"
-            )
-        }
-        AccountKind::Bedrock
-            if !has(&c.api_key)
-                && !(has(&c.aws_access_key_id) && has(&c.aws_secret_access_key)) =>
-        {
-            bail!(
-                "a bedrock account needs --api-key (a Bedrock API key) or --aws-access-key-id and --aws-secret-access-key"
-            )
-        }
-        _ => Ok(()),
+        Some(message) => bail!("{message}"),
+        None => Ok(()),
     }
 }
 

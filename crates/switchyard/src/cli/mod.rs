@@ -62,7 +62,7 @@ enum Command {
     Account(Box<account::Command>),
     /// Manage Switchyard API keys.
     #[command(subcommand)]
-    Key(key::Command),
+    Key(Box<key::Command>),
     /// Manage users.
     #[command(subcommand)]
     User(user::Command),
@@ -127,7 +127,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             let cfg = config.clone();
             with_store(&config, |s| account::run(s, *c, cfg)).await
         }
-        Command::Key(c) => with_store(&config, |s| key::run(s, c)).await,
+        Command::Key(c) => with_store(&config, |s| key::run(s, *c)).await,
         Command::User(c) => with_store(&config, |s| user::run(s, c)).await,
         Command::Group(c) => with_store(&config, |s| group::run(s, c)).await,
         Command::Settings(c) => with_store(&config, |s| settings::run(s, c)).await,

@@ -1,0 +1,408 @@
+//! Sign-in: login and logout, who am I, and long-lived API tokens.
+//!
+//! Failed logins are counted per user name and per client address; after
+//! [`MAX_FAILURES`] within [`WINDOW`] either one is locked out for the rest of the window.
+//! A wrong password and an unknown user name get the same answer after the same work (a
+//! password hash is always verified), so the API does not tell which names exist.
+
+use axum::Json;
+use axum::extract::rejection::JsonRejection;
+use axum::extract::{ConnectInfo, Extension, Path, State};
+use axum::http::{HeaderValue, header};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{delete, get, post};
+use chrono::{Duration as ChronoDuration, Utc};
+use rand::Rng;
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::sync::{Arc, Mutex, PoisonError};
+use std::time::{Duration, Instant};
+
+use super::problem::{Problem, bad_body};
+use super::{Access, Caller, Operation, SESSION_COOKIE, audit, token_hash};
+use crate::state::AppState;
+
+pub const MAX_FAILURES: u32 = 5;
+pub const WINDOW: Duration = Duration::from_secs(15 * 60);
+/// How long a browser session lasts.
+pub const SESSION_HOURS: i64 = 12;
+
+/// A real password hash of a random password, verified when the user name is unknown so
+/// both answers take the same time.
+fn decoy_hash() -> String {
+    static DECOY: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+    DECOY
+        .get_or_init(|| switchyard_store::crypto::hash_password(&secret("")).unwrap_or_default())
+        .clone()
+}
+
+#[derive(Default)]
+pub struct LoginThrottle {
+    failures: Mutex<HashMap<String, (u32, Instant)>>,
+}
+
+impl LoginThrottle {
+    /// Seconds until `key` may try again, if it is locked out.
+    fn locked(&self, key: &str) -> Option<u64> {
+        let map = self.failures.lock().unwrap_or_else(PoisonError::into_inner);
+        map.get(key).and_then(|(n, since)| {
+            let elapsed = since.elapsed();
+            (*n >= MAX_FAILURES && elapsed < WINDOW).then(|| (WINDOW - elapsed).as_secs().max(1))
+        })
+    }
+
+    fn failed(&self, key: &str) {
+        let mut map = self.failures.lock().unwrap_or_else(PoisonError::into_inner);
+        map.retain(|_, (_, since)| since.elapsed() < WINDOW);
+        if map.len() > 100_000 {
+            // Bounded whatever an attacker sends.
+            map.clear();
+        }
+        let entry = map.entry(key.to_string()).or_insert((0, Instant::now()));
+        entry.0 += 1;
+    }
+
+    fn succeeded(&self, key: &str) {
+        let mut map = self.failures.lock().unwrap_or_else(PoisonError::into_inner);
+        map.remove(key);
+    }
+}
+
+#[derive(Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct LoginRequest {
+    pub username: String,
+    pub password: String,
+}
+
+#[derive(Serialize, JsonSchema)]
+pub struct UserView {
+    pub id: i64,
+    pub name: String,
+    /// `admin` or `user`.
+    pub role: String,
+    /// `active` or `disabled`.
+    pub status: String,
+    pub limits: switchyard_core::key::UserLimits,
+    pub created_at: chrono::DateTime<Utc>,
+}
+
+impl From<&switchyard_store::User> for UserView {
+    fn from(u: &switchyard_store::User) -> Self {
+        UserView {
+            id: u.id,
+            name: u.name.clone(),
+            role: u.role.clone(),
+            status: u.status.clone(),
+            limits: u.limits.clone(),
+            created_at: u.created_at,
+        }
+    }
+}
+
+#[derive(Serialize, JsonSchema)]
+pub struct LoginResponse {
+    /// Send as `Authorization: Bearer` (scripts), or rely on the cookie set with it (browsers).
+    pub token: String,
+    /// Browsers send this in `x-csrf-token` with every change.
+    pub csrf_token: String,
+    pub expires_at: chrono::DateTime<Utc>,
+    pub user: UserView,
+}
+
+#[derive(Serialize, JsonSchema)]
+pub struct SessionView {
+    pub user: UserView,
+    /// `session` or `token`.
+    pub kind: String,
+    pub expires_at: Option<chrono::DateTime<Utc>>,
+}
+
+#[derive(Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct NewToken {
+    /// What the token is for.
+    pub name: String,
+    /// Days until it expires; without it the token lasts until revoked.
+    pub expires_in_days: Option<u32>,
+}
+
+#[derive(Serialize, JsonSchema)]
+pub struct TokenView {
+    pub id: i64,
+    pub user_id: i64,
+    pub name: String,
+    pub created_at: chrono::DateTime<Utc>,
+    pub expires_at: Option<chrono::DateTime<Utc>>,
+    pub revoked_at: Option<chrono::DateTime<Utc>>,
+}
+
+#[derive(Serialize, JsonSchema)]
+pub struct CreatedToken {
+    /// Shown once; only its hash is kept.
+    pub token: String,
+    #[serde(flatten)]
+    pub info: TokenView,
+}
+
+pub fn operations() -> Vec<Operation> {
+    vec![
+        Operation::post(
+            "/login",
+            "session",
+            "Sign in with a user name and password",
+            post(login),
+        )
+        .access(Access::Public)
+        .body::<LoginRequest>()
+        .ok::<LoginResponse>(200),
+        Operation::post("/logout", "session", "End this session", post(logout))
+            .access(Access::Member)
+            .no_content(),
+        Operation::get("/session", "session", "Who is signed in", get(whoami))
+            .access(Access::Member)
+            .ok::<SessionView>(200),
+        Operation::get(
+            "/tokens",
+            "session",
+            "List admin API tokens",
+            get(list_tokens),
+        )
+        .ok::<Vec<TokenView>>(200),
+        Operation::post(
+            "/tokens",
+            "session",
+            "Create an admin API token (shown once)",
+            post(create_token),
+        )
+        .body::<NewToken>()
+        .ok::<CreatedToken>(201),
+        Operation::delete(
+            "/tokens/{id}",
+            "session",
+            "Revoke an admin API token",
+            delete(revoke_token),
+        )
+        .no_content(),
+    ]
+}
+
+fn secret(prefix: &str) -> String {
+    const ALPHABET: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789";
+    let mut rng = rand::thread_rng();
+    let body: String = (0..40)
+        .map(|_| ALPHABET[rng.gen_range(0..ALPHABET.len())] as char)
+        .collect();
+    format!("{prefix}{body}")
+}
+
+/// The client's address as the socket saw it. A forwarded-for header is not trusted: it
+/// could be forged to dodge the per-address throttle.
+fn client_ip(parts: &axum::http::request::Parts) -> String {
+    parts
+        .extensions
+        .get::<ConnectInfo<SocketAddr>>()
+        .map_or_else(|| "unknown".into(), |c| c.0.ip().to_string())
+}
+
+async fn login(
+    State(state): State<Arc<AppState>>,
+    parts: axum::http::request::Parts,
+    body: Result<Json<LoginRequest>, JsonRejection>,
+) -> Response {
+    let Json(req) = match body {
+        Ok(b) => b,
+        Err(e) => return bad_body(e),
+    };
+    let ip = format!("ip:{}", client_ip(&parts));
+    let name_key = format!("user:{}", req.username);
+    let throttle = &state.login_throttle;
+    if let Some(wait) = throttle.locked(&name_key).or_else(|| throttle.locked(&ip)) {
+        let mut resp = Problem::response(
+            429,
+            "login-throttled",
+            "too many failed sign-ins; wait before trying again",
+            None,
+        );
+        resp.headers_mut()
+            .insert(header::RETRY_AFTER, HeaderValue::from(wait));
+        return resp;
+    }
+    let user = match state.store.user_by_name(&req.username).await {
+        Ok(u) => u,
+        Err(e) => return Problem::from_store(e),
+    };
+    let hash = user
+        .as_ref()
+        .and_then(|u| u.password_hash.clone())
+        .unwrap_or_else(decoy_hash);
+    let password = req.password.clone();
+    let verified = tokio::task::spawn_blocking(move || {
+        switchyard_store::crypto::verify_password(&password, &hash)
+    })
+    .await
+    .unwrap_or(false);
+    let user = match user {
+        Some(u) if verified && u.status == "active" => u,
+        _ => {
+            throttle.failed(&name_key);
+            throttle.failed(&ip);
+            return Problem::unauthorized("wrong user name or password");
+        }
+    };
+    throttle.succeeded(&name_key);
+    let token = secret("sya_");
+    let csrf = secret("");
+    let expires_at = Utc::now() + ChronoDuration::hours(SESSION_HOURS);
+    let session = match state
+        .store
+        .create_admin_session(
+            user.id,
+            "session",
+            "login",
+            &token_hash(&token),
+            Some(&token_hash(&csrf)),
+            Some(expires_at),
+        )
+        .await
+    {
+        Ok(s) => s,
+        Err(e) => return Problem::from_store(e),
+    };
+    let cookie = format!(
+        "{SESSION_COOKIE}={token}; HttpOnly; SameSite=Strict; Path=/api/admin; Max-Age={}",
+        SESSION_HOURS * 3600
+    );
+    let body = LoginResponse {
+        token,
+        csrf_token: csrf,
+        expires_at: session.expires_at.unwrap_or(expires_at),
+        user: UserView::from(&user),
+    };
+    let mut resp = Json(body).into_response();
+    if let Ok(v) = HeaderValue::from_str(&cookie) {
+        resp.headers_mut().insert(header::SET_COOKIE, v);
+    }
+    resp
+}
+
+async fn logout(
+    State(state): State<Arc<AppState>>,
+    Extension(caller): Extension<Caller>,
+) -> Response {
+    if let Err(e) = state.store.revoke_admin_session(caller.session.id).await {
+        return Problem::from_store(e);
+    }
+    let mut resp = axum::http::StatusCode::NO_CONTENT.into_response();
+    resp.headers_mut().insert(
+        header::SET_COOKIE,
+        HeaderValue::from_static(
+            "switchyard_session=; HttpOnly; SameSite=Strict; Path=/api/admin; Max-Age=0",
+        ),
+    );
+    resp
+}
+
+async fn whoami(Extension(caller): Extension<Caller>) -> Response {
+    Json(SessionView {
+        user: UserView::from(&caller.user),
+        kind: caller.session.kind.clone(),
+        expires_at: caller.session.expires_at,
+    })
+    .into_response()
+}
+
+fn token_view(s: &switchyard_store::AdminSession) -> TokenView {
+    TokenView {
+        id: s.id,
+        user_id: s.user_id,
+        name: s.name.clone(),
+        created_at: s.created_at,
+        expires_at: s.expires_at,
+        revoked_at: s.revoked_at,
+    }
+}
+
+async fn list_tokens(State(state): State<Arc<AppState>>) -> Response {
+    match state.store.list_admin_tokens().await {
+        Ok(t) => Json(t.iter().map(token_view).collect::<Vec<_>>()).into_response(),
+        Err(e) => Problem::from_store(e),
+    }
+}
+
+async fn create_token(
+    State(state): State<Arc<AppState>>,
+    Extension(caller): Extension<Caller>,
+    body: Result<Json<NewToken>, JsonRejection>,
+) -> Response {
+    let Json(req) = match body {
+        Ok(b) => b,
+        Err(e) => return bad_body(e),
+    };
+    if req.name.trim().is_empty() {
+        return Problem::invalid("name", "a token needs a name saying what it is for");
+    }
+    let token = secret("sya_");
+    let expires_at = req
+        .expires_in_days
+        .map(|d| Utc::now() + ChronoDuration::days(i64::from(d.clamp(1, 3650))));
+    let created = match state
+        .store
+        .create_admin_session(
+            caller.user.id,
+            "token",
+            &req.name,
+            &token_hash(&token),
+            None,
+            expires_at,
+        )
+        .await
+    {
+        Ok(s) => s,
+        Err(e) => return Problem::from_store(e),
+    };
+    let info = token_view(&created);
+    audit(
+        &state,
+        &caller,
+        "token.create",
+        &format!("token:{}", created.id),
+        None,
+        serde_json::to_value(&info).ok(),
+    )
+    .await;
+    (
+        axum::http::StatusCode::CREATED,
+        Json(CreatedToken { token, info }),
+    )
+        .into_response()
+}
+
+async fn revoke_token(
+    State(state): State<Arc<AppState>>,
+    Extension(caller): Extension<Caller>,
+    Path(id): Path<i64>,
+) -> Response {
+    let tokens = match state.store.list_admin_tokens().await {
+        Ok(t) => t,
+        Err(e) => return Problem::from_store(e),
+    };
+    if !tokens.iter().any(|t| t.id == id) {
+        return Problem::not_found(&format!("token {id} not found"));
+    }
+    if let Err(e) = state.store.revoke_admin_session(id).await {
+        return Problem::from_store(e);
+    }
+    audit(
+        &state,
+        &caller,
+        "token.revoke",
+        &format!("token:{id}"),
+        None,
+        None,
+    )
+    .await;
+    axum::http::StatusCode::NO_CONTENT.into_response()
+}

@@ -1,0 +1,130 @@
+//! An operator's "test this account": one tiny real request that walks the same pipeline as a
+//! client's (inspect, route, forward, respond, settle — and is recorded in usage), under an
+//! internal key bound to just that account, so it cannot fall over to another one.
+
+use axum::body::Bytes;
+use axum::response::Response;
+use chrono::Utc;
+use std::sync::Arc;
+use std::time::Instant;
+use switchyard_core::account::{Account, AccountKind};
+use switchyard_core::key::{ApiKey, KeyPolicy, KeyStatus};
+use switchyard_upstream::openai::OpenaiApi;
+
+use super::admit::KeySlots;
+use super::{Admitted, anthropic, openai, reply};
+use crate::state::{AppState, KeyEntry};
+
+/// The model a test asks for: one the account is configured for, else a small default.
+fn test_model(account: &Account) -> String {
+    if let Some(m) = account.model_map.keys().next() {
+        return m.clone();
+    }
+    if let Some(m) = account.allowed_models.iter().find(|m| !m.contains('*')) {
+        return m.clone();
+    }
+    match account.kind {
+        AccountKind::Claude | AccountKind::ClaudeOfficial | AccountKind::Bedrock => {
+            "claude-haiku-4-5".into()
+        }
+        AccountKind::OpenaiResponses => "gpt-5-mini".into(),
+        _ => "gpt-4o-mini".into(),
+    }
+}
+
+pub async fn test_account(state: &Arc<AppState>, account: &Account) -> Response {
+    let model = test_model(account);
+    let entry = Arc::new(KeyEntry {
+        key: ApiKey {
+            id: 0,
+            user_id: 0,
+            name: format!("account test: {}", account.name),
+            prefix: "internal".into(),
+            hash: String::new(),
+            status: KeyStatus::Active,
+            policy: KeyPolicy::default(),
+            first_used_at: None,
+            created_at: Utc::now(),
+            last_used_at: None,
+        },
+        user_active: true,
+        user_limits: Default::default(),
+        bound_accounts: Some(Arc::from(vec![account.id])),
+    });
+    let (path, body) = match account.kind {
+        AccountKind::Claude | AccountKind::ClaudeOfficial | AccountKind::Bedrock => (
+            "/v1/messages",
+            serde_json::json!({"model": model, "max_tokens": 1, "messages": [{"role": "user", "content": "ping"}]}),
+        ),
+        AccountKind::OpenaiResponses => (
+            "/v1/responses",
+            serde_json::json!({"model": model, "input": "ping", "max_output_tokens": 16}),
+        ),
+        AccountKind::Openai | AccountKind::Azure => (
+            "/v1/chat/completions",
+            serde_json::json!({"model": model, "max_tokens": 1, "messages": [{"role": "user", "content": "ping"}]}),
+        ),
+        AccountKind::Gemini | AccountKind::GeminiApi => {
+            return reply::error(
+                switchyard_core::Dialect::Gemini,
+                501,
+                None,
+                "testing Gemini accounts is not supported yet",
+            );
+        }
+    };
+    let parts = match axum::http::Request::post(path)
+        .header("content-type", "application/json")
+        .body(())
+    {
+        Ok(r) => r.into_parts().0,
+        Err(e) => {
+            return reply::error(
+                switchyard_core::Dialect::Anthropic,
+                500,
+                None,
+                &e.to_string(),
+            );
+        }
+    };
+    let Some(key_slot) = KeySlots::internal(state) else {
+        return reply::error(switchyard_core::Dialect::Anthropic, 503, None, "no slot");
+    };
+    let admitted = Admitted {
+        parts,
+        started: Instant::now(),
+        key: entry,
+        key_slot,
+        body: Bytes::from(body.to_string()),
+        upstream_query: None,
+    };
+    match account.kind {
+        AccountKind::OpenaiResponses => {
+            openai::relay_admitted(
+                state.clone(),
+                &openai::RESPONSES,
+                OpenaiApi::Responses { compact: false },
+                admitted,
+            )
+            .await
+        }
+        AccountKind::Openai | AccountKind::Azure => {
+            openai::relay_admitted(
+                state.clone(),
+                &openai::CHAT,
+                OpenaiApi::ChatCompletions,
+                admitted,
+            )
+            .await
+        }
+        _ => {
+            anthropic::relay_admitted(
+                state.clone(),
+                &anthropic::MESSAGES,
+                "/v1/messages",
+                admitted,
+            )
+            .await
+        }
+    }
+}
