@@ -7,8 +7,12 @@
 //! ([`json_edit`], [`chat_usage_strip`]). Error bodies for every dialect are shaped in one place
 //! ([`errors`]).
 
+pub mod bedrock;
 pub mod chat_usage_strip;
+pub mod code_assist;
 pub mod errors;
+pub mod eventstream;
+pub mod gemini;
 pub mod inspect;
 pub mod json_edit;
 pub mod sse;
@@ -18,15 +22,19 @@ pub mod usage;
 #[cfg(test)]
 mod test_fixtures;
 
+pub use bedrock::BedrockToAnthropic;
 pub use chat_usage_strip::ChatUsageStripper;
+pub use code_assist::{CodeAssistBodyUnwrap, CodeAssistSseToJsonArray, CodeAssistSseToPublic};
 pub use errors::{error_body, error_body_typed};
+pub use eventstream::{EventStreamDecoder, EventStreamError};
+pub use gemini::{GeminiAction, GeminiRequest, GeminiSurface, inspect_gemini};
 pub use inspect::{
     AnthropicRequest, ChatRequest, InspectError, ResponsesRequest, inspect_anthropic, inspect_chat,
     inspect_responses,
 };
 pub use sse::{SseDecoder, SseEvent};
 pub use transform::StreamTransform;
-pub use usage::{BodyInfo, StreamError, StreamTap, UsageTap, usage_from_body};
+pub use usage::{BodyInfo, GeminiArrayTap, StreamError, StreamTap, UsageTap, usage_from_body};
 
 #[cfg(test)]
 mod robustness {
@@ -71,6 +79,18 @@ mod robustness {
             stripper.push(&body[..split], &mut out);
             stripper.push(&body[split..], &mut out);
             stripper.finish(&mut out);
+            let mut decoder = EventStreamDecoder::new();
+            decoder.push(&body[..split]);
+            while let Ok(Some(_)) = decoder.next_frame() {}
+            decoder.push(&body[split..]);
+            while let Ok(Some(_)) = decoder.next_frame() {}
+            let _ = decoder.finish();
+            let mut bedrock = BedrockToAnthropic::new();
+            out.clear();
+            transform::StreamTransform::push(&mut bedrock, &body[..split], &mut out);
+            transform::StreamTransform::push(&mut bedrock, &body[split..], &mut out);
+            transform::StreamTransform::finish(&mut bedrock, &mut out);
+            let _ = bedrock::error_response_body(400, None, &body);
         }
     }
 }

@@ -9,6 +9,7 @@
 //! | `POST /v1/oauth/token`, `POST /oauth/token` | JSON or form body, `grant_type=refresh_token` (or `authorization_code`) → rotated token pair `sk-ant-oat01-mock-N` / `sk-ant-ort01-mock-N` |
 //! | `POST /v1/responses`, `/responses`, `/backend-api/codex/responses` | Responses API object or stream (Codex path streams unless `"stream":false`) |
 //! | `POST /v1/chat/completions`, `/chat/completions` | Chat Completions; usage chunk only with `stream_options.include_usage` |
+//! | `POST /v1beta/models/{m}:{action}`, `/v1/models/…`, `/v1internal:{method}`, `POST /token` | Gemini public API, Code Assist and Google OAuth: see [`gemini`] |
 //!
 //! Probe endpoints (account health checks; the credential they need must be present, else 401,
 //! or 403 for Gemini):
@@ -35,6 +36,7 @@
 
 pub mod bodies;
 mod fault;
+pub mod gemini;
 mod mock;
 
 pub use bodies::{MockUsage, anthropic_stream_bytes, chat_stream_bytes, responses_stream_bytes};

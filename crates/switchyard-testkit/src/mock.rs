@@ -22,6 +22,10 @@ use tokio::task::JoinHandle;
 use crate::bodies::{self, MockUsage};
 use crate::fault::Fault;
 
+/// The Bedrock runtime endpoints: a child module, so they share this mock's state and queues.
+#[path = "bedrock.rs"]
+mod bedrock;
+
 /// Largest request body the mock reads.
 const MAX_BODY: usize = 64 * 1024 * 1024;
 const SSE_CONTENT_TYPE: &str = "text/event-stream; charset=utf-8";
@@ -54,7 +58,8 @@ pub struct RecordedRequest {
     pub body: Bytes,
     /// The `x-api-key` value, else the `Authorization: Bearer` token, if any. For probe
     /// endpoints (see [`MockUpstream::push_probe`]) also the `x-goog-api-key` value, else the
-    /// `sessionKey` cookie, else (Gemini paths) the `key` query parameter.
+    /// `sessionKey` cookie, else (Gemini paths) the `key` query parameter. For Gemini public-API
+    /// requests, the `x-goog-api-key` value, else `?key=`.
     pub credential: Option<String>,
 }
 
@@ -135,6 +140,7 @@ struct Shared {
     per_probe_credential: Mutex<HashMap<String, usize>>,
     total: AtomicUsize,
     tokens_issued: AtomicU64,
+    gemini: crate::gemini::GeminiState,
     request_ids: AtomicU64,
     shutdown: watch::Receiver<bool>,
 }
@@ -152,7 +158,7 @@ impl Shared {
         let mut faults = lock(&self.faults);
         let faults = &mut *faults;
         let (by_credential, any) = match endpoint {
-            Endpoint::OAuthToken => return faults.oauth.pop_front(),
+            Endpoint::OAuthToken | Endpoint::GoogleToken => return faults.oauth.pop_front(),
             ep if ep.is_probe() => (&mut faults.probe_by_credential, &mut faults.probe_any),
             _ => (&mut faults.by_credential, &mut faults.any),
         };
@@ -259,6 +265,7 @@ impl MockUpstream {
             per_probe_credential: Mutex::new(HashMap::new()),
             total: AtomicUsize::new(0),
             tokens_issued: AtomicU64::new(0),
+            gemini: crate::gemini::GeminiState::default(),
             request_ids: AtomicU64::new(0),
             shutdown: shutdown_rx.clone(),
         });
@@ -458,6 +465,11 @@ impl MockUpstream {
         self.shared.tokens_issued.load(Ordering::Relaxed)
     }
 
+    /// The Gemini endpoints' state (see `crate::gemini`).
+    pub(crate) fn gemini_state(&self) -> &crate::gemini::GeminiState {
+        &self.shared.gemini
+    }
+
     /// Forgets recorded requests and all counts.
     pub fn clear_requests(&self) {
         lock(&self.shared.records).clear();
@@ -481,6 +493,10 @@ enum Endpoint {
     CodexResponses,
     Chat,
     NotFound,
+    // Gemini (see `crate::gemini`).
+    GeminiApi,
+    CodeAssist,
+    GoogleToken,
     // Probes (own fault queues and counts).
     ClaudeUsage,
     ClaudeOrganizations,
@@ -546,6 +562,20 @@ fn router(shared: Arc<Shared>) -> Router {
         )
         .route("/backend-api/wham/usage", probe(Endpoint::CodexUsage))
         .route("/webhook", route(Endpoint::Webhook))
+        .route("/v1beta/models/{target}", route(Endpoint::GeminiApi))
+        .route("/v1/models/{target}", route(Endpoint::GeminiApi))
+        .route("/v1internal:generateContent", route(Endpoint::CodeAssist))
+        .route(
+            "/v1internal:streamGenerateContent",
+            route(Endpoint::CodeAssist),
+        )
+        .route("/v1internal:countTokens", route(Endpoint::CodeAssist))
+        .route("/v1internal:loadCodeAssist", route(Endpoint::CodeAssist))
+        .route("/v1internal:onboardUser", route(Endpoint::CodeAssist))
+        .route("/v1internal:retrieveUserQuota", route(Endpoint::CodeAssist))
+        .route("/v1internal:listExperiments", route(Endpoint::CodeAssist))
+        .route("/token", route(Endpoint::GoogleToken))
+        .merge(bedrock::routes())
         .fallback(|State(s): State<Arc<Shared>>, req: Request| handle(s, Endpoint::NotFound, req))
         .with_state(shared)
 }
@@ -625,7 +655,7 @@ struct StreamOptions {
 }
 
 /// What an endpoint answers, before faults and chunking are applied.
-enum Reply {
+pub(crate) enum Reply {
     Json {
         status: StatusCode,
         headers: Vec<(&'static str, String)>,
@@ -652,7 +682,9 @@ async fn handle(shared: Arc<Shared>, endpoint: Endpoint, req: Request) -> Respon
     };
     shared.total.fetch_add(1, Ordering::Relaxed);
     let cfg = shared.config();
-    let cred = if endpoint.is_probe() {
+    let cred = if endpoint == Endpoint::GeminiApi {
+        crate::gemini::api_key(&parts)
+    } else if endpoint.is_probe() {
         probe_credential(&parts)
     } else {
         credential(&parts.headers)
@@ -690,8 +722,16 @@ async fn handle(shared: Arc<Shared>, endpoint: Endpoint, req: Request) -> Respon
             cut = Some(after_events);
             success(&shared, endpoint, &parts, &body, &cfg)
         }
-        Some(Fault::ErrorEventAfter200) => error_stream(&shared, endpoint, &body, &cfg)
-            .unwrap_or_else(|| success(&shared, endpoint, &parts, &body, &cfg)),
+        Some(Fault::ErrorEventAfter200) => match endpoint {
+            Endpoint::GeminiApi | Endpoint::CodeAssist => crate::gemini::error_stream(
+                &parts,
+                &body,
+                &cfg.usage,
+                endpoint == Endpoint::CodeAssist,
+            ),
+            _ => error_stream(&shared, endpoint, &body, &cfg),
+        }
+        .unwrap_or_else(|| success(&shared, endpoint, &parts, &body, &cfg)),
         None => success(&shared, endpoint, &parts, &body, &cfg),
     };
     build(reply, &cfg, cut, shutdown)
@@ -817,6 +857,11 @@ fn success(
             body: bodies::anthropic_error_json("not_found_error", "Not found"),
         },
         Endpoint::OAuthToken => oauth(shared, body),
+        Endpoint::GeminiApi => crate::gemini::public_api(parts, body, &cfg.usage, cfg.deltas),
+        Endpoint::CodeAssist => {
+            crate::gemini::code_assist(&shared.gemini, parts, body, &cfg.usage, cfg.deltas)
+        }
+        Endpoint::GoogleToken => crate::gemini::google_token(&shared.gemini, body),
         Endpoint::CountTokens => match inspect(body) {
             None => bad_request(shared, endpoint, "request body is not valid JSON"),
             Some(_) => json_ok(
@@ -1033,7 +1078,10 @@ fn error_stream(shared: &Shared, endpoint: Endpoint, body: &[u8], cfg: &Config) 
         | Endpoint::Models
         | Endpoint::CodexAccountCheck
         | Endpoint::CodexUsage
-        | Endpoint::Webhook => return None,
+        | Endpoint::Webhook
+        | Endpoint::GeminiApi
+        | Endpoint::CodeAssist
+        | Endpoint::GoogleToken => return None,
     };
     let headers = if endpoint == Endpoint::Messages {
         anthropic_headers(shared)

@@ -22,6 +22,7 @@ pub fn oauth_client(hosts: &UpstreamHosts) -> OAuthClient {
         token_url: hosts.claude_oauth_token_url.clone(),
         client_id: CLAUDE_OAUTH_CLIENT_ID.into(),
         extra: Vec::new(),
+        grant: crate::tokens::GrantEncoding::Json,
     }
 }
 

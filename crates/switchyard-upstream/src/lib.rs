@@ -10,12 +10,15 @@
 //!   reads them.
 
 pub mod anthropic;
+pub mod bedrock;
 pub mod classify;
 pub mod client;
+pub mod gemini;
 pub mod headers;
 pub mod openai;
 pub mod passthrough;
 pub mod probe;
+pub mod sigv4;
 pub mod tokens;
 
 pub use classify::{Classified, Failure, StateChange};
@@ -32,6 +35,9 @@ pub fn oauth_client_for(account: &Account, hosts: &UpstreamHosts) -> Option<toke
         }
         AccountKind::OpenaiResponses if openai::is_chatgpt_token(account) => {
             Some(openai::chatgpt_oauth_client(hosts))
+        }
+        AccountKind::Gemini if account.credentials.refresh_token.is_some() => {
+            Some(gemini::oauth_client(account, hosts))
         }
         _ => None,
     }

@@ -34,6 +34,7 @@ pub fn chatgpt_oauth_client(hosts: &UpstreamHosts) -> OAuthClient {
         token_url: format!("{}/oauth/token", hosts.openai_auth),
         client_id: CHATGPT_OAUTH_CLIENT_ID.into(),
         extra: vec![("scope".into(), "openid profile email".into())],
+        grant: crate::tokens::GrantEncoding::Json,
     }
 }
 

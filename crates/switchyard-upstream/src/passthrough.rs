@@ -3,6 +3,11 @@
 //! stream and no channel: the client's reads drive the upstream reads (back-pressure for
 //! free). When the body ends — normally, by upstream failure, by idle timeout, or because
 //! the client went away and the body is dropped — `on_finish` runs exactly once.
+//!
+//! Where the client must receive another shape than the upstream sends (DESIGN.md phase 7: the
+//! Chat Completions usage chunk the client did not ask for, Bedrock's event-stream), a named
+//! [`StreamTransform`] sits between upstream and client, and [`TapSide`] says which side of it
+//! the usage tap reads.
 
 use bytes::Bytes;
 use http_body::{Body, Frame, SizeHint};
@@ -11,7 +16,7 @@ use std::pin::Pin;
 use std::task::{Context, Poll};
 use std::time::{Duration, Instant};
 use switchyard_core::{Dialect, TokenUsage};
-use switchyard_protocol::{ChatUsageStripper, StreamTap, usage_from_body};
+use switchyard_protocol::{ChatUsageStripper, StreamTap, StreamTransform, usage_from_body};
 use tokio::time::Sleep;
 
 /// Largest non-streaming body kept for reading its usage; longer bodies are still forwarded.
@@ -55,6 +60,17 @@ impl TapMode {
     }
 }
 
+/// Which bytes the usage tap reads when a transform changes the stream.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TapSide {
+    /// The upstream's bytes: the transform only removes something the tap still needs (the
+    /// Chat Completions usage chunk).
+    Before,
+    /// What the client receives: the upstream speaks a shape the tap cannot read (Bedrock's
+    /// event-stream, turned into Anthropic SSE).
+    After,
+}
+
 /// What the body saw, handed to `on_finish`.
 #[derive(Debug, Clone, Default)]
 pub struct Finished {
@@ -81,9 +97,8 @@ pub struct PassthroughBody<B> {
     /// instead of a silently truncated stream (e.g. an Anthropic `event: error`).
     broken_trailer: Option<Bytes>,
     on_finish: Option<OnFinish>,
-    /// Removes the usage chunk Switchyard asked for on the client's behalf (Chat
-    /// Completions); the tap still reads the original bytes.
-    strip: Option<ChatUsageStripper>,
+    /// The named change between upstream and client, if any, and where the tap reads.
+    transform: Option<(Box<dyn StreamTransform>, TapSide)>,
     /// Resolves when the server shuts down: the stream then ends like a broken upstream.
     stop: Option<Pin<Box<dyn Future<Output = ()> + Send>>>,
     first_byte_at: Option<Instant>,
@@ -106,7 +121,7 @@ impl<B> PassthroughBody<B> {
             idle_timer: Box::pin(tokio::time::sleep(idle)),
             broken_trailer,
             on_finish: Some(Box::new(on_finish)),
-            strip: None,
+            transform: None,
             stop: None,
             first_byte_at: None,
             bytes: 0,
@@ -114,9 +129,17 @@ impl<B> PassthroughBody<B> {
         }
     }
 
-    /// Forward everything except the Chat Completions usage chunk the client did not ask for.
-    pub fn strip_chat_usage(mut self) -> Self {
-        self.strip = Some(ChatUsageStripper::new());
+    /// Forward everything except the Chat Completions usage chunk the client did not ask for
+    /// (the tap still reads the original bytes, usage chunk included).
+    pub fn strip_chat_usage(self) -> Self {
+        self.with_transform(Box::new(ChatUsageStripper::new()), TapSide::Before)
+    }
+
+    /// Sends the client what `transform` makes of the upstream bytes; the usage tap reads the
+    /// upstream bytes ([`TapSide::Before`]) or the transformed ones ([`TapSide::After`]).
+    /// Replaces any transform set before.
+    pub fn with_transform(mut self, transform: Box<dyn StreamTransform>, side: TapSide) -> Self {
+        self.transform = Some((transform, side));
         self
     }
 
@@ -210,34 +233,45 @@ where
                         this.first_byte_at = Some(Instant::now());
                     }
                     this.bytes += data.len() as u64;
-                    this.tap.feed(&data);
                     let deadline = tokio::time::Instant::now() + this.idle;
                     this.idle_timer.as_mut().reset(deadline);
-                    let out = match &mut this.strip {
-                        None => data,
-                        Some(strip) => {
+                    let out = match &mut this.transform {
+                        None => {
+                            this.tap.feed(&data);
+                            data
+                        }
+                        Some((transform, side)) => {
+                            if *side == TapSide::Before {
+                                this.tap.feed(&data);
+                            }
                             let mut kept = Vec::with_capacity(data.len());
-                            strip.push(&data, &mut kept);
+                            transform.push(&data, &mut kept);
                             if kept.is_empty() {
                                 continue;
                             }
-                            Bytes::from(kept)
+                            let kept = Bytes::from(kept);
+                            if *side == TapSide::After {
+                                this.tap.feed(&kept);
+                            }
+                            kept
                         }
                     };
                     return Poll::Ready(Some(Ok(Frame::data(out))));
                 }
                 Poll::Ready(None) => {
                     this.ended = true;
-                    let rest = this.strip.as_mut().map(|s| {
+                    let rest = this.transform.as_mut().map(|(transform, side)| {
                         let mut rest = Vec::new();
-                        s.finish(&mut rest);
+                        transform.finish(&mut rest);
+                        let rest = Bytes::from(rest);
+                        if *side == TapSide::After && !rest.is_empty() {
+                            this.tap.feed(&rest);
+                        }
                         rest
                     });
                     this.finish(None);
                     return match rest {
-                        Some(rest) if !rest.is_empty() => {
-                            Poll::Ready(Some(Ok(Frame::data(Bytes::from(rest)))))
-                        }
+                        Some(rest) if !rest.is_empty() => Poll::Ready(Some(Ok(Frame::data(rest)))),
                         _ => Poll::Ready(None),
                     };
                 }
@@ -285,5 +319,158 @@ impl<B> Drop for PassthroughBody<B> {
             let kind = (!self.completed()).then_some("client_disconnected");
             self.finish(kind);
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::collections::VecDeque;
+    use std::sync::{Arc, Mutex};
+    use switchyard_protocol::BedrockToAnthropic;
+    use switchyard_protocol::eventstream::{Header, encode_frame};
+
+    /// A body that yields the given chunks, then ends.
+    struct Chunks(VecDeque<Bytes>);
+
+    impl Body for Chunks {
+        type Data = Bytes;
+        type Error = std::convert::Infallible;
+
+        fn poll_frame(
+            mut self: Pin<&mut Self>,
+            _cx: &mut Context<'_>,
+        ) -> Poll<Option<Result<Frame<Bytes>, Self::Error>>> {
+            Poll::Ready(self.0.pop_front().map(|b| Ok(Frame::data(b))))
+        }
+    }
+
+    async fn drain<B>(mut body: PassthroughBody<B>) -> Vec<u8>
+    where
+        B: Body<Data = Bytes> + Unpin,
+        B::Error: std::fmt::Display,
+    {
+        let mut out = Vec::new();
+        while let Some(frame) = std::future::poll_fn(|cx| Pin::new(&mut body).poll_frame(cx)).await
+        {
+            if let Ok(Ok(data)) = frame.map(Frame::into_data) {
+                out.extend_from_slice(&data);
+            }
+        }
+        out
+    }
+
+    fn passthrough(
+        chunks: Vec<Bytes>,
+        tap: TapMode,
+    ) -> (PassthroughBody<Chunks>, Arc<Mutex<Option<Finished>>>) {
+        let seen = Arc::new(Mutex::new(None));
+        let sink = seen.clone();
+        let body = PassthroughBody::new(
+            Chunks(chunks.into()),
+            tap,
+            Duration::from_secs(30),
+            None,
+            move |f| {
+                if let Ok(mut s) = sink.lock() {
+                    *s = Some(f);
+                }
+            },
+        );
+        (body, seen)
+    }
+
+    fn bedrock_chunk(event: &str) -> Vec<u8> {
+        use base64::Engine;
+        let payload = serde_json::json!({
+            "bytes": base64::engine::general_purpose::STANDARD.encode(event),
+            "p": "abcd",
+        });
+        encode_frame(
+            &[
+                Header::string(":event-type", "chunk"),
+                Header::string(":content-type", "application/json"),
+                Header::string(":message-type", "event"),
+            ],
+            payload.to_string().as_bytes(),
+        )
+        .unwrap()
+    }
+
+    #[tokio::test]
+    async fn bedrock_transform_with_the_tap_after_it() {
+        let events = [
+            r#"{"type":"message_start","message":{"id":"msg_bdrk_1","type":"message","role":"assistant","model":"claude-haiku-4-5","content":[],"usage":{"input_tokens":16,"output_tokens":1}}}"#,
+            r#"{"type":"content_block_delta","index":0,"delta":{"type":"text_delta","text":"hi"}}"#,
+            r#"{"type":"message_delta","delta":{"stop_reason":"end_turn"},"usage":{"output_tokens":7}}"#,
+            r#"{"type":"message_stop","amazon-bedrock-invocationMetrics":{"inputTokenCount":16,"outputTokenCount":7}}"#,
+        ];
+        let stream: Vec<u8> = events.iter().flat_map(|e| bedrock_chunk(e)).collect();
+        // Cut the frames at awkward places: 7-byte chunks.
+        let chunks: Vec<Bytes> = stream.chunks(7).map(Bytes::copy_from_slice).collect();
+        let (body, seen) = passthrough(chunks, TapMode::sse(Dialect::Anthropic));
+        let body = body.with_transform(Box::new(BedrockToAnthropic::new()), TapSide::After);
+        let out = String::from_utf8(drain(body).await).unwrap();
+        let expected: String = events
+            .iter()
+            .map(|e| {
+                let v: serde_json::Value = serde_json::from_str(e).unwrap();
+                format!("event: {}\ndata: {e}\n\n", v["type"].as_str().unwrap())
+            })
+            .collect();
+        assert_eq!(out, expected);
+        let finished = seen.lock().unwrap().clone().unwrap();
+        let usage = finished.usage.unwrap();
+        assert_eq!((usage.input_tokens, usage.output_tokens), (16, 7));
+        assert!(finished.completed);
+        assert_eq!(finished.error_kind, None);
+        assert_eq!(finished.response_id.as_deref(), Some("msg_bdrk_1"));
+        assert_eq!(finished.bytes, stream.len() as u64);
+    }
+
+    #[tokio::test]
+    async fn chat_usage_strip_keeps_the_tap_before_it() {
+        let sse = concat!(
+            "data: {\"id\":\"c\",\"model\":\"gpt-5-mini\",\"choices\":[{\"index\":0,\"delta\":{\"content\":\"hi\"}}]}\n\n",
+            "data: {\"id\":\"c\",\"model\":\"gpt-5-mini\",\"choices\":[],\"usage\":{\"prompt_tokens\":3,\"completion_tokens\":2,\"total_tokens\":5}}\n\n",
+            "data: [DONE]\n\n",
+        );
+        let chunks = vec![Bytes::from_static(sse.as_bytes())];
+        let (body, seen) = passthrough(chunks, TapMode::sse(Dialect::OpenaiChat));
+        let out = String::from_utf8(drain(body.strip_chat_usage()).await).unwrap();
+        assert!(!out.contains("usage"));
+        assert!(out.ends_with("data: [DONE]\n\n"));
+        let finished = seen.lock().unwrap().clone().unwrap();
+        assert_eq!(finished.usage.unwrap().output_tokens, 2);
+    }
+
+    #[tokio::test]
+    async fn bedrock_exception_is_an_error_for_settle() {
+        let mut stream = bedrock_chunk(
+            r#"{"type":"message_start","message":{"id":"msg_bdrk_2","model":"m","usage":{"input_tokens":4,"output_tokens":1}}}"#,
+        );
+        stream.extend(
+            encode_frame(
+                &[
+                    Header::string(":exception-type", "throttlingException"),
+                    Header::string(":message-type", "exception"),
+                ],
+                br#"{"message":"Too many tokens"}"#,
+            )
+            .unwrap(),
+        );
+        let (body, seen) = passthrough(vec![Bytes::from(stream)], TapMode::sse(Dialect::Anthropic));
+        let body = body.with_transform(Box::new(BedrockToAnthropic::new()), TapSide::After);
+        let out = String::from_utf8(drain(body).await).unwrap();
+        assert!(out.ends_with(
+            "event: error\ndata: {\"type\":\"error\",\"error\":{\"type\":\"rate_limit_error\",\"message\":\"Too many tokens\"}}\n\n"
+        ));
+        let finished = seen.lock().unwrap().clone().unwrap();
+        assert!(!finished.completed);
+        assert_eq!(
+            finished.error_kind.as_deref(),
+            Some("stream_error:rate_limit_error")
+        );
+        assert_eq!(finished.usage.unwrap().input_tokens, 4);
     }
 }

@@ -27,6 +27,19 @@ pub struct OAuthClient {
     pub client_id: String,
     /// Extra fields sent with a refresh (e.g. a scope).
     pub extra: Vec<(String, String)>,
+    /// How the refresh grant is sent.
+    pub grant: GrantEncoding,
+}
+
+/// The body format of a refresh grant. Providers differ: Anthropic's and OpenAI's token
+/// endpoints take JSON, Google's takes only the standard form body and wants the client secret
+/// of the (installed-app) client that obtained the token.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub enum GrantEncoding {
+    #[default]
+    Json,
+    /// `application/x-www-form-urlencoded` (RFC 6749 §6), with `client_secret` when given.
+    Form { client_secret: Option<Secret> },
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -180,17 +193,39 @@ async fn refresh_token(
     refresh: &Secret,
     now: DateTime<Utc>,
 ) -> Result<Refreshed, TokenError> {
-    let mut body = serde_json::Map::new();
-    body.insert("grant_type".into(), "refresh_token".into());
-    body.insert("refresh_token".into(), refresh.expose().into());
-    body.insert("client_id".into(), oauth.client_id.clone().into());
-    for (k, v) in &oauth.extra {
-        body.insert(k.clone(), v.clone().into());
-    }
-    let bytes = serde_json::to_vec(&body).map_err(|e| TokenError::Refresh(e.to_string()))?;
+    let mut fields: Vec<(&str, &str)> = vec![
+        ("grant_type", "refresh_token"),
+        ("refresh_token", refresh.expose()),
+        ("client_id", &oauth.client_id),
+    ];
+    let (content_type, bytes) = match &oauth.grant {
+        GrantEncoding::Json => {
+            let mut body = serde_json::Map::new();
+            for (k, v) in fields
+                .iter()
+                .copied()
+                .chain(oauth.extra.iter().map(|(k, v)| (k.as_str(), v.as_str())))
+            {
+                body.insert(k.to_owned(), v.into());
+            }
+            let bytes =
+                serde_json::to_vec(&body).map_err(|e| TokenError::Refresh(e.to_string()))?;
+            ("application/json", bytes)
+        }
+        GrantEncoding::Form { client_secret } => {
+            if let Some(secret) = client_secret {
+                fields.push(("client_secret", secret.expose()));
+            }
+            fields.extend(oauth.extra.iter().map(|(k, v)| (k.as_str(), v.as_str())));
+            (
+                "application/x-www-form-urlencoded",
+                form_encode(&fields).into_bytes(),
+            )
+        }
+    };
     let resp = http
         .post(&oauth.token_url)
-        .header("content-type", "application/json")
+        .header("content-type", content_type)
         .header("accept", "application/json")
         .body(bytes)
         .timeout(std::time::Duration::from_secs(30))
@@ -227,4 +262,49 @@ async fn refresh_token(
         refresh_token,
         expires_at,
     })
+}
+
+/// `application/x-www-form-urlencoded` serialisation (WHATWG URL §5.2): unreserved bytes as
+/// they are, space as `+`, everything else percent-encoded.
+pub fn form_encode(fields: &[(&str, &str)]) -> String {
+    fn encode(s: &str, out: &mut String) {
+        for b in s.bytes() {
+            match b {
+                b'a'..=b'z' | b'A'..=b'Z' | b'0'..=b'9' | b'*' | b'-' | b'.' | b'_' => {
+                    out.push(char::from(b));
+                }
+                b' ' => out.push('+'),
+                _ => {
+                    const HEX: &[u8; 16] = b"0123456789ABCDEF";
+                    out.push('%');
+                    out.push(char::from(HEX[usize::from(b >> 4)]));
+                    out.push(char::from(HEX[usize::from(b & 0x0f)]));
+                }
+            }
+        }
+    }
+    let mut out = String::new();
+    for (i, (k, v)) in fields.iter().enumerate() {
+        if i > 0 {
+            out.push('&');
+        }
+        encode(k, &mut out);
+        out.push('=');
+        encode(v, &mut out);
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn form_encoding() {
+        assert_eq!(
+            form_encode(&[("a", "1/0+x y"), ("k~", "é&=")]),
+            "a=1%2F0%2Bx+y&k%7E=%C3%A9%26%3D"
+        );
+        assert_eq!(form_encode(&[]), "");
+    }
 }

@@ -59,7 +59,11 @@ pub fn usage_from_body(dialect: Dialect, body: &[u8]) -> Option<BodyInfo> {
         Dialect::Gemini => {
             let first = body.iter().find(|b| !b.is_ascii_whitespace())?;
             let chunks: Vec<GeminiResponse> = if *first == b'[' {
-                serde_json::from_slice(body).ok()?
+                match serde_json::from_slice(body) {
+                    Ok(chunks) => chunks,
+                    // A streamed array cut off mid-way: bill the elements that did arrive.
+                    Err(_) => return salvage_gemini_array(body),
+                }
             } else {
                 vec![serde_json::from_slice(body).ok()?]
             };
@@ -79,6 +83,20 @@ pub fn usage_from_body(dialect: Dialect, body: &[u8]) -> Option<BodyInfo> {
             Some(info)
         }
     }
+}
+
+/// Usage from the complete elements of a truncated Gemini JSON array; `None` when no element
+/// said anything (the body was not such an array after all).
+fn salvage_gemini_array(body: &[u8]) -> Option<BodyInfo> {
+    let mut tap = super::GeminiArrayTap::new();
+    tap.feed(body);
+    tap.finish();
+    let info = BodyInfo {
+        usage: tap.usage(),
+        model: tap.model().map(str::to_owned),
+        response_id: tap.response_id().map(str::to_owned),
+    };
+    (info != BodyInfo::default()).then_some(info)
 }
 
 #[cfg(test)]
@@ -159,6 +177,16 @@ mod tests {
             assert_eq!(info.model.as_deref(), Some("gemini-2.5-flash"));
             assert_eq!(info.response_id.as_deref(), Some("r1"));
         }
+    }
+
+    #[test]
+    fn gemini_truncated_array_is_salvaged() {
+        let body = br#"[{"usageMetadata":{"promptTokenCount":11,"candidatesTokenCount":3},"modelVersion":"gemini-2.5-flash"}
+,
+{"candidates":[{"content":{"parts":[{"text":"cut"#;
+        let info = usage_from_body(Dialect::Gemini, body).unwrap();
+        assert_eq!(info.usage.map(|u| u.output_tokens), Some(3));
+        assert_eq!(info.model.as_deref(), Some("gemini-2.5-flash"));
     }
 
     #[test]

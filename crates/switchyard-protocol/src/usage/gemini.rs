@@ -8,7 +8,9 @@ use serde_json::Value;
 use switchyard_core::TokenUsage;
 
 /// `usageMetadata`: `promptTokenCount` includes `cachedContentTokenCount`; billed output is
-/// candidates plus thoughts.
+/// candidates plus thoughts. The four classes stay apart in [`TokenUsage`]: prompt minus cached
+/// is `input_tokens`, cached is `cache_read_tokens`, thoughts are `reasoning_tokens`, and
+/// candidates are `output_tokens - reasoning_tokens`.
 #[derive(Debug, Clone, Copy, Default, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub(crate) struct GeminiUsage {
@@ -20,6 +22,10 @@ pub(crate) struct GeminiUsage {
     candidates_token_count: Option<u64>,
     #[serde(default, deserialize_with = "count")]
     thoughts_token_count: Option<u64>,
+    /// Tokens of tool results (e.g. search grounding) fed back to the model: counted in
+    /// `totalTokenCount` but not in `promptTokenCount`, and billed as input.
+    #[serde(default, deserialize_with = "count")]
+    tool_use_prompt_token_count: Option<u64>,
 }
 
 impl GeminiUsage {
@@ -27,8 +33,9 @@ impl GeminiUsage {
         let prompt = self.prompt_token_count.unwrap_or(0);
         let cached = self.cached_content_token_count.unwrap_or(0).min(prompt);
         let thoughts = self.thoughts_token_count.unwrap_or(0);
+        let tool_use = self.tool_use_prompt_token_count.unwrap_or(0);
         TokenUsage {
-            input_tokens: prompt - cached,
+            input_tokens: prompt - cached + tool_use,
             output_tokens: self.candidates_token_count.unwrap_or(0) + thoughts,
             cache_creation_5m_tokens: 0,
             cache_creation_1h_tokens: 0,
@@ -76,7 +83,12 @@ pub struct GeminiTap {
 
 impl GeminiTap {
     pub fn on_event(&mut self, event: &SseEvent<'_>) {
-        let bytes = event.data.as_bytes();
+        self.on_json(event.data.as_bytes());
+    }
+
+    /// Observes one response object (an SSE event's data or one element of a streamed JSON
+    /// array), wrapped by Code Assist or not.
+    pub fn on_json(&mut self, bytes: &[u8]) {
         if memmem::find(bytes, b"\"finishReason\"").is_some() {
             self.completed = true;
         }
@@ -88,7 +100,7 @@ impl GeminiTap {
         if !wanted {
             return;
         }
-        let Ok(chunk) = serde_json::from_str::<GeminiResponse>(event.data) else {
+        let Ok(chunk) = serde_json::from_slice::<GeminiResponse>(bytes) else {
             return;
         };
         let error = chunk.error.clone();
@@ -127,6 +139,159 @@ impl GeminiTap {
     /// `responseId`.
     pub fn response_id(&self) -> Option<&str> {
         self.response_id.as_deref()
+    }
+}
+
+/// Default bound on one element of a streamed JSON array held for parsing (see
+/// [`GeminiArrayTap`]).
+pub const DEFAULT_MAX_ARRAY_ELEMENT: usize = 8 * 1024 * 1024;
+
+/// Tap for the streamed JSON-array form of `streamGenerateContent` (no `alt=sse`):
+/// `[{…}\r\n,\r\n{…}\r\n]`, split anywhere. Each top-level object is parsed as soon as it
+/// closes, exactly like an SSE event, so a broken stream is still billed for the elements it
+/// delivered. A single object (a non-stream body) is read the same way.
+///
+/// The scanner tracks only nesting depth and string state, and holds one element at a time (at
+/// most `max_element` bytes; a larger element is skipped and counted).
+#[derive(Debug, Clone)]
+pub struct GeminiArrayTap {
+    tap: GeminiTap,
+    element: Vec<u8>,
+    depth: usize,
+    in_string: bool,
+    escaped: bool,
+    /// The current element outgrew the bound: track its structure but keep none of it.
+    skipping: bool,
+    max_element: usize,
+    dropped_oversize: u64,
+}
+
+impl Default for GeminiArrayTap {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl GeminiArrayTap {
+    pub fn new() -> Self {
+        Self::with_max_element(DEFAULT_MAX_ARRAY_ELEMENT)
+    }
+
+    pub fn with_max_element(max_element: usize) -> Self {
+        Self {
+            tap: GeminiTap::default(),
+            element: Vec::new(),
+            depth: 0,
+            in_string: false,
+            escaped: false,
+            skipping: false,
+            max_element,
+            dropped_oversize: 0,
+        }
+    }
+
+    /// Observes one body chunk (split anywhere).
+    pub fn feed(&mut self, bytes: &[u8]) {
+        let mut start = None;
+        for (i, &b) in bytes.iter().enumerate() {
+            if self.depth == 0 {
+                // Between elements: `[`, `,`, `]` and whitespace carry nothing.
+                if b == b'{' {
+                    self.depth = 1;
+                    start = Some(i);
+                }
+                continue;
+            }
+            if self.in_string {
+                if self.escaped {
+                    self.escaped = false;
+                } else if b == b'\\' {
+                    self.escaped = true;
+                } else if b == b'"' {
+                    self.in_string = false;
+                }
+                continue;
+            }
+            match b {
+                b'"' => self.in_string = true,
+                b'{' | b'[' => self.depth += 1,
+                b'}' | b']' => {
+                    self.depth -= 1;
+                    if self.depth == 0 {
+                        self.keep(&bytes[start.unwrap_or(0)..=i]);
+                        start = None;
+                        self.complete();
+                    }
+                }
+                _ => {}
+            }
+        }
+        if self.depth > 0 {
+            self.keep(&bytes[start.unwrap_or(0)..]);
+        }
+    }
+
+    /// Ends the body. An element cut off by the end cannot be parsed and is dropped.
+    pub fn finish(&mut self) {
+        self.element.clear();
+        self.depth = 0;
+        self.in_string = false;
+        self.escaped = false;
+        self.skipping = false;
+    }
+
+    fn keep(&mut self, part: &[u8]) {
+        if self.skipping {
+            return;
+        }
+        if self.element.len().saturating_add(part.len()) > self.max_element {
+            self.element.clear();
+            self.skipping = true;
+            self.dropped_oversize += 1;
+            return;
+        }
+        self.element.extend_from_slice(part);
+    }
+
+    fn complete(&mut self) {
+        if !self.skipping {
+            self.tap.on_json(&self.element);
+        }
+        self.skipping = false;
+        self.element.clear();
+        if self.element.capacity() > 64 * 1024 {
+            self.element.shrink_to(64 * 1024);
+        }
+    }
+
+    /// How many elements were skipped for exceeding the size bound.
+    pub fn dropped_oversize(&self) -> u64 {
+        self.dropped_oversize
+    }
+
+    /// The tap the elements were fed to (usage, model, completion, errors, response id).
+    pub fn tap(&self) -> &GeminiTap {
+        &self.tap
+    }
+
+    pub fn usage(&self) -> Option<TokenUsage> {
+        self.tap.usage()
+    }
+
+    pub fn model(&self) -> Option<&str> {
+        self.tap.model()
+    }
+
+    pub fn completed(&self) -> bool {
+        self.tap.completed()
+    }
+
+    pub fn stream_error(&self) -> Option<&StreamError> {
+        self.tap.stream_error()
+    }
+
+    pub fn response_id(&self) -> Option<&str> {
+        self.tap.response_id()
     }
 }
 
@@ -202,5 +367,111 @@ mod tests {
             (err.error_type.as_str(), err.message.as_str()),
             ("RESOURCE_EXHAUSTED", "quota")
         );
+    }
+
+    #[test]
+    fn tool_use_prompt_is_input() {
+        let tap = run(
+            "data: {\"usageMetadata\":{\"promptTokenCount\":10,\"cachedContentTokenCount\":4,\"toolUsePromptTokenCount\":5,\"candidatesTokenCount\":2,\"thoughtsTokenCount\":3}}\r\n\r\n",
+        );
+        let usage = tap.usage().unwrap();
+        assert_eq!(
+            (
+                usage.input_tokens,
+                usage.cache_read_tokens,
+                usage.output_tokens,
+                usage.reasoning_tokens
+            ),
+            (11, 4, 5, 3)
+        );
+    }
+
+    fn array_stream(wrap: bool) -> String {
+        let first = "{\"candidates\":[{\"content\":{\"parts\":[{\"text\":\"a ] } \\\" {\"}]}}],\"usageMetadata\":{\"promptTokenCount\":11,\"candidatesTokenCount\":1}}";
+        let (first, last) = if wrap {
+            (
+                format!("{{\"response\":{first},\"traceId\":\"t\"}}"),
+                format!("{{\"response\":{CHUNK},\"traceId\":\"t\"}}"),
+            )
+        } else {
+            (first.to_owned(), CHUNK.to_owned())
+        };
+        format!("[{first}\r\n,\r\n{last}\r\n]")
+    }
+
+    #[test]
+    fn json_array_every_split() {
+        for wrap in [false, true] {
+            let body = array_stream(wrap);
+            let bytes = body.as_bytes();
+            for split in 0..=bytes.len() {
+                let mut tap = GeminiArrayTap::new();
+                tap.feed(&bytes[..split]);
+                tap.feed(&bytes[split..]);
+                tap.finish();
+                assert_eq!(tap.usage(), Some(expected()), "split {split}");
+                assert_eq!(tap.model(), Some("gemini-2.5-flash"));
+                assert_eq!(tap.response_id(), Some("6wcJab6wEJucz7IP3f6J4Qk"));
+                assert!(tap.completed());
+            }
+        }
+    }
+
+    #[test]
+    fn json_array_cut_off_keeps_what_arrived() {
+        let body = array_stream(false);
+        let cut = &body.as_bytes()[..body.len() - 30];
+        let mut tap = GeminiArrayTap::new();
+        for c in cut.chunks(5) {
+            tap.feed(c);
+        }
+        tap.finish();
+        assert_eq!(tap.usage().map(|u| u.output_tokens), Some(1));
+        assert!(!tap.completed());
+    }
+
+    #[test]
+    fn json_array_oversize_element_is_skipped() {
+        let body = format!("[{{\"x\":\"{}\"}},{CHUNK}]", "y".repeat(100));
+        let mut tap = GeminiArrayTap::with_max_element(64);
+        for c in body.as_bytes().chunks(9) {
+            tap.feed(c);
+        }
+        // Both elements are over 64 bytes.
+        assert_eq!(tap.dropped_oversize(), 2);
+        assert_eq!(tap.usage(), None);
+        let mut tap = GeminiArrayTap::with_max_element(CHUNK.len());
+        tap.feed(body.as_bytes());
+        assert_eq!(tap.dropped_oversize(), 0);
+        assert_eq!(tap.usage(), Some(expected()));
+        let body = format!("[{{\"x\":\"{}\"}},{CHUNK}]", "y".repeat(CHUNK.len()));
+        let mut tap = GeminiArrayTap::with_max_element(CHUNK.len());
+        for c in body.as_bytes().chunks(9) {
+            tap.feed(c);
+        }
+        assert_eq!(tap.dropped_oversize(), 1);
+        assert_eq!(tap.usage(), Some(expected()));
+    }
+
+    #[test]
+    fn json_array_error_element() {
+        let mut tap = GeminiArrayTap::new();
+        tap.feed(b"[{\"error\":{\"code\":503,\"message\":\"busy\",\"status\":\"UNAVAILABLE\"}}]");
+        assert_eq!(
+            tap.stream_error().map(|e| e.error_type.as_str()),
+            Some("UNAVAILABLE")
+        );
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn json_array_no_panic(body in proptest::collection::vec(proptest::prelude::any::<u8>(), 0..128), split in 0usize..129) {
+            let split = split.min(body.len());
+            let mut tap = GeminiArrayTap::with_max_element(16);
+            tap.feed(&body[..split]);
+            tap.feed(&body[split..]);
+            tap.finish();
+            let _ = tap.usage();
+        }
     }
 }

@@ -16,7 +16,7 @@ mod openai;
 
 pub use anthropic::AnthropicTap;
 pub use body::{BodyInfo, usage_from_body};
-pub use gemini::GeminiTap;
+pub use gemini::{DEFAULT_MAX_ARRAY_ELEMENT, GeminiArrayTap, GeminiTap};
 pub use openai::{ChatTap, ResponsesTap};
 
 use crate::sse::{SseDecoder, SseEvent};

@@ -9,12 +9,19 @@ use switchyard_core::session::session_key;
 use switchyard_protocol::{inspect_anthropic, json_edit};
 use switchyard_upstream::anthropic::prepare;
 
-use super::forward::{self, Endpoint, Prepared, RelayRequest};
+use super::forward::{self, Endpoint, Prepared, RelayRequest, Reshape};
 use super::settle::refused;
 use super::{Admitted, admit, admitted, new_request_id, reply};
 use crate::state::AppState;
 
-const KINDS: &[AccountKind] = &[AccountKind::ClaudeOfficial, AccountKind::Claude];
+/// Bedrock accounts serve Messages in the same pool as Claude accounts.
+const KINDS: &[AccountKind] = &[
+    AccountKind::ClaudeOfficial,
+    AccountKind::Claude,
+    AccountKind::Bedrock,
+];
+/// Bedrock has no count_tokens.
+const COUNT_KINDS: &[AccountKind] = &[AccountKind::ClaudeOfficial, AccountKind::Claude];
 
 /// Sent when an upstream stream breaks after the first byte: the client gets a well-formed
 /// Anthropic error event instead of a silently truncated stream.
@@ -30,7 +37,7 @@ pub static MESSAGES: Endpoint = Endpoint {
 static COUNT_TOKENS: Endpoint = Endpoint {
     dialect: Dialect::Anthropic,
     name: "count_tokens",
-    kinds: KINDS,
+    kinds: COUNT_KINDS,
     broken_trailer: None,
 };
 
@@ -108,11 +115,31 @@ pub async fn relay_admitted(
     let client_headers = parts.headers;
     let hosts = state.hosts.clone();
     let requested = info.model;
+    let stream = info.stream;
     forward::relay(
         state,
         endpoint,
         relay_req,
         move |account, upstream_model, bearer| {
+            if account.kind == AccountKind::Bedrock {
+                let p = switchyard_upstream::bedrock::prepare(
+                    account,
+                    &hosts,
+                    &client_headers,
+                    body.clone(),
+                    upstream_model,
+                    stream,
+                    chrono::Utc::now(),
+                )
+                .map_err(|e| e.to_string())?;
+                return Ok(Prepared {
+                    url: p.url,
+                    headers: p.headers,
+                    body: p.body,
+                    collect_stream: false,
+                    reshape: Reshape::Bedrock,
+                });
+            }
             let body = if upstream_model == requested {
                 body.clone()
             } else {
@@ -135,6 +162,7 @@ pub async fn relay_admitted(
                 headers: p.headers,
                 body: p.body,
                 collect_stream: false,
+                reshape: Reshape::None,
             })
         },
     )

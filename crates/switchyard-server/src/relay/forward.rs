@@ -35,6 +35,18 @@ pub struct Prepared {
     /// The upstream only streams but the client asked for one JSON response (the ChatGPT
     /// backend): gather the stream and answer with its final response object.
     pub collect_stream: bool,
+    /// How the upstream's answer is turned into the client's shape, if it speaks another.
+    pub reshape: Reshape,
+}
+
+/// The named transforms for upstreams that answer in another shape than the client asked
+/// for (DESIGN.md, phase 7). Everything else passes through untouched.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum Reshape {
+    #[default]
+    None,
+    /// Bedrock: the binary event-stream becomes Anthropic SSE; errors become Anthropic errors.
+    Bedrock,
 }
 
 /// How one dialect's endpoint is served.
@@ -294,6 +306,7 @@ where
             metrics::failover(endpoint.dialect.as_str());
         }
         let collect_stream = prepared.collect_stream;
+        let reshape = prepared.reshape;
         let sent_at = Instant::now();
         let sent = tokio::time::timeout(
             first_byte_timeout,
@@ -366,6 +379,7 @@ where
                     idle,
                     ttl,
                     strip_chat_usage: req.strip_chat_usage,
+                    reshape,
                 },
                 Held {
                     key_slot: key_slot.take(),
@@ -398,6 +412,17 @@ where
                     None,
                     "an upstream account's credentials were rejected and no other account could serve the request",
                 )
+            }
+            _ if reshape == Reshape::Bedrock => {
+                let mut r = Response::new(Body::from(switchyard_upstream::bedrock::error_body(
+                    status, &headers, &body,
+                )));
+                *r.status_mut() = StatusCode::from_u16(status).unwrap_or(StatusCode::BAD_GATEWAY);
+                r.headers_mut().insert(
+                    header::CONTENT_TYPE,
+                    HeaderValue::from_static("application/json"),
+                );
+                r
             }
             _ => upstream_error_response(status, &headers, body),
         };
@@ -475,6 +500,7 @@ struct BodyOptions {
     /// Lifetime of the response-id binding (Responses continuations).
     ttl: Duration,
     strip_chat_usage: bool,
+    reshape: Reshape,
 }
 
 /// Builds the client response around the upstream body; settlement runs when it ends.
@@ -491,14 +517,22 @@ fn passthrough(
         idle,
         ttl,
         strip_chat_usage,
+        reshape,
     } = opts;
     let status = StatusCode::from_u16(resp.status().as_u16()).unwrap_or(StatusCode::OK);
-    let mut headers = response_forwardable(resp.headers());
-    let is_sse = resp
+    let content_type = resp
         .headers()
         .get(header::CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())
-        .is_some_and(|v| v.starts_with("text/event-stream"));
+        .unwrap_or("");
+    let bedrock_stream = reshape == Reshape::Bedrock
+        && content_type.starts_with(switchyard_upstream::bedrock::EVENTSTREAM_CONTENT_TYPE);
+    let is_sse = content_type.starts_with("text/event-stream") || bedrock_stream;
+    let mut headers = if reshape == Reshape::Bedrock {
+        switchyard_upstream::bedrock::response_headers(resp.headers(), bedrock_stream)
+    } else {
+        response_forwardable(resp.headers())
+    };
     let tap = if is_sse {
         headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-cache"));
         headers.insert("x-accel-buffering", HeaderValue::from_static("no"));
@@ -531,6 +565,13 @@ fn passthrough(
         });
     if strip_chat_usage && is_sse {
         body = body.strip_chat_usage();
+    }
+    if bedrock_stream {
+        // The tap reads the Anthropic SSE the transform produces, not the binary frames.
+        body = body.with_transform(
+            Box::new(switchyard_protocol::BedrockToAnthropic::new()),
+            switchyard_upstream::passthrough::TapSide::After,
+        );
     }
     body = body.stop_on(async move {
         let _ = stopping.wait_for(|stop| *stop).await;

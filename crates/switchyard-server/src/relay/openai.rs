@@ -14,7 +14,7 @@ use switchyard_core::session::session_key;
 use switchyard_protocol::{inspect_chat, inspect_responses, json_edit};
 use switchyard_upstream::openai::{OpenaiApi, is_chatgpt_token, prepare};
 
-use super::forward::{self, Endpoint, Prepared, RelayRequest, response_binding};
+use super::forward::{self, Endpoint, Prepared, RelayRequest, Reshape, response_binding};
 use super::settle::refused;
 use super::{Admitted, admit, admitted, new_request_id, reply};
 use crate::state::AppState;
@@ -180,6 +180,7 @@ pub async fn relay_admitted(
                 headers: p.headers,
                 body: p.body,
                 collect_stream,
+                reshape: Reshape::None,
             })
         },
     )

@@ -96,13 +96,19 @@ pub fn settle(state: &Arc<AppState>, mut outcome: Outcome, finished: Option<Fini
         }
     }
     let snap = state.snapshot.load();
-    let priced_model = outcome
-        .upstream_model
-        .as_deref()
-        .or(outcome.requested_model.as_deref());
-    let cost_usd = match priced_model {
+    // The upstream model's price, else the requested model's: a Bedrock model id or an
+    // operator's mapping target is often not in the price table while the name the client
+    // asked for is.
+    let candidates = [
+        outcome.upstream_model.as_deref(),
+        outcome.requested_model.as_deref(),
+    ];
+    let cost_usd = match candidates.iter().flatten().next() {
         Some(m) if finished.is_some() => {
-            let cost = snap.prices.cost_usd(m, &usage);
+            let cost = candidates
+                .iter()
+                .flatten()
+                .find_map(|m| snap.prices.cost_usd(m, &usage));
             if cost.is_none() {
                 tracing::warn!(model = m, request_id = %outcome.request_id, "no price for model; usage recorded with null cost");
             }

@@ -3,6 +3,7 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)] // test support code outside #[test] fns
 mod admin_api;
+mod bedrock;
 mod health;
 mod openai;
 mod policy;

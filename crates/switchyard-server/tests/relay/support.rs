@@ -14,6 +14,8 @@ use switchyard_testkit::MockUpstream;
 use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
 
+pub const AWS_SECRET: &str = "wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY";
+
 pub struct TestApp {
     pub url: String,
     pub state: Arc<AppState>,
@@ -75,6 +77,15 @@ impl AccountSpec {
         }
     }
 
+    /// A `bedrock` account: SigV4 when `secret` is an access key id (`AKIA…`, with the
+    /// secret key [`AWS_SECRET`]), else a Bedrock API key.
+    pub fn bedrock(name: &'static str, secret: &'static str) -> Self {
+        Self {
+            kind: AccountKind::Bedrock,
+            ..Self::claude(name, secret)
+        }
+    }
+
     pub fn oauth(name: &'static str, token: &'static str, refresh: &'static str) -> Self {
         Self {
             kind: AccountKind::ClaudeOfficial,
@@ -105,6 +116,9 @@ impl TestApp {
             "upstream.openai_auth",
             "upstream.claude_ai",
             "upstream.gemini_api",
+            "upstream.code_assist",
+            "upstream.google_oauth",
+            "upstream.bedrock_runtime",
         ] {
             config.set(host, &mock.url()).unwrap();
         }
@@ -155,6 +169,11 @@ impl TestApp {
                 access_token: secret,
                 refresh_token: spec.refresh_token.map(Secret::new),
                 expires_at: spec.expires_at,
+                ..Default::default()
+            },
+            AccountKind::Bedrock if spec.secret.starts_with("AKIA") => Credentials {
+                aws_access_key_id: secret,
+                aws_secret_access_key: Some(Secret::new(AWS_SECRET)),
                 ..Default::default()
             },
             AccountKind::ClaudeOfficial => Credentials {
