@@ -95,6 +95,7 @@ impl App {
             pending_states: Default::default(),
             shutdown: tokio::sync::watch::channel(false).0,
             login_throttle: Default::default(),
+            projects: switchyard_upstream::gemini::CodeAssistProjects::new(),
         });
         Ok(Self {
             listener,

@@ -161,6 +161,8 @@ pub struct AppState {
     /// Set when the shutdown grace period is over: open streams end and settle.
     pub shutdown: tokio::sync::watch::Sender<bool>,
     pub login_throttle: crate::admin_api::LoginThrottle,
+    /// Code Assist projects of Google-login (`gemini`) accounts, discovered once each.
+    pub projects: switchyard_upstream::gemini::CodeAssistProjects,
 }
 
 /// How often one account's usage-window report is written to the store at most.

@@ -16,7 +16,9 @@ use std::pin::Pin;
 use std::task::{Context, Poll};
 use std::time::{Duration, Instant};
 use switchyard_core::{Dialect, TokenUsage};
-use switchyard_protocol::{ChatUsageStripper, StreamTap, StreamTransform, usage_from_body};
+use switchyard_protocol::{
+    ChatUsageStripper, GeminiArrayTap, StreamTap, StreamTransform, usage_from_body,
+};
 use tokio::time::Sleep;
 
 /// Largest non-streaming body kept for reading its usage; longer bodies are still forwarded.
@@ -32,11 +34,18 @@ pub enum TapMode {
         chunks: Vec<Bytes>,
         len: usize,
     },
+    /// Gemini's streamed JSON array (`streamGenerateContent` without `alt=sse`), read element
+    /// by element as it arrives.
+    GeminiArray(Box<GeminiArrayTap>),
 }
 
 impl TapMode {
     pub fn sse(dialect: Dialect) -> Self {
         TapMode::Sse(Box::new(StreamTap::new(dialect)))
+    }
+
+    pub fn gemini_array() -> Self {
+        TapMode::GeminiArray(Box::new(GeminiArrayTap::new()))
     }
 
     pub fn json(dialect: Dialect) -> Self {
@@ -50,6 +59,7 @@ impl TapMode {
     fn feed(&mut self, bytes: &Bytes) {
         match self {
             TapMode::Sse(tap) => tap.feed(bytes),
+            TapMode::GeminiArray(tap) => tap.feed(bytes),
             TapMode::Json { chunks, len, .. } => {
                 if *len + bytes.len() <= JSON_TAP_CAP {
                     *len += bytes.len();
@@ -172,6 +182,18 @@ impl<B> PassthroughBody<B> {
                     done.error_kind = Some(format!("stream_error:{}", e.error_type));
                 }
             }
+            TapMode::GeminiArray(tap) => {
+                tap.finish();
+                done.usage = tap.usage();
+                done.model = tap.model().map(str::to_string);
+                done.response_id = tap.response_id().map(str::to_string);
+                done.completed = tap.completed();
+                if done.error_kind.is_none()
+                    && let Some(e) = tap.stream_error()
+                {
+                    done.error_kind = Some(format!("stream_error:{}", e.error_type));
+                }
+            }
             TapMode::Json {
                 dialect,
                 chunks,
@@ -201,6 +223,7 @@ impl<B> PassthroughBody<B> {
     fn completed(&self) -> bool {
         match &self.tap {
             TapMode::Sse(tap) => tap.completed(),
+            TapMode::GeminiArray(tap) => tap.completed(),
             TapMode::Json { .. } => false,
         }
     }

@@ -180,7 +180,9 @@ pub fn routes(state: Arc<AppState>) -> Router<Arc<AppState>> {
         let handler = op.handler.route_layer(guard);
         router = router.route(&format!("{PREFIX}{}", op.path), handler);
     }
-    router.fallback(|| async { Problem::not_found("no such admin API path") })
+    // Unknown admin paths are answered by the app's fallback (relay::not_found), which knows
+    // this prefix: a router merged into another cannot keep a fallback of its own.
+    router
 }
 
 /// The signed-in caller, put into the request's extensions by [`authorize`].

@@ -165,6 +165,18 @@ pub fn admit_request(
     dialect: Dialect,
 ) -> Result<(), Response> {
     admit_model(entry, model, dialect)?;
+    admit_client(state, entry, headers, body, dialect)
+}
+
+/// The client rule alone (for requests that name no model, such as Code Assist's
+/// `loadCodeAssist`).
+pub fn admit_client(
+    state: &AppState,
+    entry: &KeyEntry,
+    headers: &HeaderMap,
+    body: &[u8],
+    dialect: Dialect,
+) -> Result<(), Response> {
     let allowed = &entry.key.policy.allowed_clients;
     if allowed.is_empty() || allowed.iter().any(|c| c == "any") {
         return Ok(());

@@ -120,7 +120,7 @@ pub async fn relay_admitted(
         state,
         endpoint,
         relay_req,
-        move |account, upstream_model, bearer| {
+        move |account, upstream_model, bearer, _project| {
             if account.kind == AccountKind::Bedrock {
                 let p = switchyard_upstream::bedrock::prepare(
                     account,

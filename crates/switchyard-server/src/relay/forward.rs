@@ -13,6 +13,7 @@ use switchyard_core::session::SessionKey;
 use switchyard_core::{Dialect, Secret};
 use switchyard_store::AccountState;
 use switchyard_upstream::classify::{self, Classified, Cooldowns, Failure, StateChange};
+use switchyard_upstream::gemini::{ResponseShape, UpstreamFraming};
 use switchyard_upstream::headers::response_forwardable;
 use switchyard_upstream::passthrough::{PassthroughBody, TapMode};
 use switchyard_upstream::tokens::TokenError;
@@ -47,7 +48,18 @@ pub enum Reshape {
     None,
     /// Bedrock: the binary event-stream becomes Anthropic SSE; errors become Anthropic errors.
     Bedrock,
+    /// Gemini: the upstream's framing picks the usage tap; a Code Assist answer to a public-API
+    /// client is unwrapped (and re-framed as the client asked: SSE or a JSON array).
+    Gemini {
+        framing: UpstreamFraming,
+        shape: ResponseShape,
+        client_sse: bool,
+    },
 }
+
+/// Ends a Gemini SSE stream whose upstream broke: a Google error event (Gemini CLI's parser
+/// accepts only `data:` lines, so never a comment).
+const GEMINI_BROKEN_TRAILER: &str = "data: {\"error\":{\"code\":502,\"message\":\"upstream stream ended unexpectedly\",\"status\":\"UNAVAILABLE\"}}\r\n\r\n";
 
 /// How one dialect's endpoint is served.
 pub struct Endpoint {
@@ -98,7 +110,7 @@ pub async fn relay<F>(
     prepare: F,
 ) -> Response<Body>
 where
-    F: Fn(&Account, &str, Option<&Secret>) -> Result<Prepared, String>,
+    F: Fn(&Account, &str, Option<&Secret>, Option<&str>) -> Result<Prepared, String>,
 {
     // If the client goes away before the response exists, hyper drops this future: the
     // attempt stops (no more upstream work for nobody), slots are released by their guards,
@@ -175,7 +187,7 @@ async fn attempts<F>(
     prepare: F,
 ) -> Response<Body>
 where
-    F: Fn(&Account, &str, Option<&Secret>) -> Result<Prepared, String>,
+    F: Fn(&Account, &str, Option<&Secret>, Option<&str>) -> Result<Prepared, String>,
 {
     let snap_at_start = state.snapshot.load_full();
     let snap_settings = &snap_at_start.settings;
@@ -291,7 +303,41 @@ where
             },
             None => None,
         };
-        let prepared = match prepare(&account, &choice.upstream_model, bearer.as_ref()) {
+        // A Google-login account serves through its Code Assist project (discovered once).
+        let project = match (&bearer, account.kind, endpoint.dialect) {
+            (Some(token), AccountKind::Gemini, Dialect::Gemini) => {
+                match state
+                    .projects
+                    .project_for(&account, &http, &state.hosts, token)
+                    .await
+                {
+                    Ok(p) => Some(p),
+                    Err(e) => {
+                        tracing::warn!(account = %account.name, error = %e, "no Code Assist project");
+                        if e.is_permanent() {
+                            state.set_account_state(
+                                account.id,
+                                AccountState {
+                                    status: AccountStatus::Error,
+                                    reason: Some(format!("Code Assist project: {e}")),
+                                    until: None,
+                                    consecutive_errors: account.consecutive_errors + 1,
+                                },
+                            );
+                        }
+                        exclude.push(account.id);
+                        continue;
+                    }
+                }
+            }
+            _ => None,
+        };
+        let prepared = match prepare(
+            &account,
+            &choice.upstream_model,
+            bearer.as_ref(),
+            project.as_deref(),
+        ) {
             Ok(p) => p,
             Err(e) => {
                 tracing::error!(account = %account.name, error = %e, "cannot build upstream request");
@@ -390,7 +436,7 @@ where
         let headers = resp.headers().clone();
         let body = read_capped(resp, ERROR_BODY_CAP).await;
         outcome.upstream_time += sent_at.elapsed();
-        let classified = classify::response(
+        let mut classified = classify::response(
             status,
             &headers,
             &body,
@@ -398,6 +444,13 @@ where
             Utc::now(),
             &cooldowns(&state),
         );
+        // Google says when to retry in the body (RetryInfo), not in a header.
+        if matches!(reshape, Reshape::Gemini { .. })
+            && let StateChange::Cool { until, .. } = &mut classified.state
+            && let Some(delay) = switchyard_upstream::gemini::retry_delay(&body)
+        {
+            *until = Utc::now() + delay;
+        }
         metrics::upstream_attempt(account.kind.as_str(), classified.failure.kind());
         tracing::warn!(account = %account.name, status, failure = classified.failure.kind(), "upstream refused request");
         outcome.status = status;
@@ -527,26 +580,53 @@ fn passthrough(
         .unwrap_or("");
     let bedrock_stream = reshape == Reshape::Bedrock
         && content_type.starts_with(switchyard_upstream::bedrock::EVENTSTREAM_CONTENT_TYPE);
-    let is_sse = content_type.starts_with("text/event-stream") || bedrock_stream;
+    // Whether the client receives SSE (which the broken-stream trailer must match).
+    let is_sse = match reshape {
+        Reshape::Gemini { client_sse, .. } => client_sse,
+        _ => content_type.starts_with("text/event-stream") || bedrock_stream,
+    };
     let mut headers = if reshape == Reshape::Bedrock {
         switchyard_upstream::bedrock::response_headers(resp.headers(), bedrock_stream)
     } else {
         response_forwardable(resp.headers())
     };
-    let tap = if is_sse {
+    if let Reshape::Gemini { shape, .. } = reshape
+        && shape != ResponseShape::Passthrough
+    {
+        // The body is re-framed: its length and type are the client's, not the upstream's.
+        headers.remove(header::CONTENT_LENGTH);
+        headers.insert(
+            header::CONTENT_TYPE,
+            HeaderValue::from_static(if is_sse {
+                "text/event-stream"
+            } else {
+                "application/json; charset=UTF-8"
+            }),
+        );
+    }
+    if is_sse {
         headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-cache"));
         headers.insert("x-accel-buffering", HeaderValue::from_static("no"));
-        TapMode::sse(endpoint.dialect)
-    } else {
-        TapMode::json(endpoint.dialect)
+    }
+    // The tap reads the upstream's bytes, so it follows the upstream's framing.
+    let tap = match reshape {
+        Reshape::Gemini { framing, .. } => match framing {
+            UpstreamFraming::Sse => TapMode::sse(Dialect::Gemini),
+            UpstreamFraming::JsonArray => TapMode::gemini_array(),
+            UpstreamFraming::Json => TapMode::json(Dialect::Gemini),
+        },
+        _ if is_sse => TapMode::sse(endpoint.dialect),
+        _ => TapMode::json(endpoint.dialect),
     };
     headers.insert("x-switchyard-request-id", header_value(&outcome.request_id));
-    let trailer = if is_sse {
-        endpoint
+    let trailer = match reshape {
+        Reshape::Gemini { .. } if is_sse => {
+            Some(Bytes::from_static(GEMINI_BROKEN_TRAILER.as_bytes()))
+        }
+        _ if is_sse => endpoint
             .broken_trailer
-            .map(|t| Bytes::from_static(t.as_bytes()))
-    } else {
-        None
+            .map(|t| Bytes::from_static(t.as_bytes())),
+        _ => None,
     };
     let mut stopping = state.shutdown.subscribe();
     let state = state.clone();
@@ -565,6 +645,12 @@ fn passthrough(
         });
     if strip_chat_usage && is_sse {
         body = body.strip_chat_usage();
+    }
+    if let Reshape::Gemini { shape, .. } = reshape
+        && let Some(transform) = shape.transform()
+    {
+        // The Gemini tap understands the wrapped Code Assist shape: it reads the upstream's.
+        body = body.with_transform(transform, switchyard_upstream::passthrough::TapSide::Before);
     }
     if bedrock_stream {
         // The tap reads the Anthropic SSE the transform produces, not the binary frames.

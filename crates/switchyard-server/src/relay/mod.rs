@@ -18,6 +18,7 @@ pub mod admit;
 pub mod anthropic;
 pub mod auth;
 pub mod forward;
+pub mod gemini;
 pub mod models;
 pub mod openai;
 pub mod reply;
@@ -70,7 +71,11 @@ pub fn routes() -> Router<Arc<AppState>> {
     ] {
         r = r.route(path, get(models::list));
     }
-    r.route("/api/self/usage", get(self_service::usage))
+    for prefix in ["/v1beta/models", "/v1/models"] {
+        r = r.route(&format!("{prefix}/{{*model_action}}"), post(gemini::public));
+    }
+    r.route("/v1beta/models", get(models::list))
+        .route("/api/self/usage", get(self_service::usage))
 }
 
 /// The dialect a request to an unknown route most likely speaks, from its headers.
@@ -84,10 +89,26 @@ fn guess_dialect(headers: &HeaderMap) -> Dialect {
     }
 }
 
-/// Unknown paths get a 404 in the dialect the client most likely speaks.
-pub async fn not_found(headers: HeaderMap, uri: axum::http::Uri) -> Response {
-    let message = format!("no route for {}", uri.path());
-    reply::error(guess_dialect(&headers), 404, None, &message)
+/// Unknown paths get a 404 in the dialect the client most likely speaks. Code Assist paths
+/// (`/v1internal:{method}`) land here because the method shares the path segment, so they
+/// are dispatched from here.
+pub async fn not_found(
+    axum::extract::State(state): axum::extract::State<Arc<AppState>>,
+    req: axum::extract::Request,
+) -> Response {
+    let path = req.uri().path();
+    if path.starts_with("/v1internal:") {
+        if req.method() == axum::http::Method::POST {
+            return gemini::code_assist(state, req).await;
+        }
+        let message = format!("{} is not allowed on {path}", req.method());
+        return reply::error(Dialect::Gemini, 405, None, &message);
+    }
+    if path.starts_with(crate::admin_api::PREFIX) {
+        return crate::admin_api::Problem::not_found("no such admin API path");
+    }
+    let message = format!("no route for {path}");
+    reply::error(guess_dialect(req.headers()), 404, None, &message)
 }
 
 /// A known path with the wrong method gets a 405 in that dialect, not an empty body.

@@ -1,5 +1,6 @@
-//! `GET /v1/models`: the models the presented key may use, in Anthropic's shape when the
-//! client speaks Anthropic (it sends `anthropic-version`) and OpenAI's otherwise.
+//! `GET /v1/models` (and Gemini's `/v1beta/models`): the models the presented key may use, in
+//! Google's shape for Gemini clients (`/v1beta`, `x-goog-api-key` or `?key=`), Anthropic's when
+//! the client sends `anthropic-version`, and OpenAI's otherwise.
 
 use axum::Json;
 use axum::extract::{Request, State};
@@ -15,7 +16,15 @@ use crate::state::AppState;
 
 pub async fn list(State(state): State<Arc<AppState>>, req: Request) -> Response {
     let headers = req.headers();
-    let dialect = if headers.contains_key("anthropic-version") {
+    let google = req.uri().path().starts_with("/v1beta/")
+        || headers.contains_key("x-goog-api-key")
+        || req
+            .uri()
+            .query()
+            .is_some_and(|q| q.split('&').any(|p| p.starts_with("key=")));
+    let dialect = if google {
+        Dialect::Gemini
+    } else if headers.contains_key("anthropic-version") {
         Dialect::Anthropic
     } else {
         Dialect::OpenaiChat
@@ -59,6 +68,13 @@ pub async fn list(State(state): State<Arc<AppState>>, req: Request) -> Response 
             "has_more": false,
             "first_id": visible.first(),
             "last_id": visible.last(),
+        }))
+        .into_response(),
+        Dialect::Gemini => Json(json!({
+            "models": visible.iter().map(|m| json!({
+                "name": format!("models/{m}"), "baseModelId": m, "displayName": m,
+                "supportedGenerationMethods": ["generateContent", "streamGenerateContent", "countTokens"],
+            })).collect::<Vec<_>>(),
         }))
         .into_response(),
         _ => Json(json!({

@@ -154,7 +154,7 @@ pub async fn relay_admitted(
         state,
         endpoint,
         relay_req,
-        move |account, upstream_model, bearer| {
+        move |account, upstream_model, bearer, _project| {
             let mut body = upstream_body(account, api, &requested, upstream_model, &body)?;
             // The ChatGPT backend only streams: ask for a stream and gather it for the client.
             let collect_stream = !client_streams

@@ -146,6 +146,7 @@ async fn the_openapi_document_is_valid_and_in_step_with_the_routes() {
         .await
         .unwrap();
     assert_eq!(resp.status(), 404);
+    assert_eq!(resp.headers()["content-type"], "application/problem+json");
     app.stop().await;
 }
 

@@ -86,6 +86,23 @@ impl AccountSpec {
         }
     }
 
+    /// A `gemini-api` account (an API key for the public Gemini API).
+    pub fn gemini_api(name: &'static str, key: &'static str) -> Self {
+        Self {
+            kind: AccountKind::GeminiApi,
+            ..Self::claude(name, key)
+        }
+    }
+
+    /// A Google-login `gemini` account (Code Assist).
+    pub fn gemini(name: &'static str, token: &'static str, refresh: &'static str) -> Self {
+        Self {
+            kind: AccountKind::Gemini,
+            refresh_token: Some(refresh),
+            ..Self::claude(name, token)
+        }
+    }
+
     pub fn oauth(name: &'static str, token: &'static str, refresh: &'static str) -> Self {
         Self {
             kind: AccountKind::ClaudeOfficial,
@@ -176,7 +193,7 @@ impl TestApp {
                 aws_secret_access_key: Some(Secret::new(AWS_SECRET)),
                 ..Default::default()
             },
-            AccountKind::ClaudeOfficial => Credentials {
+            AccountKind::ClaudeOfficial | AccountKind::Gemini => Credentials {
                 access_token: secret,
                 refresh_token: spec.refresh_token.map(Secret::new),
                 expires_at: spec.expires_at,
