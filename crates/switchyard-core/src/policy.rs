@@ -154,7 +154,11 @@ pub fn detect_client(s: &ClientSignals, strict: bool) -> Option<ClientKind> {
         let ok = !strict || (s.originator.as_deref() == Some(*product) && s.codex_session);
         return ok.then_some(ClientKind::CodexCli);
     }
-    if ua.starts_with("GeminiCLI/") {
+    // `GeminiCLI/0.61.0/…`, or `GeminiCLI-tui/0.61.0/…` as 0.61 sends in `-p` mode.
+    let gemini = ua
+        .strip_prefix("GeminiCLI")
+        .is_some_and(|rest| rest.starts_with('/') || rest.starts_with('-'));
+    if gemini {
         let ok = !strict
             || s.code_assist_body
             || s.goog_api_client
@@ -349,9 +353,10 @@ mod tests {
             ..codex.clone()
         };
         assert_eq!(detect_client(&fake, true), None);
+        // As Gemini CLI 0.61.0 sent it to a capture server in `-p` mode.
         let gemini = ClientSignals {
-            user_agent: "GeminiCLI/0.61.0/gemini-2.5-pro (linux; x64)".into(),
-            goog_api_client: Some("gl-node/20.20.2".into()),
+            user_agent: "GeminiCLI-tui/0.61.0/gemini-3.1-pro-preview (linux; x64; terminal)".into(),
+            goog_api_client: Some("google-genai-sdk/1.30.0 gl-node/v20.20.2".into()),
             ..Default::default()
         };
         assert_eq!(detect_client(&gemini, true), Some(ClientKind::GeminiCli));

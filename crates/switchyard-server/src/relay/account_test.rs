@@ -12,7 +12,7 @@ use switchyard_core::key::{ApiKey, KeyPolicy, KeyStatus};
 use switchyard_upstream::openai::OpenaiApi;
 
 use super::admit::KeySlots;
-use super::{Admitted, anthropic, openai, reply};
+use super::{Admitted, anthropic, gemini, openai, reply};
 use crate::state::{AppState, KeyEntry};
 
 /// The model a test asks for: one the account is configured for, else a small default.
@@ -28,6 +28,7 @@ fn test_model(account: &Account) -> String {
             "claude-haiku-4-5".into()
         }
         AccountKind::OpenaiResponses => "gpt-5-mini".into(),
+        AccountKind::Gemini | AccountKind::GeminiApi => "gemini-2.5-flash".into(),
         _ => "gpt-4o-mini".into(),
     }
 }
@@ -64,16 +65,16 @@ pub async fn test_account(state: &Arc<AppState>, account: &Account) -> Response 
             "/v1/chat/completions",
             serde_json::json!({"model": model, "max_tokens": 1, "messages": [{"role": "user", "content": "ping"}]}),
         ),
-        AccountKind::Gemini | AccountKind::GeminiApi => {
-            return reply::error(
-                switchyard_core::Dialect::Gemini,
-                501,
-                None,
-                "testing Gemini accounts is not supported yet",
-            );
-        }
+        AccountKind::Gemini | AccountKind::GeminiApi => (
+            "/v1beta/models/{model}:generateContent",
+            serde_json::json!({
+                "contents": [{"role": "user", "parts": [{"text": "ping"}]}],
+                "generationConfig": {"maxOutputTokens": 1}
+            }),
+        ),
     };
-    let parts = match axum::http::Request::post(path)
+    let path = path.replace("{model}", &model);
+    let parts = match axum::http::Request::post(path.as_str())
         .header("content-type", "application/json")
         .body(())
     {
@@ -116,6 +117,9 @@ pub async fn test_account(state: &Arc<AppState>, account: &Account) -> Response 
                 admitted,
             )
             .await
+        }
+        AccountKind::Gemini | AccountKind::GeminiApi => {
+            gemini::relay_admitted(state.clone(), &path, admitted).await
         }
         _ => {
             anthropic::relay_admitted(

@@ -71,8 +71,17 @@ pub async fn code_assist(state: Arc<AppState>, req: Request) -> Response {
 async fn serve(state: Arc<AppState>, req: Request) -> Response {
     let path = req.uri().path().to_string();
     let endpoint = endpoint_for(&path);
-    let dialect = Dialect::Gemini;
     // authenticate, admit, accept
+    match admitted(&state, req, endpoint).await {
+        Ok(a) => relay_admitted(state, &path, a).await,
+        Err(resp) => resp,
+    }
+}
+
+/// Inspect, route, forward, respond and settle an admitted Gemini request for `path`.
+pub async fn relay_admitted(state: Arc<AppState>, path: &str, admitted: Admitted) -> Response {
+    let endpoint = endpoint_for(path);
+    let dialect = Dialect::Gemini;
     let Admitted {
         parts,
         key,
@@ -80,13 +89,10 @@ async fn serve(state: Arc<AppState>, req: Request) -> Response {
         body,
         upstream_query,
         started,
-    } = match admitted(&state, req, endpoint).await {
-        Ok(a) => a,
-        Err(resp) => return resp,
-    };
+    } = admitted;
 
     // inspect
-    let info = match inspect_gemini(&path, &body) {
+    let info = match inspect_gemini(path, &body) {
         Ok(i) => i,
         Err(e) => {
             let resp = reply::error(dialect, 400, None, &e.to_string());

@@ -321,5 +321,19 @@ async fn count_tokens_and_the_model_list() {
         "{names:?}"
     );
     assert!(!names.is_empty());
+
+    // The operator's "test this account" works for Gemini accounts too.
+    let admin = app.admin().await;
+    let test: serde_json::Value = app
+        .http
+        .post(format!("{}/api/admin/accounts/g/test", app.url))
+        .bearer_auth(&admin)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(test["ok"], true, "{test}");
     app.stop().await;
 }
