@@ -76,6 +76,72 @@ pub struct KeyPolicy {
     pub pool_fallback: bool,
 }
 
+/// A policy value that cannot hold, with the field it is in.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{field}: {message}")]
+pub struct PolicyError {
+    pub field: &'static str,
+    pub message: String,
+}
+
+fn check_usd(field: &'static str, value: Option<f64>) -> Result<(), PolicyError> {
+    match value {
+        Some(v) if !v.is_finite() || v < 0.0 => Err(PolicyError {
+            field,
+            message: format!("{v} must be a non-negative number of USD"),
+        }),
+        _ => Ok(()),
+    }
+}
+
+const DIALECTS: [&str; 4] = ["anthropic", "openai-chat", "openai-responses", "gemini"];
+
+impl KeyPolicy {
+    /// What the types alone do not say; the one check the store, CLI and API all rely on.
+    pub fn validate(&self) -> Result<(), PolicyError> {
+        check_usd("daily_cost_limit_usd", self.daily_cost_limit_usd)?;
+        check_usd("weekly_cost_limit_usd", self.weekly_cost_limit_usd)?;
+        check_usd("total_cost_limit_usd", self.total_cost_limit_usd)?;
+        if self.expires_after_seconds.is_some_and(|s| s <= 0) {
+            return Err(PolicyError {
+                field: "expires_after_seconds",
+                message: "the lifetime from first use must be positive".into(),
+            });
+        }
+        if let Some(d) = self
+            .allowed_dialects
+            .iter()
+            .find(|d| !DIALECTS.contains(&d.as_str()))
+        {
+            return Err(PolicyError {
+                field: "allowed_dialects",
+                message: format!(
+                    "unknown dialect `{d}` (expected anthropic, openai-chat, openai-responses or gemini)"
+                ),
+            });
+        }
+        if let Some(c) = self
+            .allowed_clients
+            .iter()
+            .find(|c| crate::policy::ClientKind::parse(c).is_none())
+        {
+            return Err(PolicyError {
+                field: "allowed_clients",
+                message: format!(
+                    "unknown client `{c}` (expected claude_code, codex_cli or gemini_cli)"
+                ),
+            });
+        }
+        if self.bound_account_id.is_some() && self.bound_group_id.is_some() {
+            return Err(PolicyError {
+                field: "bound_group_id",
+                message: "a key is bound to one account or one group, not both".into(),
+            });
+        }
+        Ok(())
+    }
+}
+
 /// Limits that apply across all of one user's keys.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(default, deny_unknown_fields)]
@@ -85,6 +151,14 @@ pub struct UserLimits {
     pub daily_cost_limit_usd: Option<f64>,
     pub weekly_cost_limit_usd: Option<f64>,
     pub total_cost_limit_usd: Option<f64>,
+}
+
+impl UserLimits {
+    pub fn validate(&self) -> Result<(), PolicyError> {
+        check_usd("daily_cost_limit_usd", self.daily_cost_limit_usd)?;
+        check_usd("weekly_cost_limit_usd", self.weekly_cost_limit_usd)?;
+        check_usd("total_cost_limit_usd", self.total_cost_limit_usd)
+    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -210,43 +210,9 @@ async fn create(
         .into_response()
 }
 
-/// What serde cannot say about a policy.
 fn check_policy(p: &KeyPolicy) -> Result<(), Response> {
-    for c in &p.allowed_clients {
-        if switchyard_core::policy::ClientKind::parse(c).is_none() {
-            return Err(Problem::invalid(
-                "allowed_clients",
-                &format!("unknown client `{c}` (expected claude_code, codex_cli or gemini_cli)"),
-            ));
-        }
-    }
-    for d in &p.allowed_dialects {
-        if !["anthropic", "openai-chat", "openai-responses", "gemini"].contains(&d.as_str()) {
-            return Err(Problem::invalid(
-                "allowed_dialects",
-                &format!("unknown dialect `{d}`"),
-            ));
-        }
-    }
-    for (field, v) in [
-        ("daily_cost_limit_usd", p.daily_cost_limit_usd),
-        ("weekly_cost_limit_usd", p.weekly_cost_limit_usd),
-        ("total_cost_limit_usd", p.total_cost_limit_usd),
-    ] {
-        if v.is_some_and(|v| !v.is_finite() || v < 0.0) {
-            return Err(Problem::invalid(
-                field,
-                "must be a non-negative number of USD",
-            ));
-        }
-    }
-    if p.bound_account_id.is_some() && p.bound_group_id.is_some() {
-        return Err(Problem::invalid(
-            "bound_group_id",
-            "a key is bound to one account or one group, not both",
-        ));
-    }
-    Ok(())
+    p.validate()
+        .map_err(|e| Problem::invalid(e.field, &e.message))
 }
 
 async fn update(

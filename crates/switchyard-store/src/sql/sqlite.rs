@@ -252,31 +252,7 @@ async fn migrate(pool: &SqlitePool) -> Result<()> {
 }
 
 fn validate_policy(p: &KeyPolicy) -> Result<()> {
-    for v in [
-        p.daily_cost_limit_usd,
-        p.weekly_cost_limit_usd,
-        p.total_cost_limit_usd,
-    ]
-    .into_iter()
-    .flatten()
-    {
-        if !v.is_finite() || v < 0.0 {
-            return Err(StoreError::Invalid(format!(
-                "cost limit {v} must be a non-negative number of USD"
-            )));
-        }
-    }
-    if p.expires_after_seconds.is_some_and(|s| s <= 0) {
-        return Err(StoreError::Invalid(
-            "the lifetime from first use must be positive".into(),
-        ));
-    }
-    if p.bound_account_id.is_some() && p.bound_group_id.is_some() {
-        return Err(StoreError::Invalid(
-            "a key is bound to one account or one group, not both".into(),
-        ));
-    }
-    Ok(())
+    p.validate().map_err(|e| StoreError::Invalid(e.to_string()))
 }
 
 fn key_from_row(row: &SqliteRow) -> Result<ApiKey> {
@@ -454,20 +430,8 @@ impl Store for SqliteStore {
     }
 
     async fn set_user_limits(&self, name: &str, l: &UserLimits) -> Result<User> {
-        for v in [
-            l.daily_cost_limit_usd,
-            l.weekly_cost_limit_usd,
-            l.total_cost_limit_usd,
-        ]
-        .into_iter()
-        .flatten()
-        {
-            if !v.is_finite() || v < 0.0 {
-                return Err(StoreError::Invalid(format!(
-                    "cost limit {v} must be a non-negative number of USD"
-                )));
-            }
-        }
+        l.validate()
+            .map_err(|e| StoreError::Invalid(e.to_string()))?;
         let row = sqlx::query(
             "UPDATE users SET concurrency_limit = ?, daily_cost_limit_usd = ?, weekly_cost_limit_usd = ?,
                total_cost_limit_usd = ?, updated_at = ? WHERE name = ? RETURNING *",

@@ -143,16 +143,7 @@ impl PolicyArgs {
             p.allowed_models = list(&v);
         }
         if let Some(v) = self.dialects {
-            let dialects = list(&v);
-            for d in &dialects {
-                if !["anthropic", "openai-chat", "openai-responses", "gemini"].contains(&d.as_str())
-                {
-                    anyhow::bail!(
-                        "unknown dialect `{d}` (expected anthropic, openai-chat, openai-responses or gemini)"
-                    );
-                }
-            }
-            p.allowed_dialects = dialects;
+            p.allowed_dialects = list(&v);
         }
         if let Some(v) = self.clients {
             let mut clients = Vec::new();
