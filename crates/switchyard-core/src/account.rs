@@ -228,12 +228,9 @@ pub fn missing_credentials(
     }
 }
 
-/// Whether `model` is in `list`, where an entry ending in `*` matches by prefix.
+/// Whether `model` is in `list`: exact names or globs (`*`, `?`), the same patterns keys use.
 pub fn model_listed(list: &[String], model: &str) -> bool {
-    list.iter().any(|m| match m.strip_suffix('*') {
-        Some(prefix) => model.starts_with(prefix),
-        None => m == model,
-    })
+    list.iter().any(|m| crate::policy::glob_match(m, model))
 }
 
 #[cfg(test)]

@@ -31,10 +31,11 @@ impl ApiKey {
     /// whichever comes first. `first_use` is the first use known to the caller (it may be more
     /// recent than the stored one).
     pub fn expiry(&self, first_use: Option<DateTime<Utc>>) -> Option<DateTime<Utc>> {
+        // Not clamped like upstream numbers: a two-year pass lasts two years. Lifetimes past
+        // what a date can hold simply never end.
         let from_use = self.policy.expires_after_seconds.and_then(|secs| {
-            first_use
-                .or(self.first_used_at)
-                .map(|t| t + crate::time::seconds(secs))
+            let start = first_use.or(self.first_used_at)?;
+            chrono::TimeDelta::try_seconds(secs).and_then(|d| start.checked_add_signed(d))
         });
         match (self.policy.expires_at, from_use) {
             (Some(a), Some(b)) => Some(a.min(b)),

@@ -89,6 +89,9 @@ pub struct ClientSignals {
     pub system_heads: Vec<String>,
     /// A Code Assist body (`{model, project, user_prompt_id, request}`).
     pub code_assist_body: bool,
+    /// Whether the body was read. Requests whose bodies carry no identity (Anthropic
+    /// count_tokens has no `metadata`) are judged on their headers alone.
+    pub body_read: bool,
 }
 
 #[derive(Deserialize)]
@@ -112,6 +115,7 @@ struct Metadata {
 impl ClientSignals {
     /// Reads the body parts that identify a client. Unparseable bodies give no signals.
     pub fn read_body(&mut self, body: &[u8]) {
+        self.body_read = true;
         let Ok(b) = serde_json::from_slice::<BodySignals>(body) else {
             return;
         };
@@ -142,8 +146,9 @@ pub fn detect_client(s: &ClientSignals, strict: bool) -> Option<ClientKind> {
         let ok = semver
             && (!strict
                 || (s.x_app.as_deref() == Some("cli")
-                    && s.metadata_user_id.as_deref().is_some_and(claude_user_id)
-                    && s.system_heads.iter().any(|h| claude_system_head(h))));
+                    && (!s.body_read
+                        || (s.metadata_user_id.as_deref().is_some_and(claude_user_id)
+                            && s.system_heads.iter().any(|h| claude_system_head(h))))));
         return ok.then_some(ClientKind::ClaudeCode);
     }
     const CODEX: [&str; 3] = ["codex_exec", "codex_cli_rs", "codex_vscode"];

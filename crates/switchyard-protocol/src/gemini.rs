@@ -105,6 +105,12 @@ pub fn inspect_gemini(path: &str, body: &[u8]) -> Result<GeminiRequest, InspectE
         .unwrap_or(path)
         .trim_start_matches('/');
     if let Some(method) = path.strip_prefix("v1internal:") {
+        if !is_method_name(method) {
+            return Err(InspectError::InvalidField {
+                field: "path",
+                expected: "`v1internal:{method}` with a method name of letters only",
+            });
+        }
         return inspect_code_assist(GeminiAction::parse(method), body);
     }
     let tail = path
@@ -121,6 +127,15 @@ pub fn inspect_gemini(path: &str, body: &[u8]) -> Result<GeminiRequest, InspectE
             expected: "`models/{model}:{method}` or `v1internal:{method}`",
         });
     };
+    // Both go into the upstream URL: anything but a plain name could walk the path (`%2F..`)
+    // past the key's model rules or to another endpoint with the account's credentials.
+    let model = percent_decode(model).into_owned();
+    if !is_model_name(&model) || !is_method_name(action) {
+        return Err(InspectError::InvalidField {
+            field: "path",
+            expected: "a model name of letters, digits, `.`, `-` and `_`, and a method name of letters",
+        });
+    }
     let action = GeminiAction::parse(action);
     let session_material = if action.is_generation() {
         let parsed: PublicBody<'_> = parse_object(body)?;
@@ -132,9 +147,24 @@ pub fn inspect_gemini(path: &str, body: &[u8]) -> Result<GeminiRequest, InspectE
         surface: GeminiSurface::Public,
         stream: action == GeminiAction::StreamGenerateContent,
         action,
-        model: Some(percent_decode(model).into_owned()),
+        model: Some(model),
         session_material,
     })
+}
+
+/// A Gemini model id as it may appear in a URL path segment.
+pub fn is_model_name(name: &str) -> bool {
+    !name.is_empty()
+        && name.len() <= 128
+        && !name.starts_with('.')
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'-' | b'_'))
+}
+
+/// An RPC method name (`generateContent`, `loadCodeAssist`, …).
+fn is_method_name(name: &str) -> bool {
+    !name.is_empty() && name.len() <= 64 && name.bytes().all(|b| b.is_ascii_alphabetic())
 }
 
 /// Whether a public `streamGenerateContent` answers in SSE (`alt=sse`) rather than as a streamed
@@ -310,6 +340,27 @@ fn percent_decode(s: &str) -> Cow<'_, str> {
     match String::from_utf8(out) {
         Ok(decoded) => Cow::Owned(decoded),
         Err(_) => Cow::Borrowed(s),
+    }
+}
+
+#[cfg(test)]
+mod traversal_tests {
+    use super::*;
+
+    #[test]
+    fn path_tricks_are_refused() {
+        let body = br#"{"contents":[{"role":"user","parts":[{"text":"hi"}]}]}"#;
+        for path in [
+            "/v1beta/models/gemini-2.5-flash%2F..%2Fgemini-2.5-pro:generateContent",
+            "/v1beta/models/x%2F..%2F..%2FcachedContents%23:generateContent",
+            "/v1beta/models/..:generateContent",
+            "/v1beta/models/gemini-2.5-flash:generate%2FContent",
+            "/v1internal:x/../..",
+            "/v1internal:load%2FCodeAssist",
+        ] {
+            assert!(inspect_gemini(path, body).is_err(), "{path}");
+        }
+        assert!(inspect_gemini("/v1beta/models/gemini-2.5-flash:generateContent", body).is_ok());
     }
 }
 

@@ -93,6 +93,8 @@ pub struct Used {
 #[derive(Default)]
 pub struct Limits {
     counters: Mutex<HashMap<Owner, Counters>>,
+    /// The time zone the day and week counters were last seeded in.
+    zone: Mutex<Option<FixedOffset>>,
     /// First uses seen by this process whose store write may not have landed yet.
     first_use: Mutex<HashMap<i64, DateTime<Utc>>>,
 }
@@ -101,6 +103,13 @@ impl Limits {
     /// Starts the cost counters from recorded usage.
     pub fn seed(&self, spend: &Spend, periods: &Periods) {
         let mut map = self.counters.lock().unwrap_or_else(PoisonError::into_inner);
+        // Owners without records in these periods spent nothing in them.
+        for c in map.values_mut() {
+            c.day_start = Some(periods.day);
+            c.week_start = Some(periods.week);
+            c.day_usd = 0.0;
+            c.week_usd = 0.0;
+        }
         let owners = spend
             .keys
             .iter()
@@ -119,6 +128,15 @@ impl Limits {
             c.week_usd = week_usd;
             c.total_usd = total_usd;
         }
+    }
+
+    /// Notes the time zone the periods are computed in; true when it changed since the last
+    /// call (the first call only records it: the counters were seeded in it at startup).
+    pub fn zone_changed(&self, tz: FixedOffset) -> bool {
+        let mut zone = self.zone.lock().unwrap_or_else(PoisonError::into_inner);
+        let changed = zone.is_some_and(|z| z != tz);
+        *zone = Some(tz);
+        changed
     }
 
     /// The first use of `key` known to this process or the store.

@@ -17,6 +17,9 @@ pub const FAILOVERS: &str = "switchyard_failovers_total";
 pub const TOKENS: &str = "switchyard_tokens_total";
 pub const ACCOUNT_STATE_CHANGES: &str = "switchyard_account_state_changes_total";
 pub const SNAPSHOT_RELOADS: &str = "switchyard_snapshot_reloads_total";
+/// Requests refused by a rate, cost or concurrency limit (counted here, not as usage rows: a
+/// client hammering past its limit must not flood the usage table).
+pub const LIMITED: &str = "switchyard_limited_requests_total";
 
 static HANDLE: OnceLock<PrometheusHandle> = OnceLock::new();
 
@@ -79,6 +82,10 @@ pub fn tokens(class: &'static str, n: u64) {
 
 pub fn account_state_change(status: &'static str) {
     metrics::counter!(ACCOUNT_STATE_CHANGES, "status" => status).increment(1);
+}
+
+pub fn limited(dialect: &'static str) {
+    metrics::counter!(LIMITED, "dialect" => dialect).increment(1);
 }
 
 pub fn snapshot_reload() {

@@ -78,7 +78,11 @@ impl AccountView {
             id: a.id,
             kind: a.kind,
             name: a.name.clone(),
-            base_url: a.base_url.clone(),
+            // A relay's URL may carry credentials (`https://user:pass@…`).
+            base_url: a
+                .base_url
+                .as_deref()
+                .map(switchyard_core::secret::redact_url),
             priority: a.priority,
             weight: a.weight,
             allowed_models: a.allowed_models.clone(),

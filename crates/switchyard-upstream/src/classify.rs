@@ -92,7 +92,28 @@ pub fn response(
     let text = String::from_utf8_lossy(&body[..body.len().min(4096)]).to_ascii_lowercase();
     let org_disabled = text.contains("organization has been disabled")
         || text.contains("oauth authentication is currently not allowed");
+    // Errors some providers send with a client-error status that are about the account, not
+    // the request: Google's invalid API key (400), Bedrock's quota (400), model timeout (408)
+    // and model failure (424).
+    let error_type = headers
+        .get("x-amzn-errortype")
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("")
+        .to_ascii_lowercase();
+    let bad_account_key = status == 400 && text.contains("api_key_invalid");
+    let quota = status == 400 && error_type.starts_with("servicequotaexceeded");
+    let status = match status {
+        400 if quota => 429,
+        408 | 424 if !error_type.is_empty() => 503,
+        s => s,
+    };
     let (failure, state) = match status {
+        400 if bad_account_key => (
+            Failure::Unauthorized,
+            StateChange::Error {
+                reason: "API key rejected by the provider".into(),
+            },
+        ),
         429 => {
             let until = reset_time(headers, &text, now).unwrap_or(now + cd.rate_limit);
             (
@@ -185,6 +206,51 @@ fn reset_time(headers: &HeaderMap, body: &str, now: DateTime<Utc>) -> Option<Dat
         }
     }
     None
+}
+
+#[cfg(test)]
+mod provider_specific_tests {
+    use super::*;
+
+    fn cd() -> Cooldowns {
+        Cooldowns {
+            rate_limit: Duration::seconds(60),
+            overload: Duration::seconds(30),
+            server_error: Duration::seconds(10),
+        }
+    }
+
+    #[test]
+    fn account_problems_behind_client_error_statuses() {
+        let now = Utc::now();
+        let google = br#"{"error":{"code":400,"message":"API key not valid. Please pass a valid API key.","status":"INVALID_ARGUMENT","details":[{"reason":"API_KEY_INVALID"}]}}"#;
+        let c = response(400, &HeaderMap::new(), google, false, now, &cd());
+        assert_eq!(c.failure, Failure::Unauthorized);
+        assert!(c.fail_over);
+        let mut h = HeaderMap::new();
+        h.insert(
+            "x-amzn-errortype",
+            http::HeaderValue::from_static("ServiceQuotaExceededException:x"),
+        );
+        let c = response(400, &h, br#"{"message":"quota"}"#, false, now, &cd());
+        assert_eq!(c.failure, Failure::RateLimited);
+        h.insert(
+            "x-amzn-errortype",
+            http::HeaderValue::from_static("ModelTimeoutException"),
+        );
+        let c = response(408, &h, br#"{"message":"timeout"}"#, false, now, &cd());
+        assert!(c.fail_over && matches!(c.failure, Failure::ServerError(503)));
+        // A plain 400 stays the client's.
+        let c = response(
+            400,
+            &HeaderMap::new(),
+            br#"{"error":{"message":"bad"}}"#,
+            false,
+            now,
+            &cd(),
+        );
+        assert!(!c.fail_over);
+    }
 }
 
 #[cfg(test)]

@@ -321,52 +321,6 @@ pub fn prepare(
     }
 }
 
-/// `GET /v1beta/models` (or `/v1/models`, with any page query) for a `gemini-api` account: the
-/// public model list, passed through. `path_and_query` is the client's, e.g.
-/// `/v1/models?pageSize=50`.
-pub fn prepare_model_list(
-    account: &Account,
-    hosts: &UpstreamHosts,
-    path_and_query: &str,
-    client_headers: &HeaderMap,
-) -> Result<Prepared, GeminiAdapterError> {
-    if account.kind != AccountKind::GeminiApi {
-        return Err(GeminiAdapterError::WrongKind(
-            account.name.clone(),
-            account.kind,
-        ));
-    }
-    let key = account
-        .credentials
-        .api_key
-        .as_ref()
-        .ok_or_else(|| missing_key(account))?;
-    let (path, query) = match path_and_query.split_once('?') {
-        Some((p, q)) => (p, Some(q)),
-        None => (path_and_query, None),
-    };
-    let tail = path
-        .trim_start_matches('/')
-        .strip_prefix("v1beta/")
-        .or_else(|| path.trim_start_matches('/').strip_prefix("v1/"))
-        .unwrap_or("models");
-    let base = base_url(account, &hosts.gemini_api);
-    let base = base.strip_suffix("/v1beta").unwrap_or(base);
-    let mut url = format!("{base}/v1beta/{tail}");
-    if let Some(q) = forwardable_query(query) {
-        url.push('?');
-        url.push_str(&q);
-    }
-    let mut headers = forwardable(client_headers);
-    headers.remove(CONTENT_TYPE);
-    insert_secret(&mut headers, "x-goog-api-key", key.expose());
-    Ok(Prepared {
-        url,
-        headers,
-        body: Bytes::new(),
-    })
-}
-
 /// The delay Google asks for in a 429 body (`google.rpc.RetryInfo.retryDelay`, e.g. `"0.97s"`
 /// or `"37s"`), for the account's cool-down; Google sends no `retry-after` header.
 pub fn retry_delay(body: &[u8]) -> Option<ChronoDuration> {
@@ -1228,35 +1182,17 @@ mod tests {
             }
         );
         assert!(crate::oauth_client_for(&acct, &hosts()).is_some());
+        // An access token alone is used as it is; without either token there is nothing to use.
         let mut no_refresh = account(AccountKind::Gemini);
         no_refresh.credentials.refresh_token = None;
+        assert!(crate::oauth_client_for(&no_refresh, &hosts()).is_some());
+        no_refresh.credentials.access_token = None;
         assert!(crate::oauth_client_for(&no_refresh, &hosts()).is_none());
         assert!(crate::oauth_client_for(&account(AccountKind::GeminiApi), &hosts()).is_none());
     }
 
     #[test]
-    fn model_list_and_retry_delay() {
-        let acct = account(AccountKind::GeminiApi);
-        let p = prepare_model_list(
-            &acct,
-            &hosts(),
-            "/v1/models?pageSize=5&key=sk-sy",
-            &client_headers(),
-        )
-        .unwrap();
-        assert_eq!(p.url, "http://gla/v1beta/models?pageSize=5");
-        assert_eq!(p.headers["x-goog-api-key"], "AIza-account");
-        assert!(p.headers.get("authorization").is_none());
-        assert!(
-            prepare_model_list(
-                &account(AccountKind::Gemini),
-                &hosts(),
-                "/v1beta/models",
-                &HeaderMap::new()
-            )
-            .is_err()
-        );
-
+    fn retry_delay_from_the_body() {
         let body = br#"{"error":{"code":429,"message":"q","status":"RESOURCE_EXHAUSTED","details":[{"@type":"type.googleapis.com/google.rpc.ErrorInfo"},{"@type":"type.googleapis.com/google.rpc.RetryInfo","retryDelay":"0.97s"}]}}"#;
         assert_eq!(retry_delay(body), Some(ChronoDuration::milliseconds(970)));
         assert_eq!(

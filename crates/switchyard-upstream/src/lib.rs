@@ -30,13 +30,19 @@ use switchyard_core::account::{Account, AccountKind};
 /// The OAuth provider that refreshes this account's access token, if it uses one.
 pub fn oauth_client_for(account: &Account, hosts: &UpstreamHosts) -> Option<tokens::OAuthClient> {
     match account.kind {
-        AccountKind::ClaudeOfficial if account.credentials.access_token.is_some() => {
+        AccountKind::ClaudeOfficial
+            if account.credentials.access_token.is_some()
+                || account.credentials.refresh_token.is_some() =>
+        {
             Some(anthropic::oauth_client(hosts))
         }
         AccountKind::OpenaiResponses if openai::is_chatgpt_token(account) => {
             Some(openai::chatgpt_oauth_client(hosts))
         }
-        AccountKind::Gemini if account.credentials.refresh_token.is_some() => {
+        AccountKind::Gemini
+            if account.credentials.refresh_token.is_some()
+                || account.credentials.access_token.is_some() =>
+        {
             Some(gemini::oauth_client(account, hosts))
         }
         _ => None,

@@ -105,6 +105,13 @@ impl TokenManager {
             {
                 h.clone()
             }
+            // Only a refresh token was given: get an access token first.
+            _ if snapshot.access_token.is_none() && snapshot.refresh_token.is_some() => Held {
+                access: Secret::new(""),
+                refresh: snapshot.refresh_token.clone(),
+                expires_at: Some(DateTime::<Utc>::UNIX_EPOCH),
+                based_on: None,
+            },
             _ => Held {
                 access: snapshot
                     .access_token

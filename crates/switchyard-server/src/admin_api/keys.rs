@@ -126,16 +126,30 @@ async fn list(
 }
 
 async fn find(state: &AppState, caller: &Caller, id: &str) -> Result<ApiKey, Response> {
-    let k = state
-        .store
-        .find_key(id)
-        .await
-        .map_err(Problem::from_store)?;
-    if !caller.is_admin() && k.user_id != caller.user.id {
-        // Other users' keys do not exist for a `user`.
-        return Err(Problem::not_found(&format!("key `{id}` not found")));
+    if caller.is_admin() {
+        return state.store.find_key(id).await.map_err(Problem::from_store);
     }
-    Ok(k)
+    // A `user` looks among its own keys only: other users' keys (and their names) do not
+    // exist for it.
+    let own: Vec<ApiKey> = state
+        .store
+        .list_keys()
+        .await
+        .map_err(Problem::from_store)?
+        .into_iter()
+        .filter(|k| k.user_id == caller.user.id)
+        .filter(|k| k.id.to_string() == id || k.prefix == id || k.name == id)
+        .collect();
+    match <[ApiKey; 1]>::try_from(own) {
+        Ok([k]) => Ok(k),
+        Err(v) if v.is_empty() => Err(Problem::not_found(&format!("key `{id}` not found"))),
+        Err(_) => Err(Problem::response(
+            409,
+            "conflict",
+            &format!("`{id}` matches several of your keys; use the key's id"),
+            None,
+        )),
+    }
 }
 
 async fn get_one(

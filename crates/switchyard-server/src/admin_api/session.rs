@@ -25,6 +25,12 @@ use super::{Access, Caller, Operation, SESSION_COOKIE, audit, token_hash};
 use crate::state::AppState;
 
 pub const MAX_FAILURES: u32 = 5;
+/// Names and addresses tracked at once.
+const MAX_TRACKED: usize = 100_000;
+/// Longest user name accepted at sign-in.
+const MAX_NAME: usize = 128;
+/// Password checks (argon2, ~19 MiB each) running at once; more sign-ins wait their turn.
+static VERIFYING: tokio::sync::Semaphore = tokio::sync::Semaphore::const_new(4);
 pub const WINDOW: Duration = Duration::from_secs(15 * 60);
 /// How long a browser session lasts.
 pub const SESSION_HOURS: i64 = 12;
@@ -53,20 +59,34 @@ impl LoginThrottle {
         })
     }
 
-    fn failed(&self, key: &str) {
+    /// Counts an attempt as failed until it proves otherwise ([`Self::succeeded`]), so
+    /// parallel guesses cannot all slip past the check before any of them is counted.
+    fn attempt(&self, key: &str) {
         let mut map = self.failures.lock().unwrap_or_else(PoisonError::into_inner);
-        map.retain(|_, (_, since)| since.elapsed() < WINDOW);
-        if map.len() > 100_000 {
-            // Bounded whatever an attacker sends.
-            map.clear();
+        if map.len() >= MAX_TRACKED {
+            // Bounded whatever an attacker sends: drop what expired, then partial counts,
+            // never a lockout in force.
+            map.retain(|_, (_, since)| since.elapsed() < WINDOW);
+            if map.len() >= MAX_TRACKED {
+                map.retain(|_, (n, _)| *n >= MAX_FAILURES);
+            }
         }
         let entry = map.entry(key.to_string()).or_insert((0, Instant::now()));
+        if entry.1.elapsed() >= WINDOW {
+            *entry = (0, Instant::now());
+        }
         entry.0 += 1;
     }
 
-    fn succeeded(&self, key: &str) {
+    /// Takes back this attempt's count; `forget` clears the key's earlier failures too (a
+    /// user who signed in; an address keeps the count of others' failed guesses).
+    fn succeeded(&self, key: &str, forget: bool) {
         let mut map = self.failures.lock().unwrap_or_else(PoisonError::into_inner);
-        map.remove(key);
+        if forget {
+            map.remove(key);
+        } else if let Some(entry) = map.get_mut(key) {
+            entry.0 = entry.0.saturating_sub(1);
+        }
     }
 }
 
@@ -216,6 +236,9 @@ async fn login(
         Ok(b) => b,
         Err(e) => return bad_body(e),
     };
+    if req.username.len() > MAX_NAME || req.password.len() > 1024 {
+        return Problem::invalid("username", "user name or password too long");
+    }
     let ip = format!("ip:{}", client_ip(&parts));
     let name_key = format!("user:{}", req.username);
     let throttle = &state.login_throttle;
@@ -230,29 +253,29 @@ async fn login(
             .insert(header::RETRY_AFTER, HeaderValue::from(wait));
         return resp;
     }
+    throttle.attempt(&name_key);
+    throttle.attempt(&ip);
     let user = match state.store.user_by_name(&req.username).await {
         Ok(u) => u,
         Err(e) => return Problem::from_store(e),
     };
-    let hash = user
-        .as_ref()
-        .and_then(|u| u.password_hash.clone())
-        .unwrap_or_else(decoy_hash);
+    let hash = user.as_ref().and_then(|u| u.password_hash.clone());
     let password = req.password.clone();
+    let Ok(_permit) = VERIFYING.acquire().await else {
+        return Problem::response(503, "unavailable", "sign-in is unavailable", None);
+    };
     let verified = tokio::task::spawn_blocking(move || {
+        let hash = hash.unwrap_or_else(decoy_hash);
         switchyard_store::crypto::verify_password(&password, &hash)
     })
     .await
     .unwrap_or(false);
     let user = match user {
         Some(u) if verified && u.status == "active" => u,
-        _ => {
-            throttle.failed(&name_key);
-            throttle.failed(&ip);
-            return Problem::unauthorized("wrong user name or password");
-        }
+        _ => return Problem::unauthorized("wrong user name or password"),
     };
-    throttle.succeeded(&name_key);
+    throttle.succeeded(&name_key, true);
+    throttle.succeeded(&ip, false);
     let token = secret("sya_");
     let csrf = secret("");
     let expires_at = Utc::now() + ChronoDuration::hours(SESSION_HOURS);

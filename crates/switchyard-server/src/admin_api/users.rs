@@ -196,6 +196,15 @@ async fn create(
         return Problem::invalid("name", "a user name must not be empty or contain `/`");
     }
     let role = b.role.unwrap_or_else(|| "user".into());
+    if role != "admin" && role != "user" {
+        return Problem::invalid(
+            "role",
+            &format!("unknown role `{role}` (expected admin or user)"),
+        );
+    }
+    if let Err(e) = b.limits.validate() {
+        return Problem::invalid(e.field, &e.message);
+    }
     let (password, generated) = match b.password {
         Some(p) => (p, false),
         None => (crate::bootstrap::generate_password(), true),
@@ -248,42 +257,63 @@ async fn update(
         Ok(u) => u,
         Err(resp) => return resp,
     };
+    // Everything is checked before anything changes: a refused request changes nothing.
     if let Some(role) = &b.role
-        && let Err(e) = state.store.set_user_role(&name, role).await
+        && role != "admin"
+        && role != "user"
     {
-        return match e {
-            switchyard_store::StoreError::Invalid(m) => Problem::invalid("role", &m),
-            other => Problem::from_store(other),
-        };
+        return Problem::invalid(
+            "role",
+            &format!("unknown role `{role}` (expected admin or user)"),
+        );
     }
     if let Some(status) = &b.status
-        && let Err(e) = state.store.set_user_status(&name, status).await
+        && status != "active"
+        && status != "disabled"
     {
-        return match e {
-            switchyard_store::StoreError::Invalid(m) => Problem::invalid("status", &m),
-            other => Problem::from_store(other),
-        };
+        return Problem::invalid(
+            "status",
+            &format!("unknown status `{status}` (expected active or disabled)"),
+        );
     }
     if let Some(limits) = &b.limits
-        && let Err(e) = state.store.set_user_limits(&name, limits).await
+        && let Err(e) = limits.validate()
     {
-        return match e {
-            switchyard_store::StoreError::Invalid(m) => Problem::invalid("limits", &m),
-            other => Problem::from_store(other),
-        };
+        return Problem::invalid(e.field, &e.message);
     }
-    if let Some(password) = b.password {
-        let hashed = match hash(password).await {
-            Ok(h) => h,
+    let hashed = match b.password {
+        Some(password) => match hash(password).await {
+            Ok(h) => Some(h),
             Err(resp) => return resp,
-        };
-        if let Err(e) = state.store.set_user_password(&name, &hashed).await {
-            return Problem::from_store(e);
+        },
+        None => None,
+    };
+    let stops_being_admin = old.role == "admin"
+        && old.status == "active"
+        && (b.role.as_deref() == Some("user") || b.status.as_deref() == Some("disabled"));
+    if stops_being_admin && let Err(resp) = keep_an_admin(&state, &old).await {
+        return resp;
+    }
+    let applied = async {
+        if let Some(role) = &b.role {
+            state.store.set_user_role(&name, role).await?;
         }
-        // A changed password ends the user's browser sessions.
-        if let Err(e) = state.store.revoke_user_sessions(old.id).await {
-            return Problem::from_store(e);
+        if let Some(status) = &b.status {
+            state.store.set_user_status(&name, status).await?;
         }
+        if let Some(limits) = &b.limits {
+            state.store.set_user_limits(&name, limits).await?;
+        }
+        if let Some(hashed) = &hashed {
+            state.store.set_user_password(&name, hashed).await?;
+            // A changed password ends the user's browser sessions.
+            state.store.revoke_user_sessions(old.id).await?;
+        }
+        Ok::<(), switchyard_store::StoreError>(())
+    }
+    .await;
+    if let Err(e) = applied {
+        return Problem::from_store(e);
     }
     let updated = match find_user(&state, &name).await {
         Ok(u) => u,
@@ -301,6 +331,28 @@ async fn update(
     Json(UserView::from(&updated)).into_response()
 }
 
+/// Refuses to demote, disable or delete the last active admin (nobody could sign in to undo it).
+async fn keep_an_admin(state: &AppState, user: &switchyard_store::User) -> Result<(), Response> {
+    let users = state
+        .store
+        .list_users()
+        .await
+        .map_err(Problem::from_store)?;
+    let others = users
+        .iter()
+        .filter(|u| u.id != user.id && u.role == "admin" && u.status == "active")
+        .count();
+    if others == 0 {
+        return Err(Problem::response(
+            409,
+            "conflict",
+            &format!("`{}` is the last active admin", user.name),
+            None,
+        ));
+    }
+    Ok(())
+}
+
 async fn remove(
     State(state): State<Arc<AppState>>,
     Extension(caller): Extension<Caller>,
@@ -313,6 +365,11 @@ async fn remove(
         Ok(u) => u,
         Err(resp) => return resp,
     };
+    if old.role == "admin"
+        && let Err(resp) = keep_an_admin(&state, &old).await
+    {
+        return resp;
+    }
     if let Err(e) = state.store.delete_user(&name).await {
         return Problem::from_store(e);
     }

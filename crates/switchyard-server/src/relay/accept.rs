@@ -48,8 +48,15 @@ pub async fn admitted(
     let query = parts.uri.query().map(str::to_string);
     let query = query.as_deref();
     let key = auth::authenticate(state, &parts.headers, query, dialect)?;
-    // From here on the request belongs to a key: a refusal is recorded like any request.
-    let refuse = |resp: Response| refused(state, &key, endpoint, started, None, resp);
+    // From here on the request belongs to a key: a refusal is recorded like any request,
+    // except a limit's 429, which is only counted (see `metrics::LIMITED`).
+    let refuse = |resp: Response| {
+        if resp.status() == 429 {
+            crate::metrics::limited(dialect.as_str());
+            return resp;
+        }
+        refused(state, &key, endpoint, started, None, resp)
+    };
     admit::admit_key(state, &key, dialect).map_err(refuse)?;
     let key_slot = admit::concurrency(state, &key, dialect)
         .await

@@ -50,13 +50,29 @@ fn limited(dialect: Dialect, message: &str, retry_after: Option<u64>) -> Respons
     resp
 }
 
-pub fn periods(state: &AppState) -> Periods {
+pub fn periods(state: &Arc<AppState>) -> Periods {
     let tz = timezone(&state.snapshot.load().settings.text("cost_limit_timezone"));
-    Periods::at(Utc::now(), tz)
+    let periods = Periods::at(Utc::now(), tz);
+    if state.limits.zone_changed(tz) {
+        // Days and weeks now start elsewhere: recount them from the records instead of
+        // starting the new periods at zero.
+        let state = state.clone();
+        tokio::spawn(async move {
+            match state.store.spend(periods.day, periods.week).await {
+                Ok(spend) => state.limits.seed(&spend, &periods),
+                Err(e) => tracing::warn!(error = %e, "recounting spend for the new cost time zone"),
+            }
+        });
+    }
+    periods
 }
 
 /// Status, expiry, owner, dialect, and the rate and cost limits of the key and its owner.
-pub fn admit_key(state: &AppState, entry: &KeyEntry, dialect: Dialect) -> Result<(), Response> {
+pub fn admit_key(
+    state: &Arc<AppState>,
+    entry: &KeyEntry,
+    dialect: Dialect,
+) -> Result<(), Response> {
     let key = &entry.key;
     let now = Utc::now();
     if key.status != KeyStatus::Active {
@@ -93,9 +109,19 @@ pub fn admit_key(state: &AppState, entry: &KeyEntry, dialect: Dialect) -> Result
     state
         .limits
         .admit(key, &entry.user_limits, now, &periods(state))
-        .map_err(|l| limited(dialect, &l.message, l.retry_after))?;
+        .map_err(|l| limited(dialect, &l.message, l.retry_after))
+}
+
+/// Starts the clock of a lifetime counted from first use, once a request has passed every
+/// check (a refused request does not use the key).
+pub fn mark_used(state: &AppState, entry: &KeyEntry) {
+    let key = &entry.key;
+    if key.policy.expires_after_seconds.is_none() || key.id == 0 {
+        return;
+    }
+    let now = Utc::now();
     if state.limits.mark_first_use(key, now) {
-        // The lifetime from first use starts now; persist it so a restart keeps the clock.
+        // Persisted so a restart keeps the clock.
         let store = state.store.clone();
         let id = key.id;
         tokio::spawn(async move {
@@ -104,7 +130,6 @@ pub fn admit_key(state: &AppState, entry: &KeyEntry, dialect: Dialect) -> Result
             }
         });
     }
-    Ok(())
 }
 
 /// A concurrency slot of the key and, if the owner has a limit, of the owner. Over a limit,
@@ -160,21 +185,21 @@ pub fn admit_request(
     state: &AppState,
     entry: &KeyEntry,
     headers: &HeaderMap,
-    body: &[u8],
+    body: Option<&[u8]>,
     model: &str,
     dialect: Dialect,
 ) -> Result<(), Response> {
-    admit_model(entry, model, dialect)?;
+    admit_model(state, entry, model, dialect)?;
     admit_client(state, entry, headers, body, dialect)
 }
 
 /// The client rule alone (for requests that name no model, such as Code Assist's
-/// `loadCodeAssist`).
+/// `loadCodeAssist`). `body` is `None` for requests whose bodies carry no client identity.
 pub fn admit_client(
     state: &AppState,
     entry: &KeyEntry,
     headers: &HeaderMap,
-    body: &[u8],
+    body: Option<&[u8]>,
     dialect: Dialect,
 ) -> Result<(), Response> {
     let allowed = &entry.key.policy.allowed_clients;
@@ -200,7 +225,7 @@ pub fn admit_client(
         goog_api_client: header("x-goog-api-client"),
         ..Default::default()
     };
-    if strict {
+    if strict && let Some(body) = body {
         signals.read_body(body);
     }
     let detected = detect_client(&signals, strict);
@@ -222,15 +247,42 @@ pub fn admit_client(
     ))
 }
 
-pub fn admit_model(entry: &KeyEntry, model: &str, dialect: Dialect) -> Result<(), Response> {
-    if model_allowed(&entry.key.policy.allowed_models, model) {
-        return Ok(());
+pub fn admit_model(
+    state: &AppState,
+    entry: &KeyEntry,
+    model: &str,
+    dialect: Dialect,
+) -> Result<(), Response> {
+    if !model_allowed(&entry.key.policy.allowed_models, model) {
+        return Err(refuse(
+            dialect,
+            403,
+            &format!("this API key may not use model `{model}`"),
+        ));
     }
-    Err(refuse(
-        dialect,
-        403,
-        &format!("this API key may not use model `{model}`"),
-    ))
+    // A cost limit cannot hold for a model whose cost is unknown.
+    let p = &entry.key.policy;
+    let u = &entry.user_limits;
+    let cost_limited = [
+        p.daily_cost_limit_usd,
+        p.weekly_cost_limit_usd,
+        p.total_cost_limit_usd,
+        u.daily_cost_limit_usd,
+        u.weekly_cost_limit_usd,
+        u.total_cost_limit_usd,
+    ]
+    .iter()
+    .any(Option::is_some);
+    if cost_limited && state.snapshot.load().prices.price(model).is_none() {
+        return Err(refuse(
+            dialect,
+            403,
+            &format!(
+                "model `{model}` has no known price and this API key has a cost limit; an operator can add one with `switchyard price set`"
+            ),
+        ));
+    }
+    Ok(())
 }
 
 /// The accounts this key's requests may be routed to, if it is bound, and whether the shared

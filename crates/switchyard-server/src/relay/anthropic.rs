@@ -88,7 +88,15 @@ pub async fn relay_admitted(
         }
     };
     if let Err(resp) =
-        admit::admit_request(&state, &key, &parts.headers, &body, &info.model, dialect)
+        // count_tokens carries no `metadata`: its client is judged on the headers.
+        admit::admit_request(
+            &state,
+            &key,
+            &parts.headers,
+            (endpoint.name != "count_tokens").then_some(&body[..]),
+            &info.model,
+            dialect,
+        )
     {
         return refused(&state, &key, endpoint, started, Some(info.model), resp);
     }

@@ -123,6 +123,7 @@ where
             ..Outcome::of(&req, endpoint)
         }),
     };
+    super::admit::mark_used(&state, &req.key);
     let resp = attempts(state, endpoint, req, prepare).await;
     guard.disarm();
     resp
@@ -306,13 +307,22 @@ where
         // A Google-login account serves through its Code Assist project (discovered once).
         let project = match (&bearer, account.kind, endpoint.dialect) {
             (Some(token), AccountKind::Gemini, Dialect::Gemini) => {
-                match state
-                    .projects
-                    .project_for(&account, &http, &state.hosts, token)
-                    .await
-                {
-                    Ok(p) => Some(p),
-                    Err(e) => {
+                // Discovery may poll onboarding: never longer than a first byte may take.
+                let found = tokio::time::timeout(
+                    first_byte_timeout,
+                    state
+                        .projects
+                        .project_for(&account, &http, &state.hosts, token),
+                )
+                .await;
+                match found {
+                    Ok(Ok(p)) => Some(p),
+                    Err(_) => {
+                        tracing::warn!(account = %account.name, "Code Assist project discovery timed out");
+                        exclude.push(account.id);
+                        continue;
+                    }
+                    Ok(Err(e)) => {
                         tracing::warn!(account = %account.name, error = %e, "no Code Assist project");
                         if e.is_permanent() {
                             state.set_account_state(
@@ -444,12 +454,19 @@ where
             Utc::now(),
             &cooldowns(&state),
         );
+        // A project that no longer answers is discovered again on the next request.
+        if account.kind == AccountKind::Gemini
+            && matches!(status, 403 | 404)
+            && String::from_utf8_lossy(&body).contains("project")
+        {
+            state.projects.forget(account.id);
+        }
         // Google says when to retry in the body (RetryInfo), not in a header.
         if matches!(reshape, Reshape::Gemini { .. })
             && let StateChange::Cool { until, .. } = &mut classified.state
             && let Some(delay) = switchyard_upstream::gemini::retry_delay(&body)
         {
-            *until = Utc::now() + delay;
+            *until = Utc::now() + switchyard_core::time::seconds(delay.num_seconds().max(1));
         }
         metrics::upstream_attempt(account.kind.as_str(), classified.failure.kind());
         tracing::warn!(account = %account.name, status, failure = classified.failure.kind(), "upstream refused request");

@@ -103,9 +103,9 @@ pub async fn relay_admitted(state: Arc<AppState>, path: &str, admitted: Admitted
     // applies to them.
     let model = info.model.clone().unwrap_or_default();
     let admission = if info.model.is_some() {
-        admit::admit_request(&state, &key, &parts.headers, &body, &model, dialect)
+        admit::admit_request(&state, &key, &parts.headers, Some(&body), &model, dialect)
     } else {
-        admit::admit_client(&state, &key, &parts.headers, &body, dialect)
+        admit::admit_client(&state, &key, &parts.headers, Some(&body), dialect)
     };
     if let Err(resp) = admission {
         return refused(&state, &key, endpoint, started, info.model, resp);

@@ -33,6 +33,10 @@ pub async fn list(State(state): State<Arc<AppState>>, req: Request) -> Response 
         Ok(k) => k,
         Err(resp) => return resp,
     };
+    // A revoked or expired key, or one over its limits, lists nothing either.
+    if let Err(resp) = super::admit::admit_key(&state, &key, dialect) {
+        return resp;
+    }
     let snap = state.snapshot.load();
     let mut models = BTreeSet::new();
     for account in snap.accounts.iter() {

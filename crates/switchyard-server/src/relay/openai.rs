@@ -112,9 +112,14 @@ pub async fn relay_admitted(
             return refused(&state, &key, endpoint, started, None, resp);
         }
     };
-    if let Err(resp) =
-        admit::admit_request(&state, &key, &parts.headers, &body, &routing.model, dialect)
-    {
+    if let Err(resp) = admit::admit_request(
+        &state,
+        &key,
+        &parts.headers,
+        Some(&body),
+        &routing.model,
+        dialect,
+    ) {
         return refused(&state, &key, endpoint, started, Some(routing.model), resp);
     }
     let body = if routing.add_include_usage {

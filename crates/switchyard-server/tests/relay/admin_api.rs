@@ -259,6 +259,32 @@ async fn cookie_sessions_need_the_csrf_token_and_end_at_logout_or_password_chang
         401
     );
 
+    // The last active admin cannot be demoted (nobody could undo it).
+    let fresh = app.login("root", "a-new-password-2").await;
+    let resp = app
+        .api(Method::PATCH, "/users/root", &fresh)
+        .json(&json!({"role": "user"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 409);
+    // A refused change changes nothing, even its valid parts.
+    let resp = app
+        .api(Method::PATCH, "/users/root", &fresh)
+        .json(&json!({"status": "disabled", "password": "short"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 422);
+    let me = json_of(
+        app.api(Method::GET, "/session", &fresh)
+            .send()
+            .await
+            .unwrap(),
+    )
+    .await;
+    assert_eq!(me["user"]["status"], "active");
+
     // Logout ends the session it is sent with.
     let fresh = app.login("root", "a-new-password-2").await;
     assert_eq!(

@@ -400,7 +400,7 @@ async fn cost_limits_hold_under_concurrent_requests() {
         }
     }
     let spent: f64 = app
-        .usage(admitted + refused)
+        .usage(admitted)
         .await
         .iter()
         .filter_map(|r| r.cost_usd)
@@ -676,5 +676,153 @@ async fn the_admin_api_changes_a_keys_policy_and_it_applies_at_once() {
     })
     .await;
     assert!(limited.is_some(), "the new rate limit applies");
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn limits_hold_at_the_edges() {
+    let mock = MockUpstream::start().await;
+    let app = app_with_claude(&mock).await;
+    mock.set_usage(MockUsage {
+        input: 100_000,
+        output: 0,
+        ..Default::default()
+    });
+    app.set_policy(KeyPolicy {
+        daily_cost_limit_usd: Some(10.0),
+        allowed_clients: vec!["claude_code".into()],
+        expires_after_seconds: Some(3600),
+        ..Default::default()
+    })
+    .await;
+
+    // A refused request does not start the lifetime counted from first use.
+    assert_eq!(
+        app.messages(body(false)).send().await.unwrap().status(),
+        403
+    );
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert!(
+        app.store
+            .find_key("test")
+            .await
+            .unwrap()
+            .first_used_at
+            .is_none()
+    );
+
+    // Claude Code's count_tokens has no metadata: its headers identify it.
+    let resp = app
+        .http
+        .post(format!("{}/v1/messages/count_tokens?beta=true", app.url))
+        .header("x-api-key", &app.key)
+        .header("anthropic-version", "2023-06-01")
+        .header("user-agent", "claude-cli/2.1.332 (external, sdk-cli)")
+        .header("x-app", "cli")
+        .json(&serde_json::json!({"model": MODEL, "messages": [{"role": "user", "content": "hi"}]}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 200);
+
+    // A model without a price cannot be held to a cost limit: refused up front.
+    let unpriced = serde_json::json!({
+        "model": "claude-experimental-unpriced", "max_tokens": 8,
+        "metadata": {"user_id": serde_json::json!({"device_id": "d", "session_id": "s"}).to_string()},
+        "system": [{"type": "text", "text": "You are a Claude agent, built on Anthropic's Claude Agent SDK."}],
+        "messages": [{"role": "user", "content": "hi"}]
+    });
+    let resp = claude_code_request(&app)
+        .json(&unpriced)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 403);
+    assert!(error_message(resp).await.contains("no known price"));
+
+    // Spend, then move the cost time zone: today's spend is recounted, not reset.
+    assert_eq!(
+        claude_code_request(&app).send().await.unwrap().status(),
+        200
+    );
+    let today = || async {
+        let me: serde_json::Value = app
+            .http
+            .get(format!("{}/api/self/usage", app.url))
+            .header("x-api-key", &app.key)
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        me["usage"]["today_usd"].as_f64().unwrap()
+    };
+    let spent = today().await;
+    assert!(spent > 0.29, "{spent}");
+    // The records must be in the store before they can be recounted.
+    eventually(Duration::from_secs(5), || async {
+        let n = app
+            .store
+            .recent_usage(100)
+            .await
+            .unwrap()
+            .iter()
+            .filter(|r| r.status == 200)
+            .count();
+        (n >= 2).then_some(())
+    })
+    .await
+    .unwrap();
+    app.setting("cost_limit_timezone", "+13:00").await;
+    let recounted = eventually(Duration::from_secs(3), || async {
+        ((today().await - spent).abs() < 1e-9).then_some(())
+    })
+    .await;
+    assert!(
+        recounted.is_some(),
+        "today's spend survives a time-zone change"
+    );
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn limit_refusals_are_counted_not_written_as_usage() {
+    let mock = MockUpstream::start().await;
+    let app = app_with_claude(&mock).await;
+    app.set_policy(KeyPolicy {
+        rate_limit_per_minute: 1,
+        ..Default::default()
+    })
+    .await;
+    assert_eq!(
+        app.messages(body(false)).send().await.unwrap().status(),
+        200
+    );
+    for _ in 0..20 {
+        assert_eq!(
+            app.messages(body(false)).send().await.unwrap().status(),
+            429
+        );
+    }
+    app.usage(1).await;
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert_eq!(app.store.recent_usage(100).await.unwrap().len(), 1);
+    let metrics = app
+        .http
+        .get(format!("{}/metrics", app.url))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    let line = metrics
+        .lines()
+        .find(|l| l.starts_with("switchyard_limited_requests_total"))
+        .expect("limited requests counted");
+    // The recorder is shared by every test in this process: at least this test's 20.
+    let n: u64 = line.rsplit(' ').next().unwrap().parse().unwrap();
+    assert!(n >= 20, "{line}");
     app.stop().await;
 }

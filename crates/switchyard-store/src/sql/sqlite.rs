@@ -461,7 +461,17 @@ impl Store for SqliteStore {
         .fetch_one(&self.pool)
         .await?;
         let created = key_from_row(&row)?;
-        self.set_key_policy(created.id, &key.policy).await
+        match self.set_key_policy(created.id, &key.policy).await {
+            Ok(k) => Ok(k),
+            Err(e) => {
+                // Never leave a key behind without the policy it was created with.
+                sqlx::query("DELETE FROM api_keys WHERE id = ?")
+                    .bind(created.id)
+                    .execute(&self.pool)
+                    .await?;
+                Err(e)
+            }
+        }
     }
 
     async fn find_key(&self, selector: &str) -> Result<ApiKey> {
