@@ -46,6 +46,8 @@ pub struct Snapshot {
     pub accounts: Vec<Arc<Account>>,
     pub accounts_by_id: HashMap<AccountId, Arc<Account>>,
     pub settings: Arc<Settings>,
+    /// `cost_limit_timezone`, parsed once per snapshot instead of once per request.
+    pub cost_timezone: chrono::FixedOffset,
     pub prices: Arc<PriceTable>,
 }
 
@@ -106,6 +108,7 @@ impl Snapshot {
             keys: Arc::new(keys),
             accounts,
             accounts_by_id,
+            cost_timezone: crate::limits::timezone(&settings.text("cost_limit_timezone")),
             settings: Arc::new(settings),
             prices: Arc::new(prices),
         })
@@ -132,6 +135,7 @@ impl Snapshot {
             accounts,
             accounts_by_id,
             settings: self.settings.clone(),
+            cost_timezone: self.cost_timezone,
             prices: self.prices.clone(),
         }
     }

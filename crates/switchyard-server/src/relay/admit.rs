@@ -17,7 +17,7 @@ use switchyard_core::policy::{ClientKind, ClientSignals, detect_client, model_al
 use switchyard_store::coord::{Slot, SlotRefusal};
 
 use super::reply;
-use crate::limits::{Periods, timezone};
+use crate::limits::Periods;
 use crate::state::{AppState, KeyEntry};
 
 /// Concurrency slots of the key and of its owner, held until the request is settled.
@@ -51,7 +51,7 @@ fn limited(dialect: Dialect, message: &str, retry_after: Option<u64>) -> Respons
 }
 
 pub fn periods(state: &Arc<AppState>) -> Periods {
-    let tz = timezone(&state.snapshot.load().settings.text("cost_limit_timezone"));
+    let tz = state.snapshot.load().cost_timezone;
     let periods = Periods::at(Utc::now(), tz);
     if state.limits.zone_changed(tz) {
         // Days and weeks now start elsewhere: recount them from the records instead of
@@ -105,6 +105,19 @@ pub fn admit_key(
                 dialects.join(", ")
             ),
         ));
+    }
+    let p = &key.policy;
+    let u = &entry.user_limits;
+    let limited_by_counters = p.rate_limit_per_minute > 0
+        || p.tokens_per_minute > 0
+        || p.daily_cost_limit_usd.is_some()
+        || p.weekly_cost_limit_usd.is_some()
+        || p.total_cost_limit_usd.is_some()
+        || u.daily_cost_limit_usd.is_some()
+        || u.weekly_cost_limit_usd.is_some()
+        || u.total_cost_limit_usd.is_some();
+    if !limited_by_counters {
+        return Ok(());
     }
     state
         .limits
