@@ -40,6 +40,10 @@ static PUBLIC_OTHER: Endpoint = endpoint("other", PUBLIC_KINDS);
 static CA_GENERATE: Endpoint = endpoint("v1internal:generateContent", CODE_ASSIST_KINDS);
 static CA_STREAM: Endpoint = endpoint("v1internal:streamGenerateContent", CODE_ASSIST_KINDS);
 static CA_COUNT: Endpoint = endpoint("v1internal:countTokens", CODE_ASSIST_KINDS);
+static CA_LOAD: Endpoint = endpoint("v1internal:loadCodeAssist", CODE_ASSIST_KINDS);
+static CA_ONBOARD: Endpoint = endpoint("v1internal:onboardUser", CODE_ASSIST_KINDS);
+static CA_QUOTA: Endpoint = endpoint("v1internal:retrieveUserQuota", CODE_ASSIST_KINDS);
+static CA_EXPERIMENTS: Endpoint = endpoint("v1internal:listExperiments", CODE_ASSIST_KINDS);
 static CA_OTHER: Endpoint = endpoint("v1internal:other", CODE_ASSIST_KINDS);
 
 /// The endpoint from the path alone (before the body is read), for admission and records.
@@ -54,6 +58,10 @@ fn endpoint_for(path: &str) -> &'static Endpoint {
         (true, "generateContent") => &CA_GENERATE,
         (true, "streamGenerateContent") => &CA_STREAM,
         (true, "countTokens") => &CA_COUNT,
+        (true, "loadCodeAssist") => &CA_LOAD,
+        (true, "onboardUser") => &CA_ONBOARD,
+        (true, "retrieveUserQuota") => &CA_QUOTA,
+        (true, "listExperiments") => &CA_EXPERIMENTS,
         (true, _) => &CA_OTHER,
     }
 }

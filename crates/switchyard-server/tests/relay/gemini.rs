@@ -219,6 +219,10 @@ async fn code_assist_requests_use_the_accounts_project_and_stay_data_only() {
     assert_eq!(sent.json().unwrap()["project"], MOCK_CODE_ASSIST_PROJECT);
     assert_eq!(sent.header("authorization"), Some("Bearer ya29.live-token"));
     let r = app.usage(2).await;
+    assert!(
+        r.iter().any(|r| r.endpoint == "v1internal:loadCodeAssist"),
+        "{r:?}"
+    );
     let stream = r.iter().find(|r| r.stream).unwrap();
     assert_eq!(stream.endpoint, "v1internal:streamGenerateContent");
     assert_eq!(stream.usage.output_tokens, 40);
