@@ -53,6 +53,7 @@ pub struct KeyPolicy {
     pub expires_at: Option<DateTime<Utc>>,
     /// A lifetime that starts at the key's first use (e.g. a 30-day pass handed out today
     /// but first used next week).
+    #[schemars(range(min = 1))]
     pub expires_after_seconds: Option<i64>,
     /// Exact model names or glob patterns (`*`, `?`).
     pub allowed_models: Vec<String>,
@@ -66,8 +67,11 @@ pub struct KeyPolicy {
     pub rate_limit_per_minute: u32,
     /// Tokens (all classes) per minute; 0 means unlimited.
     pub tokens_per_minute: u64,
+    #[schemars(range(min = 0.0))]
     pub daily_cost_limit_usd: Option<f64>,
+    #[schemars(range(min = 0.0))]
     pub weekly_cost_limit_usd: Option<f64>,
+    #[schemars(range(min = 0.0))]
     pub total_cost_limit_usd: Option<f64>,
     /// Route only to this account…
     pub bound_account_id: Option<i64>,
@@ -149,8 +153,11 @@ impl KeyPolicy {
 pub struct UserLimits {
     /// Concurrent requests over all the user's keys; 0 means unlimited.
     pub concurrency_limit: u32,
+    #[schemars(range(min = 0.0))]
     pub daily_cost_limit_usd: Option<f64>,
+    #[schemars(range(min = 0.0))]
     pub weekly_cost_limit_usd: Option<f64>,
+    #[schemars(range(min = 0.0))]
     pub total_cost_limit_usd: Option<f64>,
 }
 

@@ -23,22 +23,28 @@ const SAMPLE_SPEC: &str = "sample_spec";
 /// (context sizes, `*_above_200k_tokens`, `*_priority`, …) are ignored when parsing.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct ModelPrice {
+    #[schemars(range(min = 0.0))]
     pub input_cost_per_token: f64,
+    #[schemars(range(min = 0.0))]
     pub output_cost_per_token: f64,
     /// Writing to the 5-minute prompt cache (Anthropic).
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(range(min = 0.0))]
     pub cache_creation_input_token_cost: Option<f64>,
     /// Writing to the 1-hour prompt cache (Anthropic).
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(range(min = 0.0))]
     pub cache_creation_input_token_cost_above_1hr: Option<f64>,
     /// Reading from a prompt cache (Anthropic cache reads, OpenAI/Gemini cached input).
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(range(min = 0.0))]
     pub cache_read_input_token_cost: Option<f64>,
     /// Kept for fidelity with LiteLLM but not used by [`ModelPrice::cost_usd`]: every provider
     /// Switchyard bills charges reasoning at the output price, and usage extraction already
     /// counts reasoning inside `output_tokens`, so a separate rate would only risk billing it
     /// twice.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(range(min = 0.0))]
     pub output_cost_per_reasoning_token: Option<f64>,
 }
 

@@ -3,7 +3,7 @@
 //! write-only: answers carry only a masked hint.
 
 use axum::Json;
-use axum::extract::rejection::JsonRejection;
+use axum::extract::rejection::{JsonRejection, QueryRejection};
 use axum::extract::{Extension, Path, Query, State};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{delete, get, patch, post};
@@ -17,7 +17,7 @@ use switchyard_core::account::{
 };
 use switchyard_store::{AccountPatch, AccountState, NewAccount};
 
-use super::problem::{Problem, bad_body};
+use super::problem::{Problem, bad_body, bad_query};
 use super::{Caller, Operation, audit};
 use crate::health_check::{self, CheckReport};
 use crate::state::AppState;
@@ -80,6 +80,8 @@ impl CredentialsBody {
 #[serde(deny_unknown_fields)]
 pub struct NewAccountBody {
     pub kind: AccountKind,
+    /// Not a number (ids and names share selectors).
+    #[schemars(regex(pattern = r"[^0-9\s]"))]
     pub name: String,
     pub base_url: Option<String>,
     /// Lower is tried first (default 50).
@@ -237,7 +239,14 @@ fn to_value(v: &AccountView) -> Option<serde_json::Value> {
     serde_json::to_value(v).ok()
 }
 
-async fn list(State(state): State<Arc<AppState>>, Query(f): Query<AccountFilter>) -> Response {
+async fn list(
+    State(state): State<Arc<AppState>>,
+    query: Result<Query<AccountFilter>, QueryRejection>,
+) -> Response {
+    let Query(f) = match query {
+        Ok(q) => q,
+        Err(e) => return bad_query(e),
+    };
     let accounts = match state.store.list_accounts().await {
         Ok(a) => a,
         Err(e) => return Problem::from_store(e),
@@ -245,6 +254,9 @@ async fn list(State(state): State<Arc<AppState>>, Query(f): Query<AccountFilter>
     let members = match &f.group {
         Some(g) => match state.store.find_group(g).await {
             Ok(group) => Some(group.account_ids),
+            Err(switchyard_store::StoreError::NotFound(_)) => {
+                return Problem::invalid("group", &format!("no account group `{g}`"));
+            }
             Err(e) => return Problem::from_store(e),
         },
         None => None,
@@ -283,7 +295,11 @@ async fn create(
         Ok(b) => b,
         Err(e) => return bad_body(e),
     };
-    if b.name.trim().is_empty() || b.name.parse::<i64>().is_ok() {
+    if !b
+        .name
+        .chars()
+        .any(|c| !c.is_ascii_digit() && !c.is_whitespace())
+    {
         return Problem::invalid("name", "an account name must not be empty or a number");
     }
     for (field, url) in [("base_url", &b.base_url), ("proxy_url", &b.proxy_url)] {

@@ -48,6 +48,7 @@ impl From<&ApiKey> for KeyView {
 #[derive(Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct NewKeyBody {
+    #[schemars(regex(pattern = r"\S"))]
     pub name: String,
     /// Owner's user name (default: the caller).
     pub user: Option<String>,
@@ -95,7 +96,7 @@ pub fn operations() -> Vec<Operation> {
             "Change a key's policy (given fields only; null clears)",
             patch(update),
         )
-        .body::<serde_json::Map<String, serde_json::Value>>()
+        .body::<KeyPolicy>()
         .ok::<KeyView>(200),
         Operation::post("/keys/{id}/revoke", "keys", "Revoke a key", post(revoke))
             .ok::<KeyView>(200),

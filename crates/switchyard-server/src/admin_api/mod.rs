@@ -65,6 +65,8 @@ pub struct Operation {
     pub body: Option<SchemaFn>,
     /// Status and schema of a successful answer (`None`: no body).
     pub ok: (u16, Option<SchemaFn>),
+    /// Media type of a successful answer.
+    pub ok_media: &'static str,
     pub handler: MethodRouter<Arc<AppState>>,
 }
 
@@ -85,6 +87,7 @@ impl Operation {
             query: None,
             body: None,
             ok: (200, None),
+            ok_media: "application/json",
             handler,
         }
     }
@@ -151,6 +154,13 @@ impl Operation {
 
     pub fn ok<T: JsonSchema>(mut self, status: u16) -> Self {
         self.ok = (status, Some(schema::<T>));
+        self
+    }
+
+    /// A page for people, not JSON.
+    pub fn html(mut self) -> Self {
+        self.ok = (200, Some(schema::<String>));
+        self.ok_media = "text/html";
         self
     }
 

@@ -28,7 +28,7 @@ pub fn operations() -> Vec<Operation> {
             get(page),
         )
         .access(Access::Public)
-        .ok::<String>(200),
+        .html(),
     ]
 }
 
@@ -90,7 +90,7 @@ pub fn build() -> Value {
             match ok {
                 Some(schema) => json!({
                     "description": "success",
-                    "content": {"application/json": {"schema": schema(&mut generator).to_value()}}
+                    "content": {op.ok_media: {"schema": schema(&mut generator).to_value()}}
                 }),
                 None => json!({"description": "success, no content"}),
             },
@@ -100,10 +100,34 @@ pub fn build() -> Value {
             responses.insert("401".into(), problem_response("not signed in"));
             responses.insert("403".into(), problem_response("not allowed (role or CSRF)"));
         }
+        if op.path.contains('{') {
+            responses.insert("404".into(), problem_response("no such resource"));
+        }
+        if op.query.is_some() {
+            responses.insert(
+                "400".into(),
+                problem_response("a query parameter is malformed"),
+            );
+        }
+        if op.method != axum::http::Method::GET || op.path.contains('{') {
+            responses.insert(
+                "409".into(),
+                problem_response(
+                    "conflicts with the current state (a name taken, a resource in use)",
+                ),
+            );
+        }
         responses.insert(
             "422".into(),
             problem_response("invalid input; `field` names it"),
         );
+        responses.insert("503".into(), problem_response("the store is unavailable"));
+        if op.path == "/login" {
+            responses.insert(
+                "429".into(),
+                problem_response("too many failed sign-ins; see retry-after"),
+            );
+        }
         let mut operation = json!({
             "operationId": operation_id(&op),
             "summary": op.summary,

@@ -71,6 +71,11 @@ impl Problem {
     }
 }
 
+/// A query string that failed to parse: 400 in the problem shape (axum's own answer is text).
+pub fn bad_query(e: axum::extract::rejection::QueryRejection) -> Response {
+    Problem::response(400, "bad-query", &e.body_text(), None)
+}
+
 /// A JSON body that failed to parse becomes a validation problem naming the field when serde
 /// says which one.
 pub fn bad_body(e: axum::extract::rejection::JsonRejection) -> Response {

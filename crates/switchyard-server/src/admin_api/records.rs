@@ -2,6 +2,7 @@
 //! A `user` sees only its own usage.
 
 use axum::Json;
+use axum::extract::rejection::QueryRejection;
 use axum::extract::{Extension, Query, State};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
@@ -12,7 +13,7 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 use switchyard_store::{AuditEntry, StoredUsage, UsageFilter};
 
-use super::problem::Problem;
+use super::problem::{Problem, bad_query};
 use super::{Access, Caller, Operation};
 use crate::state::AppState;
 
@@ -29,10 +30,12 @@ pub struct UsageQuery {
     pub user_id: Option<i64>,
     pub account_id: Option<i64>,
     pub model: Option<String>,
+    #[schemars(range(min = 100, max = 599))]
     pub status: Option<u16>,
     /// From a previous page's `next_cursor`.
     pub cursor: Option<String>,
     /// Page size, 1–500 (default 50).
+    #[schemars(range(min = 1, max = 500))]
     pub limit: Option<u32>,
 }
 
@@ -47,8 +50,10 @@ pub struct UsagePage {
 #[derive(Deserialize, JsonSchema, Default)]
 pub struct AggregateQuery {
     /// `hour` or `day` (default `day`).
+    #[schemars(regex(pattern = "^(hour|day)$"))]
     pub bucket: Option<String>,
     /// `key`, `user`, `account` or `model` (default `model`).
+    #[schemars(regex(pattern = "^(key|user|account|model)$"))]
     pub by: Option<String>,
     pub from: Option<DateTime<Utc>>,
     pub to: Option<DateTime<Utc>>,
@@ -79,6 +84,7 @@ pub struct Aggregate {
 pub struct AuditQuery {
     pub cursor: Option<String>,
     /// Page size, 1–500 (default 50).
+    #[schemars(range(min = 1, max = 500))]
     pub limit: Option<u32>,
 }
 
@@ -160,12 +166,19 @@ fn own(caller: &Caller, user_id: Option<i64>) -> Option<i64> {
 async fn usage(
     State(state): State<Arc<AppState>>,
     Extension(caller): Extension<Caller>,
-    Query(q): Query<UsageQuery>,
+    query: Result<Query<UsageQuery>, QueryRejection>,
 ) -> Response {
+    let Query(q) = match query {
+        Ok(q) => q,
+        Err(e) => return bad_query(e),
+    };
     let (before_id, limit) = match (cursor(q.cursor.as_deref()), page_size(q.limit)) {
         (Ok(c), Ok(l)) => (c, l),
         (Err(r), _) | (_, Err(r)) => return r,
     };
+    if q.status.is_some_and(|s| !(100..=599).contains(&s)) {
+        return Problem::invalid("status", "an HTTP status, 100 to 599");
+    }
     let filter = UsageFilter {
         from: q.from,
         to: q.to,
@@ -198,8 +211,12 @@ fn percentile(sorted: &[u64], p: f64) -> u64 {
 async fn aggregate(
     State(state): State<Arc<AppState>>,
     Extension(caller): Extension<Caller>,
-    Query(q): Query<AggregateQuery>,
+    query: Result<Query<AggregateQuery>, QueryRejection>,
 ) -> Response {
+    let Query(q) = match query {
+        Ok(q) => q,
+        Err(e) => return bad_query(e),
+    };
     let step = match q.bucket.as_deref().unwrap_or("day") {
         "hour" => TimeDelta::hours(1),
         "day" => TimeDelta::days(1),
@@ -267,7 +284,14 @@ async fn aggregate(
     Json(out).into_response()
 }
 
-async fn audit_log(State(state): State<Arc<AppState>>, Query(q): Query<AuditQuery>) -> Response {
+async fn audit_log(
+    State(state): State<Arc<AppState>>,
+    query: Result<Query<AuditQuery>, QueryRejection>,
+) -> Response {
+    let Query(q) = match query {
+        Ok(q) => q,
+        Err(e) => return bad_query(e),
+    };
     let (before_id, limit) = match (cursor(q.cursor.as_deref()), page_size(q.limit)) {
         (Ok(c), Ok(l)) => (c, l),
         (Err(r), _) | (_, Err(r)) => return r,

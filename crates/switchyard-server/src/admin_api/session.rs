@@ -144,6 +144,7 @@ pub struct SessionView {
 #[serde(deny_unknown_fields)]
 pub struct NewToken {
     /// What the token is for.
+    #[schemars(regex(pattern = r"\S"))]
     pub name: String,
     /// Days until it expires; without it the token lasts until revoked.
     pub expires_in_days: Option<u32>,
@@ -406,8 +407,11 @@ async fn create_token(
 async fn revoke_token(
     State(state): State<Arc<AppState>>,
     Extension(caller): Extension<Caller>,
-    Path(id): Path<i64>,
+    Path(id): Path<String>,
 ) -> Response {
+    let Ok(id) = id.parse::<i64>() else {
+        return Problem::not_found(&format!("token `{id}` not found"));
+    };
     let tokens = match state.store.list_admin_tokens().await {
         Ok(t) => t,
         Err(e) => return Problem::from_store(e),

@@ -248,6 +248,10 @@ async fn set_price(
             "cache_read_input_token_cost",
             price.cache_read_input_token_cost,
         ),
+        (
+            "output_cost_per_reasoning_token",
+            price.output_cost_per_reasoning_token,
+        ),
     ];
     for (field, v) in all {
         if v.is_some_and(|v| !v.is_finite() || v < 0.0) {

@@ -19,10 +19,13 @@ use crate::state::AppState;
 #[derive(Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct NewUserBody {
+    #[schemars(regex(pattern = r"^[^/]*[^/\s][^/]*$"))]
     pub name: String,
     /// `admin` or `user` (default `user`).
+    #[schemars(regex(pattern = "^(admin|user)$"))]
     pub role: Option<String>,
     /// At least 8 characters; without it one is generated and returned once.
+    #[schemars(length(min = 8, max = 1024))]
     pub password: Option<String>,
     #[serde(default)]
     pub limits: UserLimits,
@@ -40,10 +43,13 @@ pub struct CreatedUser {
 #[derive(Deserialize, JsonSchema, Default)]
 #[serde(deny_unknown_fields)]
 pub struct UserPatchBody {
+    #[schemars(regex(pattern = "^(admin|user)$"))]
     pub role: Option<String>,
     /// `active` or `disabled` (a disabled user's keys stop working at once).
+    #[schemars(regex(pattern = "^(active|disabled)$"))]
     pub status: Option<String>,
     /// A new password (at least 8 characters); ends the user's browser sessions.
+    #[schemars(length(min = 8, max = 1024))]
     pub password: Option<String>,
     pub limits: Option<UserLimits>,
 }
@@ -51,6 +57,8 @@ pub struct UserPatchBody {
 #[derive(Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct GroupBody {
+    /// Not a number (ids and names share selectors).
+    #[schemars(regex(pattern = r"[^0-9\s]"))]
     pub name: String,
     #[serde(default)]
     pub description: String,
@@ -171,10 +179,10 @@ async fn get_one(State(state): State<Arc<AppState>>, Path(name): Path<String>) -
 }
 
 async fn hash(password: String) -> Result<String, Response> {
-    if password.chars().count() < 8 {
+    if !(8..=1024).contains(&password.chars().count()) {
         return Err(Problem::invalid(
             "password",
-            "a password needs at least 8 characters",
+            "a password needs 8 to 1024 characters",
         ));
     }
     tokio::task::spawn_blocking(move || switchyard_store::crypto::hash_password(&password))

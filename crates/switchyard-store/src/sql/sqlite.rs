@@ -538,7 +538,10 @@ impl Store for SqliteStore {
     }
 
     async fn create_group(&self, name: &str, description: &str) -> Result<AccountGroup> {
-        if name.trim().is_empty() || name.parse::<i64>().is_ok() {
+        if !name
+            .chars()
+            .any(|c| !c.is_ascii_digit() && !c.is_whitespace())
+        {
             return Err(StoreError::Invalid(
                 "a group name must not be empty or a number".into(),
             ));
