@@ -295,9 +295,16 @@ async fn login(
         Ok(s) => s,
         Err(e) => return Problem::from_store(e),
     };
+    // Behind a TLS-terminating proxy the cookie must not travel over plain HTTP. (Trusting the
+    // header here can only make the cookie stricter.)
+    let https = parts
+        .headers
+        .get("x-forwarded-proto")
+        .is_some_and(|v| v.as_bytes().eq_ignore_ascii_case(b"https"));
     let cookie = format!(
-        "{SESSION_COOKIE}={token}; HttpOnly; SameSite=Strict; Path=/api/admin; Max-Age={}",
-        SESSION_HOURS * 3600
+        "{SESSION_COOKIE}={token}; HttpOnly; SameSite=Strict; Path=/api/admin; Max-Age={}{}",
+        SESSION_HOURS * 3600,
+        if https { "; Secure" } else { "" }
     );
     let body = LoginResponse {
         token,

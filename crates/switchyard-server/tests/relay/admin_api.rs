@@ -196,6 +196,21 @@ async fn cookie_sessions_need_the_csrf_token_and_end_at_logout_or_password_chang
         cookie.contains("HttpOnly") && cookie.contains("SameSite=Strict"),
         "{cookie}"
     );
+    assert!(!cookie.contains("Secure"), "plain HTTP: no Secure flag");
+    let behind_tls = app
+        .http
+        .post(format!("{}/api/admin/login", app.url))
+        .header("x-forwarded-proto", "https")
+        .json(&json!({"username": "root", "password": "admin-password-1"}))
+        .send()
+        .await
+        .unwrap();
+    assert!(
+        behind_tls.headers()["set-cookie"]
+            .to_str()
+            .unwrap()
+            .contains("; Secure")
+    );
     let session = cookie.split(';').next().unwrap().to_string();
     let csrf = json_of(resp).await["csrf_token"]
         .as_str()
