@@ -197,6 +197,37 @@ fn base_url(account: &Account, hosts: &UpstreamHosts, region: &str) -> String {
     base.trim_end_matches('/').to_owned()
 }
 
+/// Betas Bedrock's Anthropic models accept. Bedrock refuses a whole request that names any
+/// other (Claude Code sends a long list of first-party betas), so the rest are dropped. An
+/// account's `extra.bedrock_betas` (a list) replaces this list.
+pub const DEFAULT_BETAS: &[&str] = &[
+    "computer-use-2024-10-22",
+    "computer-use-2025-01-24",
+    "token-efficient-tools-2025-02-19",
+    "interleaved-thinking-2025-05-14",
+    "fine-grained-tool-streaming-2025-05-14",
+    "output-128k-2025-02-19",
+    "dev-full-thinking-2025-05-14",
+    "context-1m-2025-08-07",
+    "context-management-2025-06-27",
+];
+
+/// The client's betas that this account's Bedrock accepts.
+fn allowed_betas(account: &Account, client_headers: &HeaderMap) -> Vec<String> {
+    let custom: Option<Vec<&str>> = account
+        .extra
+        .get("bedrock_betas")
+        .and_then(|v| v.as_array())
+        .map(|a| a.iter().filter_map(|b| b.as_str()).collect());
+    client_betas(client_headers)
+        .into_iter()
+        .filter(|b| match &custom {
+            Some(list) => list.contains(&b.as_str()),
+            None => DEFAULT_BETAS.contains(&b.as_str()),
+        })
+        .collect()
+}
+
 /// The client's betas (`anthropic-beta`, comma lists, repeated headers), trimmed, in order,
 /// without duplicates.
 fn client_betas(client_headers: &HeaderMap) -> Vec<String> {
@@ -221,6 +252,8 @@ fn client_betas(client_headers: &HeaderMap) -> Vec<String> {
 pub fn body(client_body: &[u8], betas: &[String]) -> Result<Vec<u8>, InspectError> {
     let body = json_edit::remove_top_level(client_body, "model")?;
     let body = json_edit::remove_top_level(&body, "stream")?;
+    // Betas come from the header, filtered; one a client put in the body would bypass that.
+    let body = json_edit::remove_top_level(&body, "anthropic_beta")?;
     let version = format!("\"{ANTHROPIC_VERSION}\"");
     let mut body = json_edit::set_top_level(&body, "anthropic_version", &version)?;
     if !betas.is_empty() {
@@ -257,7 +290,7 @@ pub fn prepare(
         base_url(account, hosts, region),
         sigv4::encode_path_segment(&model)
     );
-    let new_body = self::body(&body, &client_betas(client_headers))?;
+    let new_body = self::body(&body, &allowed_betas(account, client_headers))?;
 
     let mut headers = HeaderMap::new();
     headers.insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));

@@ -298,9 +298,12 @@ pub fn prepare(
                                 None => body,
                             }
                         }
-                        // countTokens names no project; loadCodeAssist and onboardUser are how
-                        // a project is found, and other methods are passed as they are.
-                        _ => body,
+                        // countTokens names no project.
+                        GeminiAction::CountTokens => body,
+                        // Every other call (loadCodeAssist, onboardUser, fetchAdminControls,
+                        // recordCodeAssistMetrics, …) speaks for this account: a project the
+                        // client learned from another account would be refused here.
+                        _ => Bytes::from(own_project(&body, project)),
                     };
                     let mut url = method_url;
                     if let Some(q) = forwardable_query(target.query) {
@@ -319,6 +322,34 @@ pub fn prepare(
         }
         (other, _) => Err(GeminiAdapterError::WrongKind(account.name.clone(), other)),
     }
+}
+
+/// Replaces every project a Code Assist account-level body names (`project`,
+/// `cloudaicompanionProject`, `metadata.duetProject`) with the account's own, or drops them
+/// when it has none yet. Bodies that are not JSON objects pass unchanged.
+fn own_project(body: &[u8], project: Option<&str>) -> Vec<u8> {
+    let Ok(serde_json::Value::Object(mut map)) = serde_json::from_slice(body) else {
+        return body.to_vec();
+    };
+    let replace = |m: &mut serde_json::Map<String, serde_json::Value>, key: &str| -> bool {
+        if !m.contains_key(key) {
+            return false;
+        }
+        match project {
+            Some(p) => m.insert(key.to_owned(), p.into()),
+            None => m.remove(key),
+        };
+        true
+    };
+    let mut changed = replace(&mut map, "project");
+    changed |= replace(&mut map, "cloudaicompanionProject");
+    if let Some(serde_json::Value::Object(meta)) = map.get_mut("metadata") {
+        changed |= replace(meta, "duetProject");
+    }
+    if !changed {
+        return body.to_vec();
+    }
+    serde_json::to_vec(&map).unwrap_or_else(|_| body.to_vec())
 }
 
 /// The delay Google asks for in a 429 body (`google.rpc.RetryInfo.retryDelay`, e.g. `"0.97s"`
@@ -1189,6 +1220,23 @@ mod tests {
         no_refresh.credentials.access_token = None;
         assert!(crate::oauth_client_for(&no_refresh, &hosts()).is_none());
         assert!(crate::oauth_client_for(&account(AccountKind::GeminiApi), &hosts()).is_none());
+    }
+
+    #[test]
+    fn account_level_calls_carry_the_accounts_project() {
+        let body = br#"{"cloudaicompanionProject":"client-proj","metadata":{"pluginType":"GEMINI","duetProject":"client-proj"}}"#;
+        let out: serde_json::Value =
+            serde_json::from_slice(&own_project(body, Some("acct-proj"))).unwrap();
+        assert_eq!(out["cloudaicompanionProject"], "acct-proj");
+        assert_eq!(out["metadata"]["duetProject"], "acct-proj");
+        assert_eq!(out["metadata"]["pluginType"], "GEMINI");
+        let metrics = br#"{"project":"other-accounts","metrics":[]}"#;
+        let out: serde_json::Value =
+            serde_json::from_slice(&own_project(metrics, Some("acct-proj"))).unwrap();
+        assert_eq!(out["project"], "acct-proj");
+        // Nothing to replace: the bytes are kept as they are.
+        let plain = br#"{ "metadata" : {"ideType":"IDE_UNSPECIFIED"} }"#;
+        assert_eq!(own_project(plain, Some("p")), plain.to_vec());
     }
 
     #[test]

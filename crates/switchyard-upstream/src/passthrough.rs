@@ -106,6 +106,9 @@ pub struct PassthroughBody<B> {
     /// Appended when the upstream breaks before completing, so the client sees an error
     /// instead of a silently truncated stream (e.g. an Anthropic `event: error`).
     broken_trailer: Option<Bytes>,
+    /// The last bytes sent to the client (up to four), to tell whether the stream stands at an
+    /// event boundary: a trailer glued to half an event would corrupt that event instead.
+    tail: Vec<u8>,
     on_finish: Option<OnFinish>,
     /// The named change between upstream and client, if any, and where the tap reads.
     transform: Option<(Box<dyn StreamTransform>, TapSide)>,
@@ -130,6 +133,7 @@ impl<B> PassthroughBody<B> {
             idle,
             idle_timer: Box::pin(tokio::time::sleep(idle)),
             broken_trailer,
+            tail: Vec::with_capacity(4),
             on_finish: Some(Box::new(on_finish)),
             transform: None,
             stop: None,
@@ -157,6 +161,19 @@ impl<B> PassthroughBody<B> {
     pub fn stop_on(mut self, stop: impl Future<Output = ()> + Send + 'static) -> Self {
         self.stop = Some(Box::pin(stop));
         self
+    }
+
+    fn remember_tail(&mut self, sent: &[u8]) {
+        let keep = sent.len().min(4);
+        self.tail.extend_from_slice(&sent[sent.len() - keep..]);
+        let excess = self.tail.len().saturating_sub(4);
+        self.tail.drain(..excess);
+    }
+
+    /// Whether everything sent so far ends with a whole SSE event (or nothing was sent).
+    fn at_event_boundary(&self) -> bool {
+        let t = self.tail.as_slice();
+        t.is_empty() || t.ends_with(b"\n\n") || t.ends_with(b"\r\r") || t.ends_with(b"\r\n\r\n")
     }
 
     fn finish(&mut self, error_kind: Option<&str>) {
@@ -279,6 +296,7 @@ where
                             kept
                         }
                     };
+                    this.remember_tail(&out);
                     return Poll::Ready(Some(Ok(Frame::data(out))));
                 }
                 Poll::Ready(None) => {
@@ -317,7 +335,7 @@ where
         };
         // After the first byte there is no failover: end the stream cleanly for the client.
         this.ended = true;
-        let trailer = (!this.completed())
+        let trailer = (!this.completed() && this.at_event_boundary())
             .then(|| this.broken_trailer.take())
             .flatten();
         this.finish(Some(broken));
@@ -366,6 +384,53 @@ mod tests {
         ) -> Poll<Option<Result<Frame<Bytes>, Self::Error>>> {
             Poll::Ready(self.0.pop_front().map(|b| Ok(Frame::data(b))))
         }
+    }
+
+    /// A body that yields the given chunks, then fails.
+    struct Breaks(VecDeque<Bytes>);
+
+    impl Body for Breaks {
+        type Data = Bytes;
+        type Error = String;
+
+        fn poll_frame(
+            mut self: Pin<&mut Self>,
+            _cx: &mut Context<'_>,
+        ) -> Poll<Option<Result<Frame<Bytes>, Self::Error>>> {
+            Poll::Ready(Some(match self.0.pop_front() {
+                Some(b) => Ok(Frame::data(b)),
+                None => Err("connection reset".to_string()),
+            }))
+        }
+    }
+
+    #[tokio::test]
+    async fn the_broken_stream_trailer_never_splits_an_event() {
+        let trailer = Bytes::from_static(b"event: error\ndata: {}\n\n");
+        let run = |chunks: Vec<&'static str>| {
+            let body = PassthroughBody::new(
+                Breaks(
+                    chunks
+                        .into_iter()
+                        .map(|c| Bytes::from_static(c.as_bytes()))
+                        .collect(),
+                ),
+                TapMode::sse(Dialect::Anthropic),
+                Duration::from_secs(30),
+                Some(trailer.clone()),
+                |_| {},
+            );
+            drain(body)
+        };
+        // At a boundary: the client gets a well-formed error event.
+        let out = run(vec!["event: ping\ndata: {}\n\n"]).await;
+        assert!(out.ends_with(b"\n\nevent: error\ndata: {}\n\n"));
+        // Mid-event: the half event is left to die with the stream, not glued to the trailer.
+        let out = run(vec!["event: ping\ndata: {}\n\ndata: {\"ty"]).await;
+        assert_eq!(out, b"event: ping\ndata: {}\n\ndata: {\"ty");
+        // CRLF framing (Gemini) counts as a boundary too.
+        let out = run(vec!["data: {}\r\n\r\n"]).await;
+        assert!(out.ends_with(b"\r\n\r\nevent: error\ndata: {}\n\n"));
     }
 
     async fn drain<B>(mut body: PassthroughBody<B>) -> Vec<u8>

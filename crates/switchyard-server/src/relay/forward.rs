@@ -610,8 +610,10 @@ fn passthrough(
     if let Reshape::Gemini { shape, .. } = reshape
         && shape != ResponseShape::Passthrough
     {
-        // The body is re-framed: its length and type are the client's, not the upstream's.
+        // The body is re-framed: its length, encoding and type are the client's, not the
+        // upstream's.
         headers.remove(header::CONTENT_LENGTH);
+        headers.remove(header::CONTENT_ENCODING);
         headers.insert(
             header::CONTENT_TYPE,
             HeaderValue::from_static(if is_sse {

@@ -34,7 +34,11 @@ async fn a_bedrock_stream_reaches_the_client_as_anthropic_sse_with_usage() {
 
     let resp = app
         .messages(request(true))
-        .header("anthropic-beta", "interleaved-thinking-2025-05-14")
+        // What Claude Code sends: Bedrock refuses a request naming a beta it does not know.
+        .header(
+            "anthropic-beta",
+            "claude-code-20250219,interleaved-thinking-2025-05-14,prompt-caching-scope-2026-01-05",
+        )
         .send()
         .await
         .unwrap();
