@@ -113,6 +113,10 @@ pub struct CommonArgs {
     /// Google Cloud project for Code Assist (Gemini; discovered when not given).
     #[arg(long)]
     project: Option<String>,
+    /// Betas this Bedrock account passes on (`a,b`; default: the ones Bedrock is known to
+    /// accept). Bedrock refuses a request that names any other.
+    #[arg(long)]
+    bedrock_betas: Option<String>,
     /// Lower numbers are tried first.
     #[arg(long, allow_negative_numbers = true)]
     priority: Option<i32>,
@@ -512,6 +516,11 @@ fn apply_extra(
             extra.insert(k.into(), v.clone().into());
             changed = true;
         }
+    }
+    if let Some(betas) = &c.bedrock_betas {
+        let list: Vec<serde_json::Value> = list(betas).into_iter().map(Into::into).collect();
+        extra.insert("bedrock_betas".into(), list.into());
+        changed = true;
     }
     if let Some(on) = c.health_check {
         extra.insert("health_check".into(), on.into());
