@@ -38,6 +38,9 @@ pub enum GeminiAction {
     /// Any other method (e.g. Code Assist `recordCodeAssistMetrics`, `fetchAdminControls`,
     /// public `embedContent`); the server decides whether to pass it through.
     Other(String),
+    /// Code Assist long-running operation polling: `GET /v1internal/{name}` (e.g.
+    /// `operations/…` after `onboardUser`).
+    Operation(String),
 }
 
 impl GeminiAction {
@@ -64,7 +67,7 @@ impl GeminiAction {
             GeminiAction::OnboardUser => "onboardUser",
             GeminiAction::RetrieveUserQuota => "retrieveUserQuota",
             GeminiAction::ListExperiments => "listExperiments",
-            GeminiAction::Other(s) => s,
+            GeminiAction::Other(s) | GeminiAction::Operation(s) => s,
         }
     }
 
@@ -104,6 +107,31 @@ pub fn inspect_gemini(path: &str, body: &[u8]) -> Result<GeminiRequest, InspectE
         .next()
         .unwrap_or(path)
         .trim_start_matches('/');
+    if let Some(name) = path.strip_prefix("v1internal/") {
+        let plain = !name.is_empty()
+            && name.len() <= 256
+            && name.split('/').all(|seg| {
+                !seg.is_empty()
+                    && seg != "."
+                    && seg != ".."
+                    && seg
+                        .bytes()
+                        .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.'))
+            });
+        if !plain {
+            return Err(InspectError::InvalidField {
+                field: "path",
+                expected: "`v1internal/{operation name}` of plain path segments",
+            });
+        }
+        return Ok(GeminiRequest {
+            surface: GeminiSurface::CodeAssist,
+            stream: false,
+            action: GeminiAction::Operation(name.to_owned()),
+            model: None,
+            session_material: None,
+        });
+    }
     if let Some(method) = path.strip_prefix("v1internal:") {
         if !is_method_name(method) {
             return Err(InspectError::InvalidField {

@@ -459,6 +459,10 @@ pub(crate) fn code_assist(
     if let Some(project) = request.get("project").and_then(Value::as_str) {
         lock(&state.projects).push(project.to_owned());
     }
+    if let Some(name) = parts.uri.path().strip_prefix("/v1internal/") {
+        // Long-running operation polling (`GET /v1internal/operations/…`): always done.
+        return ok(format!(r#"{{"name":{},"done":true}}"#, js(name)));
+    }
     let method = code_assist_method(parts.uri.path()).unwrap_or("");
     match method {
         "generateContent" | "streamGenerateContent" => {
@@ -509,6 +513,9 @@ pub(crate) fn code_assist(
                 .to_owned(),
         ),
         "listExperiments" => ok(r#"{"experimentIds":[],"flags":[]}"#.to_owned()),
+        "getCodeAssistGlobalUserSetting" => {
+            ok(r#"{"freeTierDataCollectionOptin":false}"#.to_owned())
+        }
         _ => google_error(
             StatusCode::NOT_FOUND,
             "NOT_FOUND",

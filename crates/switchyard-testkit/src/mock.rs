@@ -574,6 +574,11 @@ fn router(shared: Arc<Shared>) -> Router {
         .route("/v1internal:onboardUser", route(Endpoint::CodeAssist))
         .route("/v1internal:retrieveUserQuota", route(Endpoint::CodeAssist))
         .route("/v1internal:listExperiments", route(Endpoint::CodeAssist))
+        .route(
+            "/v1internal:getCodeAssistGlobalUserSetting",
+            probe(Endpoint::CodeAssist),
+        )
+        .route("/v1internal/operations/{name}", probe(Endpoint::CodeAssist))
         .route("/token", route(Endpoint::GoogleToken))
         .merge(bedrock::routes())
         .fallback(|State(s): State<Arc<Shared>>, req: Request| handle(s, Endpoint::NotFound, req))

@@ -231,7 +231,10 @@ pub fn prepare(
             );
             let base = base_url(account, &hosts.code_assist);
             let base = base.strip_suffix("/v1internal").unwrap_or(base);
-            let method_url = format!("{base}/v1internal:{}", target.action.as_str());
+            let method_url = match target.action {
+                GeminiAction::Operation(name) => format!("{base}/v1internal/{name}"),
+                action => format!("{base}/v1internal:{}", action.as_str()),
+            };
             let need_project =
                 || project.ok_or_else(|| GeminiAdapterError::MissingProject(account.name.clone()));
             match surface {

@@ -141,6 +141,7 @@ pub async fn relay_admitted(
                 )
                 .map_err(|e| e.to_string())?;
                 return Ok(Prepared {
+                    method: axum::http::Method::POST,
                     url: p.url,
                     headers: p.headers,
                     body: p.body,
@@ -166,6 +167,7 @@ pub async fn relay_admitted(
             )
             .map_err(|e| e.to_string())?;
             Ok(Prepared {
+                method: axum::http::Method::POST,
                 url: p.url,
                 headers: p.headers,
                 body: p.body,

@@ -30,6 +30,8 @@ const ERROR_BODY_CAP: usize = 64 * 1024;
 
 /// A built upstream request.
 pub struct Prepared {
+    /// POST for every model call; GET for the few Code Assist reads Gemini CLI makes.
+    pub method: axum::http::Method,
     pub url: String,
     pub headers: axum::http::HeaderMap,
     pub body: Bytes,
@@ -366,7 +368,7 @@ where
         let sent_at = Instant::now();
         let sent = tokio::time::timeout(
             first_byte_timeout,
-            http.post(&prepared.url)
+            http.request(prepared.method, &prepared.url)
                 .headers(prepared.headers)
                 .body(prepared.body)
                 .send(),

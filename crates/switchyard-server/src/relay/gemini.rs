@@ -48,7 +48,7 @@ static CA_OTHER: Endpoint = endpoint("v1internal:other", CODE_ASSIST_KINDS);
 
 /// The endpoint from the path alone (before the body is read), for admission and records.
 fn endpoint_for(path: &str) -> &'static Endpoint {
-    let code_assist = path.starts_with("/v1internal:");
+    let code_assist = path.starts_with("/v1internal:") || path.starts_with("/v1internal/");
     let action = path.rsplit_once(':').map_or("", |(_, a)| a);
     match (code_assist, action) {
         (false, "generateContent") => &GENERATE,
@@ -134,6 +134,12 @@ pub async fn relay_admitted(state: Arc<AppState>, path: &str, admitted: Admitted
         started,
         request_id: request_id.clone(),
     };
+    // Code Assist reads (operation polling, settings) are GETs; every other call is a POST.
+    let method = if parts.method == axum::http::Method::GET {
+        axum::http::Method::GET
+    } else {
+        axum::http::Method::POST
+    };
     let client_headers = parts.headers;
     let hosts = state.hosts.clone();
     let has_model = info.model.is_some();
@@ -162,6 +168,7 @@ pub async fn relay_admitted(state: Arc<AppState>, path: &str, admitted: Admitted
             )
             .map_err(|e| e.to_string())?;
             Ok(Prepared {
+                method: method.clone(),
                 url: p.request.url,
                 headers: p.request.headers,
                 body: p.request.body,

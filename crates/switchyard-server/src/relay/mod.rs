@@ -97,8 +97,11 @@ pub async fn not_found(
     req: axum::extract::Request,
 ) -> Response {
     let path = req.uri().path();
-    if path.starts_with("/v1internal:") {
-        if req.method() == axum::http::Method::POST {
+    if path.starts_with("/v1internal:") || path.starts_with("/v1internal/") {
+        if matches!(
+            *req.method(),
+            axum::http::Method::POST | axum::http::Method::GET
+        ) {
             return gemini::code_assist(state, req).await;
         }
         let message = format!("{} is not allowed on {path}", req.method());

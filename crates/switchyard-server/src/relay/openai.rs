@@ -181,6 +181,7 @@ pub async fn relay_admitted(
             )
             .map_err(|e| e.to_string())?;
             Ok(Prepared {
+                method: axum::http::Method::POST,
                 url: p.url,
                 headers: p.headers,
                 body: p.body,

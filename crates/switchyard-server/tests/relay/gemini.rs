@@ -218,6 +218,31 @@ async fn code_assist_requests_use_the_accounts_project_and_stay_data_only() {
     let sent = mock.last_request().unwrap();
     assert_eq!(sent.json().unwrap()["project"], MOCK_CODE_ASSIST_PROJECT);
     assert_eq!(sent.header("authorization"), Some("Bearer ya29.live-token"));
+    // Gemini CLI's reads are GETs: a setting, and onboarding's operation polling.
+    for path in [
+        "/v1internal:getCodeAssistGlobalUserSetting",
+        "/v1internal/operations/mock-onboard",
+    ] {
+        let resp = app
+            .http
+            .get(format!("{}{path}", app.url))
+            .bearer_auth(&app.key)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(resp.status(), 200, "{path}");
+        let sent = mock.last_request().unwrap();
+        assert_eq!(sent.method, "GET", "{path}");
+        assert_eq!(sent.path_only(), path);
+    }
+    let resp = app
+        .http
+        .get(format!("{}/v1internal/operations/..%2F..%2Fx", app.url))
+        .bearer_auth(&app.key)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 400, "no path tricks");
     let r = app.usage(2).await;
     assert!(
         r.iter().any(|r| r.endpoint == "v1internal:loadCodeAssist"),
