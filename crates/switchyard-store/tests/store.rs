@@ -1026,3 +1026,32 @@ async fn runtime_state_never_overrides_an_operator_disable() {
         AccountStatus::Cooling
     );
 }
+
+#[tokio::test]
+async fn spend_sums_per_key_and_user_including_unpriced_and_old_records() {
+    let (_dir, store) = fresh().await;
+    let now = Utc::now();
+    let day = now - chrono::Duration::hours(1);
+    let week = now - chrono::Duration::days(2);
+    let mut priced = usage_record(1, now);
+    priced.cost_usd = Some(0.25);
+    // An unpriced model: its cost is NULL, which must not break the sums.
+    let mut unpriced = usage_record(1, now);
+    unpriced.cost_usd = None;
+    let mut last_week = usage_record(1, now - chrono::Duration::days(3));
+    last_week.cost_usd = Some(1.0);
+    let mut only_unpriced = usage_record(2, now);
+    only_unpriced.cost_usd = None;
+    store
+        .insert_usage(&[priced, unpriced, last_week, only_unpriced])
+        .await
+        .unwrap();
+    let spend = store.spend(day, week).await.unwrap();
+    let key = spend.keys[&11];
+    assert_eq!(key.day_usd, 0.25);
+    assert_eq!(key.week_usd, 0.25);
+    assert_eq!(key.total_usd, 1.25);
+    assert_eq!(spend.users[&21].total_usd, 1.25);
+    let nothing = spend.keys[&12];
+    assert_eq!((nothing.day_usd, nothing.total_usd), (0.0, 0.0));
+}

@@ -990,16 +990,18 @@ impl Store for SqliteStore {
 
     async fn spend(&self, day_start: DateTime<Utc>, week_start: DateTime<Utc>) -> Result<Spend> {
         let mut spend = Spend::default();
-        // created_at is RFC 3339 UTC text, so text comparison orders by time.
+        // created_at is RFC 3339 UTC text, so text comparison orders by time. TOTAL, not SUM:
+        // it is 0.0 (a REAL) when every cost is NULL (unpriced models), where SUM gives NULL
+        // and a COALESCE to 0 an INTEGER the f64 column cannot be read as.
         const BY_KEY: &str = "SELECT api_key_id AS owner,
-               COALESCE(SUM(CASE WHEN created_at >= ? THEN cost_usd END), 0) AS day,
-               COALESCE(SUM(CASE WHEN created_at >= ? THEN cost_usd END), 0) AS week,
-               COALESCE(SUM(cost_usd), 0) AS total
+               TOTAL(CASE WHEN created_at >= ? THEN cost_usd END) AS day,
+               TOTAL(CASE WHEN created_at >= ? THEN cost_usd END) AS week,
+               TOTAL(cost_usd) AS total
              FROM usage_records WHERE api_key_id IS NOT NULL GROUP BY api_key_id";
         const BY_USER: &str = "SELECT user_id AS owner,
-               COALESCE(SUM(CASE WHEN created_at >= ? THEN cost_usd END), 0) AS day,
-               COALESCE(SUM(CASE WHEN created_at >= ? THEN cost_usd END), 0) AS week,
-               COALESCE(SUM(cost_usd), 0) AS total
+               TOTAL(CASE WHEN created_at >= ? THEN cost_usd END) AS day,
+               TOTAL(CASE WHEN created_at >= ? THEN cost_usd END) AS week,
+               TOTAL(cost_usd) AS total
              FROM usage_records WHERE user_id IS NOT NULL GROUP BY user_id";
         for (sql, target) in [(BY_KEY, &mut spend.keys), (BY_USER, &mut spend.users)] {
             let rows = sqlx::query(sql)
