@@ -10,7 +10,7 @@ use serde::Deserialize;
 use serde_json::value::RawValue;
 use std::borrow::Cow;
 
-use crate::inspect::InspectError;
+use crate::inspect::{InspectError, as_string, parse_object, required_string};
 
 /// Which Gemini surface a request came in on.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -306,40 +306,6 @@ fn first_content_material(contents: Option<&RawValue>) -> Option<String> {
         text.push_str(&t);
     }
     (!text.is_empty()).then(|| format!("first:{text}"))
-}
-
-fn parse_object<'a, T: Deserialize<'a>>(body: &'a [u8]) -> Result<T, InspectError> {
-    match body.iter().find(|b| !b.is_ascii_whitespace()) {
-        None => return Err(InspectError::InvalidJson("empty body".to_owned())),
-        Some(b'{') => {}
-        Some(_) if serde_json::from_slice::<serde::de::IgnoredAny>(body).is_ok() => {
-            return Err(InspectError::NotAnObject);
-        }
-        Some(_) => {}
-    }
-    serde_json::from_slice(body).map_err(|e| InspectError::InvalidJson(e.to_string()))
-}
-
-fn required_string(raw: Option<&RawValue>, field: &'static str) -> Result<String, InspectError> {
-    let raw = raw.ok_or(InspectError::MissingField(field))?;
-    if raw.get() == "null" {
-        return Err(InspectError::MissingField(field));
-    }
-    match as_string(raw) {
-        Some(s) if !s.is_empty() => Ok(s.into_owned()),
-        Some(_) => Err(InspectError::InvalidField {
-            field,
-            expected: "a non-empty string",
-        }),
-        None => Err(InspectError::InvalidField {
-            field,
-            expected: "a string",
-        }),
-    }
-}
-
-fn as_string(raw: &RawValue) -> Option<Cow<'_, str>> {
-    serde_json::from_str::<Cow<'_, str>>(raw.get()).ok()
 }
 
 /// Model ids are plain, but a client may percent-encode the path segment; an invalid escape is

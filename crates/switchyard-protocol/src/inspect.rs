@@ -259,7 +259,7 @@ pub fn inspect_chat(body: &[u8]) -> Result<ChatRequest, InspectError> {
     })
 }
 
-fn parse_object<'a, T: Deserialize<'a>>(body: &'a [u8]) -> Result<T, InspectError> {
+pub(crate) fn parse_object<'a, T: Deserialize<'a>>(body: &'a [u8]) -> Result<T, InspectError> {
     match body.iter().find(|b| !b.is_ascii_whitespace()) {
         Some(b'{') => {}
         Some(_) if serde_json::from_slice::<serde::de::IgnoredAny>(body).is_ok() => {
@@ -271,7 +271,10 @@ fn parse_object<'a, T: Deserialize<'a>>(body: &'a [u8]) -> Result<T, InspectErro
     serde_json::from_slice(body).map_err(|e| InspectError::InvalidJson(e.to_string()))
 }
 
-fn required_string(raw: Option<&RawValue>, field: &'static str) -> Result<String, InspectError> {
+pub(crate) fn required_string(
+    raw: Option<&RawValue>,
+    field: &'static str,
+) -> Result<String, InspectError> {
     let raw = raw.ok_or(InspectError::MissingField(field))?;
     if raw.get() == "null" {
         return Err(InspectError::MissingField(field));
@@ -304,7 +307,7 @@ fn optional_string(raw: Option<&RawValue>) -> Option<String> {
     non_empty(as_string(raw?)?)
 }
 
-fn as_string(raw: &RawValue) -> Option<Cow<'_, str>> {
+pub(crate) fn as_string(raw: &RawValue) -> Option<Cow<'_, str>> {
     serde_json::from_str::<Cow<'_, str>>(raw.get()).ok()
 }
 
