@@ -25,6 +25,9 @@ pub struct Config {
     pub log_level: String,
     /// Largest request body accepted, in bytes.
     pub body_limit_bytes: usize,
+    /// Reverse proxies in front of Switchyard (their addresses). For requests they pass on, the
+    /// client's address is read from `x-forwarded-for` (for the admin sign-in throttle).
+    pub trusted_proxies: Vec<std::net::IpAddr>,
     pub upstream: UpstreamHosts,
     pub timeouts: Timeouts,
 }
@@ -76,6 +79,7 @@ impl Default for Config {
             log_format: LogFormat::Text,
             log_level: "info".into(),
             body_limit_bytes: 32 * 1024 * 1024,
+            trusted_proxies: Vec::new(),
             upstream: UpstreamHosts::default(),
             timeouts: Timeouts::default(),
         }
@@ -135,6 +139,7 @@ impl Config {
         "log_format",
         "log_level",
         "body_limit_bytes",
+        "trusted_proxies",
         "upstream.anthropic_api",
         "upstream.claude_oauth_token_url",
         "upstream.claude_ai",
@@ -230,6 +235,17 @@ impl Config {
             }
             "log_level" => self.log_level = value.to_string(),
             "body_limit_bytes" => self.body_limit_bytes = number(value)? as usize,
+            "trusted_proxies" => {
+                self.trusted_proxies = value
+                    .split(',')
+                    .map(str::trim)
+                    .filter(|s| !s.is_empty())
+                    .map(|s| {
+                        s.parse()
+                            .map_err(|_| invalid(format!("`{s}` is not an IP address")))
+                    })
+                    .collect::<Result<_, _>>()?
+            }
             "upstream.anthropic_api" => self.upstream.anthropic_api = url(value)?,
             "upstream.claude_oauth_token_url" => self.upstream.claude_oauth_token_url = url(value)?,
             "upstream.claude_ai" => self.upstream.claude_ai = url(value)?,

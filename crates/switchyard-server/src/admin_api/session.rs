@@ -219,13 +219,33 @@ fn secret(prefix: &str) -> String {
     format!("{prefix}{body}")
 }
 
-/// The client's address as the socket saw it. A forwarded-for header is not trusted: it
-/// could be forged to dodge the per-address throttle.
-fn client_ip(parts: &axum::http::request::Parts) -> String {
-    parts
+/// The client's address: the socket's, or — when the socket is one of the configured
+/// `trusted_proxies` — the nearest `x-forwarded-for` hop that is not a trusted proxy. A header
+/// from anyone else is ignored: it could be forged to dodge the per-address throttle.
+fn client_ip(parts: &axum::http::request::Parts, trusted: &[std::net::IpAddr]) -> String {
+    let Some(peer) = parts
         .extensions
         .get::<ConnectInfo<SocketAddr>>()
-        .map_or_else(|| "unknown".into(), |c| c.0.ip().to_string())
+        .map(|c| c.0.ip())
+    else {
+        return "unknown".into();
+    };
+    if !trusted.contains(&peer) {
+        return peer.to_string();
+    }
+    let hops: Vec<std::net::IpAddr> = parts
+        .headers
+        .get_all("x-forwarded-for")
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(','))
+        .filter_map(|h| h.trim().parse().ok())
+        .collect();
+    hops.into_iter()
+        .rev()
+        .find(|ip| !trusted.contains(ip))
+        .unwrap_or(peer)
+        .to_string()
 }
 
 async fn login(
@@ -240,7 +260,7 @@ async fn login(
     if req.username.len() > MAX_NAME || req.password.len() > 1024 {
         return Problem::invalid("username", "user name or password too long");
     }
-    let ip = format!("ip:{}", client_ip(&parts));
+    let ip = format!("ip:{}", client_ip(&parts, &state.config.trusted_proxies));
     let name_key = format!("user:{}", req.username);
     let throttle = &state.login_throttle;
     if let Some(wait) = throttle.locked(&name_key).or_else(|| throttle.locked(&ip)) {

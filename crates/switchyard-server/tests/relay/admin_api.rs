@@ -846,3 +846,49 @@ async fn settings_prices_usage_records_and_aggregates() {
     );
     app.stop().await;
 }
+
+#[tokio::test]
+async fn behind_a_trusted_proxy_the_throttle_counts_the_forwarded_address() {
+    let mut config = switchyard_server::Config::default();
+    assert!(
+        config
+            .set("trusted_proxies", "10.0.0.1, not-an-ip")
+            .is_err()
+    );
+    config.set("trusted_proxies", "127.0.0.1, ::1").unwrap();
+    assert_eq!(config.trusted_proxies.len(), 2);
+
+    let mock = MockUpstream::start().await;
+    let app = TestApp::start_with(&mock, |c| {
+        c.set("trusted_proxies", "127.0.0.1").unwrap();
+    })
+    .await;
+    let _admin = app.admin().await;
+    let hash = switchyard_store::crypto::hash_password("user-password-1").unwrap();
+    app.store
+        .create_user("carol", "user", Some(&hash))
+        .await
+        .unwrap();
+    let login = |user: &'static str, password: &'static str, from: &'static str| {
+        app.http
+            .post(format!("{}/api/admin/login", app.url))
+            .header("x-forwarded-for", from)
+            .json(&json!({"username": user, "password": password}))
+            .send()
+    };
+    // One client behind the proxy guesses five times under different names…
+    for name in ["a", "b", "c", "d", "e"] {
+        let resp = login(name, "wrong-password", "203.0.113.5").await.unwrap();
+        assert_eq!(resp.status(), 401);
+    }
+    let resp = login("carol", "user-password-1", "203.0.113.5")
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 429, "that client is locked out");
+    // …while everyone else behind the same proxy still signs in.
+    let resp = login("carol", "user-password-1", "198.51.100.7")
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 200);
+    app.stop().await;
+}

@@ -115,6 +115,11 @@ impl AccountSpec {
 
 impl TestApp {
     pub async fn start(mock: &MockUpstream) -> TestApp {
+        Self::start_with(mock, |_| {}).await
+    }
+
+    /// [`TestApp::start`] with a configuration change applied before the server is built.
+    pub async fn start_with(mock: &MockUpstream, configure: impl FnOnce(&mut Config)) -> TestApp {
         switchyard_upstream::client::install_tls_provider();
         let dir = tempfile::tempdir().unwrap();
         let mut config = Config::default();
@@ -140,6 +145,7 @@ impl TestApp {
             config.set(host, &mock.url()).unwrap();
         }
         config.timeouts.shutdown_grace_seconds = 2;
+        configure(&mut config);
         let store = switchyard_store::open(StoreLocation {
             data_dir: dir.path(),
             database_url: None,
