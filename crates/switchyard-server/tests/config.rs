@@ -152,6 +152,7 @@ fn every_key_has_the_documented_environment_name() {
             "master_key" => master.as_str(),
             "log_format" => "json",
             "log_level" => "warn",
+            "trusted_proxies" => "127.0.0.1, ::1",
             "upstream.bedrock_runtime" => "http://bedrock.test/{region}",
             k if k.starts_with("upstream.") => "http://mirror.test:8",
             _ => "42",
