@@ -6,7 +6,7 @@ use serde_json::{Value, json};
 use std::time::Duration;
 use switchyard_testkit::{MockUpstream, MockUsage};
 
-use crate::support::{AccountSpec, TestApp, body, eventually};
+use crate::support::{AccountSpec, TestApp, body, eventually, send_json, send_status};
 
 impl TestApp {
     fn api(&self, method: Method, path: &str, token: &str) -> reqwest::RequestBuilder {
@@ -221,14 +221,7 @@ async fn cookie_sessions_need_the_csrf_token_and_end_at_logout_or_password_chang
             .request(method, format!("{}/api/admin{path}", app.url))
             .header("cookie", &session)
     };
-    assert_eq!(
-        with_cookie(Method::GET, "/session")
-            .send()
-            .await
-            .unwrap()
-            .status(),
-        200
-    );
+    assert_eq!(send_status(with_cookie(Method::GET, "/session")).await, 200);
     let refused = with_cookie(Method::PUT, "/settings/max_attempts")
         .json(&json!({"value": "4"}))
         .send()
@@ -257,20 +250,9 @@ async fn cookie_sessions_need_the_csrf_token_and_end_at_logout_or_password_chang
         .await
         .unwrap();
     assert_eq!(resp.status(), 200);
+    assert_eq!(send_status(with_cookie(Method::GET, "/session")).await, 401);
     assert_eq!(
-        with_cookie(Method::GET, "/session")
-            .send()
-            .await
-            .unwrap()
-            .status(),
-        401
-    );
-    assert_eq!(
-        app.api(Method::GET, "/session", &bearer)
-            .send()
-            .await
-            .unwrap()
-            .status(),
+        send_status(app.api(Method::GET, "/session", &bearer)).await,
         401
     );
 
@@ -291,31 +273,17 @@ async fn cookie_sessions_need_the_csrf_token_and_end_at_logout_or_password_chang
         .await
         .unwrap();
     assert_eq!(resp.status(), 422);
-    let me = json_of(
-        app.api(Method::GET, "/session", &fresh)
-            .send()
-            .await
-            .unwrap(),
-    )
-    .await;
+    let me = send_json(app.api(Method::GET, "/session", &fresh)).await;
     assert_eq!(me["user"]["status"], "active");
 
     // Logout ends the session it is sent with.
     let fresh = app.login("root", "a-new-password-2").await;
     assert_eq!(
-        app.api(Method::POST, "/logout", &fresh)
-            .send()
-            .await
-            .unwrap()
-            .status(),
+        send_status(app.api(Method::POST, "/logout", &fresh)).await,
         204
     );
     assert_eq!(
-        app.api(Method::GET, "/session", &fresh)
-            .send()
-            .await
-            .unwrap()
-            .status(),
+        send_status(app.api(Method::GET, "/session", &fresh)).await,
         401
     );
     app.stop().await;
@@ -326,49 +294,28 @@ async fn api_tokens_work_until_revoked() {
     let mock = MockUpstream::start().await;
     let app = TestApp::start(&mock).await;
     let admin = app.admin().await;
-    let created = json_of(
+    let created = send_json(
         app.api(Method::POST, "/tokens", &admin)
-            .json(&json!({"name": "ci", "expires_in_days": 30}))
-            .send()
-            .await
-            .unwrap(),
+            .json(&json!({"name": "ci", "expires_in_days": 30})),
     )
     .await;
     let token = created["token"].as_str().unwrap().to_string();
     let id = created["id"].as_i64().unwrap();
     assert_eq!(
-        app.api(Method::GET, "/accounts", &token)
-            .send()
-            .await
-            .unwrap()
-            .status(),
+        send_status(app.api(Method::GET, "/accounts", &token)).await,
         200
     );
-    let listed = json_of(
-        app.api(Method::GET, "/tokens", &admin)
-            .send()
-            .await
-            .unwrap(),
-    )
-    .await;
+    let listed = send_json(app.api(Method::GET, "/tokens", &admin)).await;
     assert!(
         !listed.to_string().contains(&token),
         "tokens are shown once"
     );
     assert_eq!(
-        app.api(Method::DELETE, &format!("/tokens/{id}"), &admin)
-            .send()
-            .await
-            .unwrap()
-            .status(),
+        send_status(app.api(Method::DELETE, &format!("/tokens/{id}"), &admin)).await,
         204
     );
     assert_eq!(
-        app.api(Method::GET, "/accounts", &token)
-            .send()
-            .await
-            .unwrap()
-            .status(),
+        send_status(app.api(Method::GET, "/accounts", &token)).await,
         401
     );
     app.stop().await;
@@ -394,22 +341,16 @@ async fn accounts_keep_credentials_write_only_and_every_change_is_audited() {
         .unwrap();
 
     // Validation names the field.
-    let bad = json_of(
+    let bad = send_json(
         app.api(Method::POST, "/accounts", &admin)
-            .json(&json!({"kind": "claude", "name": "nokey"}))
-            .send()
-            .await
-            .unwrap(),
+            .json(&json!({"kind": "claude", "name": "nokey"})),
     )
     .await;
     assert_eq!(bad["status"], 422);
     assert_eq!(bad["field"], "credentials");
-    let bad = json_of(
+    let bad = send_json(
         app.api(Method::POST, "/accounts", &admin)
-            .json(&json!({"kind": "claude-max", "name": "x"}))
-            .send()
-            .await
-            .unwrap(),
+            .json(&json!({"kind": "claude-max", "name": "x"})),
     )
     .await;
     assert_eq!(bad["status"], 422);
@@ -424,44 +365,20 @@ async fn accounts_keep_credentials_write_only_and_every_change_is_audited() {
     let v = json_of(resp).await;
     assert_eq!(v["weight"], 3);
     assert!(!v.to_string().contains("rotated-secret"));
-    let v = json_of(
-        app.api(Method::POST, "/accounts/main/disable", &admin)
-            .send()
-            .await
-            .unwrap(),
-    )
-    .await;
+    let v = send_json(app.api(Method::POST, "/accounts/main/disable", &admin)).await;
     assert_eq!(v["status"], "disabled");
-    let v = json_of(
-        app.api(Method::GET, "/accounts?status=disabled", &admin)
-            .send()
-            .await
-            .unwrap(),
-    )
-    .await;
+    let v = send_json(app.api(Method::GET, "/accounts?status=disabled", &admin)).await;
     assert_eq!(v.as_array().unwrap().len(), 1);
-    let v = json_of(
-        app.api(Method::POST, "/accounts/main/enable", &admin)
-            .send()
-            .await
-            .unwrap(),
-    )
-    .await;
+    let v = send_json(app.api(Method::POST, "/accounts/main/enable", &admin)).await;
     assert_eq!(v["status"], "active");
 
     // The account works on the relay, and "test" sends a real request through it.
     mock.set_usage(MockUsage::default());
-    let test = json_of(
-        app.api(Method::POST, "/accounts/main/test", &admin)
-            .send()
-            .await
-            .unwrap(),
-    )
-    .await;
+    let test = send_json(app.api(Method::POST, "/accounts/main/test", &admin)).await;
     assert_eq!(test["ok"], true, "{test}");
     assert_eq!(mock.count_for("sk-ant-api03-rotated-secret"), 1);
 
-    let audit = json_of(app.api(Method::GET, "/audit", &admin).send().await.unwrap()).await;
+    let audit = send_json(app.api(Method::GET, "/audit", &admin)).await;
     let text = audit.to_string();
     assert!(
         !text.contains(secret) && !text.contains("rotated-secret"),
@@ -493,19 +410,11 @@ async fn accounts_keep_credentials_write_only_and_every_change_is_audited() {
     assert_eq!(detail["after"]["weight"], 3);
 
     assert_eq!(
-        app.api(Method::DELETE, "/accounts/main", &admin)
-            .send()
-            .await
-            .unwrap()
-            .status(),
+        send_status(app.api(Method::DELETE, "/accounts/main", &admin)).await,
         204
     );
     assert_eq!(
-        app.api(Method::GET, &format!("/accounts/{id}"), &admin)
-            .send()
-            .await
-            .unwrap()
-            .status(),
+        send_status(app.api(Method::GET, &format!("/accounts/{id}"), &admin)).await,
         404
     );
     app.stop().await;
@@ -525,23 +434,16 @@ async fn keys_users_and_groups_through_the_api_apply_to_the_relay() {
         .await
         .unwrap();
     assert_eq!(resp.status(), 201);
-    let short = json_of(
+    let short = send_json(
         app.api(Method::POST, "/users", &admin)
-            .json(&json!({"name": "eve", "password": "short"}))
-            .send()
-            .await
-            .unwrap(),
+            .json(&json!({"name": "eve", "password": "short"})),
     )
     .await;
     assert_eq!(short["field"], "password");
 
-    let created = json_of(
-        app.api(Method::POST, "/keys", &admin)
-            .json(&json!({"name": "dave-key", "user": "dave", "policy": {"allowed_models": ["claude-*"]}}))
-            .send()
-            .await
-            .unwrap(),
-    )
+    let created = send_json(app.api(Method::POST, "/keys", &admin).json(
+        &json!({"name": "dave-key", "user": "dave", "policy": {"allowed_models": ["claude-*"]}}),
+    ))
     .await;
     let key = created["key"].as_str().unwrap().to_string();
     let key_id = created["id"].as_i64().unwrap();
@@ -559,24 +461,15 @@ async fn keys_users_and_groups_through_the_api_apply_to_the_relay() {
     })
     .await;
     assert!(works.is_some(), "a key created through the API works");
-    let unknown = json_of(
+    let unknown = send_json(
         app.api(Method::PATCH, &format!("/keys/{key_id}"), &admin)
-            .json(&json!({"rpm": 1}))
-            .send()
-            .await
-            .unwrap(),
+            .json(&json!({"rpm": 1})),
     )
     .await;
     assert_eq!(unknown["field"], "rpm");
 
     // Rotation: the old secret stops, the new one works.
-    let rotated = json_of(
-        app.api(Method::POST, &format!("/keys/{key_id}/rotate"), &admin)
-            .send()
-            .await
-            .unwrap(),
-    )
-    .await;
+    let rotated = send_json(app.api(Method::POST, &format!("/keys/{key_id}/rotate"), &admin)).await;
     let new_key = rotated["key"].as_str().unwrap().to_string();
     assert_ne!(new_key, key);
     let switched = eventually(Duration::from_secs(2), || async {
@@ -588,28 +481,18 @@ async fn keys_users_and_groups_through_the_api_apply_to_the_relay() {
 
     // A `user` sees its own keys and usage only.
     let dave = app.login("dave", "dave-password").await;
-    let keys = json_of(app.api(Method::GET, "/keys", &dave).send().await.unwrap()).await;
+    let keys = send_json(app.api(Method::GET, "/keys", &dave)).await;
     assert_eq!(keys.as_array().unwrap().len(), 1);
     assert_eq!(keys[0]["name"], "dave-key");
     assert_eq!(
-        app.api(Method::GET, &format!("/keys/{}", app.key_id), &dave)
-            .send()
-            .await
-            .unwrap()
-            .status(),
+        send_status(app.api(Method::GET, &format!("/keys/{}", app.key_id), &dave)).await,
         404,
         "another user's key does not exist for a user"
     );
-    let me = json_of(
-        app.api(Method::GET, "/session", &dave)
-            .send()
-            .await
-            .unwrap(),
-    )
-    .await;
+    let me = send_json(app.api(Method::GET, "/session", &dave)).await;
     let dave_id = me["user"]["id"].as_i64().unwrap();
     app.usage(2).await;
-    let usage = json_of(app.api(Method::GET, "/usage", &dave).send().await.unwrap()).await;
+    let usage = send_json(app.api(Method::GET, "/usage", &dave)).await;
     let users: Vec<i64> = usage["items"]
         .as_array()
         .unwrap()
@@ -620,7 +503,7 @@ async fn keys_users_and_groups_through_the_api_apply_to_the_relay() {
         !users.is_empty() && users.iter().all(|u| *u == dave_id),
         "{users:?}"
     );
-    let all = json_of(app.api(Method::GET, "/usage", &admin).send().await.unwrap()).await;
+    let all = send_json(app.api(Method::GET, "/usage", &admin)).await;
     assert!(all["items"].as_array().unwrap().len() >= users.len());
 
     // Disabling the user through the API cuts its keys off.
@@ -636,43 +519,30 @@ async fn keys_users_and_groups_through_the_api_apply_to_the_relay() {
     assert!(cut.is_some());
 
     // Groups.
-    let g = json_of(
+    let g = send_json(
         app.api(Method::POST, "/groups", &admin)
-            .json(&json!({"name": "team", "account_ids": []}))
-            .send()
-            .await
-            .unwrap(),
+            .json(&json!({"name": "team", "account_ids": []})),
     )
     .await;
     let account_id = app.account("a").await.id;
-    let g = json_of(
+    let g = send_json(
         app.api(
             Method::PUT,
             &format!("/groups/{}/accounts", g["id"]),
             &admin,
         )
-        .json(&json!({"account_ids": [account_id]}))
-        .send()
-        .await
-        .unwrap(),
+        .json(&json!({"account_ids": [account_id]})),
     )
     .await;
     assert_eq!(g["account_ids"], json!([account_id]));
-    let bad = json_of(
+    let bad = send_json(
         app.api(Method::PUT, "/groups/team/accounts", &admin)
-            .json(&json!({"account_ids": [424242]}))
-            .send()
-            .await
-            .unwrap(),
+            .json(&json!({"account_ids": [424242]})),
     )
     .await;
     assert_eq!(bad["field"], "account_ids");
     assert_eq!(
-        app.api(Method::DELETE, "/groups/team", &admin)
-            .send()
-            .await
-            .unwrap()
-            .status(),
+        send_status(app.api(Method::DELETE, "/groups/team", &admin)).await,
         204
     );
     app.stop().await;
@@ -685,13 +555,7 @@ async fn settings_prices_usage_records_and_aggregates() {
     app.add_account(AccountSpec::claude("a", "sk-ant-a")).await;
     let admin = app.admin().await;
 
-    let settings = json_of(
-        app.api(Method::GET, "/settings", &admin)
-            .send()
-            .await
-            .unwrap(),
-    )
-    .await;
+    let settings = send_json(app.api(Method::GET, "/settings", &admin)).await;
     let max = settings
         .as_array()
         .unwrap()
@@ -701,12 +565,9 @@ async fn settings_prices_usage_records_and_aggregates() {
     assert_eq!(max["type"], "int");
     assert_eq!(max["default"], "3");
     assert!(!max["description"].as_str().unwrap().is_empty());
-    let bad = json_of(
+    let bad = send_json(
         app.api(Method::PUT, "/settings/max_attempts", &admin)
-            .json(&json!({"value": "lots"}))
-            .send()
-            .await
-            .unwrap(),
+            .json(&json!({"value": "lots"})),
     )
     .await;
     assert_eq!(
@@ -729,13 +590,7 @@ async fn settings_prices_usage_records_and_aggregates() {
         .await
         .unwrap();
     assert_eq!(resp.status(), 200);
-    let prices = json_of(
-        app.api(Method::GET, "/prices", &admin)
-            .send()
-            .await
-            .unwrap(),
-    )
-    .await;
+    let prices = send_json(app.api(Method::GET, "/prices", &admin)).await;
     let p = prices
         .as_array()
         .unwrap()
@@ -752,31 +607,17 @@ async fn settings_prices_usage_records_and_aggregates() {
         ..Default::default()
     });
     for _ in 0..5 {
-        assert_eq!(
-            app.messages(body(false)).send().await.unwrap().status(),
-            200
-        );
+        assert_eq!(send_status(app.messages(body(false))).await, 200);
     }
     app.usage(5).await;
-    let page1 = json_of(
-        app.api(Method::GET, "/usage?limit=2", &admin)
-            .send()
-            .await
-            .unwrap(),
-    )
-    .await;
+    let page1 = send_json(app.api(Method::GET, "/usage?limit=2", &admin)).await;
     assert_eq!(page1["items"].as_array().unwrap().len(), 2);
     let cursor = page1["next_cursor"].as_str().unwrap().to_string();
-    let page2 = json_of(
-        app.api(
-            Method::GET,
-            &format!("/usage?limit=2&cursor={cursor}"),
-            &admin,
-        )
-        .send()
-        .await
-        .unwrap(),
-    )
+    let page2 = send_json(app.api(
+        Method::GET,
+        &format!("/usage?limit=2&cursor={cursor}"),
+        &admin,
+    ))
     .await;
     let ids = |p: &Value| -> Vec<i64> {
         p["items"]
@@ -790,34 +631,17 @@ async fn settings_prices_usage_records_and_aggregates() {
         ids(&page2).iter().all(|id| *id < ids(&page1)[1]),
         "older records on the next page"
     );
-    let filtered = json_of(
-        app.api(
-            Method::GET,
-            "/usage?status=200&model=claude-sonnet-4-20250514",
-            &admin,
-        )
-        .send()
-        .await
-        .unwrap(),
-    )
+    let filtered = send_json(app.api(
+        Method::GET,
+        "/usage?status=200&model=claude-sonnet-4-20250514",
+        &admin,
+    ))
     .await;
     assert_eq!(filtered["items"].as_array().unwrap().len(), 5);
-    let bad = json_of(
-        app.api(Method::GET, "/usage?cursor=abc", &admin)
-            .send()
-            .await
-            .unwrap(),
-    )
-    .await;
+    let bad = send_json(app.api(Method::GET, "/usage?cursor=abc", &admin)).await;
     assert_eq!(bad["field"], "cursor");
 
-    let agg = json_of(
-        app.api(Method::GET, "/usage/aggregate?bucket=day&by=model", &admin)
-            .send()
-            .await
-            .unwrap(),
-    )
-    .await;
+    let agg = send_json(app.api(Method::GET, "/usage/aggregate?bucket=day&by=model", &admin)).await;
     let row = &agg[0];
     assert_eq!(row["group"], "claude-sonnet-4-20250514");
     assert_eq!(row["requests"], 5);
@@ -829,19 +653,11 @@ async fn settings_prices_usage_records_and_aggregates() {
     assert!(row["p95_duration_ms"].as_u64().unwrap() >= row["p50_duration_ms"].as_u64().unwrap());
 
     assert_eq!(
-        app.api(Method::DELETE, "/prices/claude-sonnet-4-20250514", &admin)
-            .send()
-            .await
-            .unwrap()
-            .status(),
+        send_status(app.api(Method::DELETE, "/prices/claude-sonnet-4-20250514", &admin)).await,
         204
     );
     assert_eq!(
-        app.api(Method::DELETE, "/prices/claude-sonnet-4-20250514", &admin)
-            .send()
-            .await
-            .unwrap()
-            .status(),
+        send_status(app.api(Method::DELETE, "/prices/claude-sonnet-4-20250514", &admin)).await,
         404
     );
     app.stop().await;

@@ -7,7 +7,7 @@ use switchyard_testkit::gemini::{
 };
 use switchyard_testkit::{Fault, MockUpstream, MockUsage, bodies};
 
-use crate::support::{AccountSpec, TestApp};
+use crate::support::{AccountSpec, TestApp, send_json};
 
 const MODEL: &str = "gemini-2.5-flash";
 
@@ -329,16 +329,12 @@ async fn count_tokens_and_the_model_list() {
     assert_eq!(resp.status(), 200);
     let v: serde_json::Value = resp.json().await.unwrap();
     assert!(v["totalTokens"].is_number(), "{v}");
-    let list: serde_json::Value = app
-        .http
-        .get(format!("{}/v1beta/models", app.url))
-        .header("x-goog-api-key", &app.key)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let list: serde_json::Value = send_json(
+        app.http
+            .get(format!("{}/v1beta/models", app.url))
+            .header("x-goog-api-key", &app.key),
+    )
+    .await;
     let names: Vec<&str> = list["models"]
         .as_array()
         .unwrap()
@@ -353,16 +349,12 @@ async fn count_tokens_and_the_model_list() {
 
     // The operator's "test this account" works for Gemini accounts too.
     let admin = app.admin().await;
-    let test: serde_json::Value = app
-        .http
-        .post(format!("{}/api/admin/accounts/g/test", app.url))
-        .bearer_auth(&admin)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let test: serde_json::Value = send_json(
+        app.http
+            .post(format!("{}/api/admin/accounts/g/test", app.url))
+            .bearer_auth(&admin),
+    )
+    .await;
     assert_eq!(test["ok"], true, "{test}");
     app.stop().await;
 }

@@ -6,7 +6,7 @@ use switchyard_server::health_check;
 use switchyard_store::AccountState;
 use switchyard_testkit::{Fault, MockUpstream};
 
-use crate::support::{AccountSpec, TestApp, eventually, session_body};
+use crate::support::{AccountSpec, TestApp, eventually, send_json, session_body};
 
 const TOKEN: &str = "sk-ant-oat01-health";
 
@@ -325,16 +325,7 @@ async fn the_running_server_follows_settings_and_the_admin_api_checks_on_demand(
     let url = format!("{}/api/admin/health-check", app.url);
     let r = app.http.get(&url).send().await.unwrap();
     assert_eq!(r.status(), 401);
-    let v: serde_json::Value = app
-        .http
-        .get(&url)
-        .bearer_auth(&token)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let v: serde_json::Value = send_json(app.http.get(&url).bearer_auth(&token)).await;
     assert_eq!(v["enabled"], false);
     assert!(v["next_round_at"].is_null());
 
@@ -392,16 +383,12 @@ async fn the_running_server_follows_settings_and_the_admin_api_checks_on_demand(
     let report: serde_json::Value = r.json().await.unwrap();
     assert_eq!(report["result"], "healthy");
     assert_eq!(report["probe"], "GET /api/oauth/usage");
-    let accounts: serde_json::Value = app
-        .http
-        .get(format!("{}/api/admin/accounts", app.url))
-        .bearer_auth(&token)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let accounts: serde_json::Value = send_json(
+        app.http
+            .get(format!("{}/api/admin/accounts", app.url))
+            .bearer_auth(&token),
+    )
+    .await;
     let text = accounts.to_string();
     assert!(!text.contains(TOKEN), "credentials never leave unmasked");
     assert_eq!(accounts[0]["health"]["last_result"], "healthy");

@@ -12,7 +12,7 @@ mod support;
 
 use futures_util::StreamExt;
 use std::time::Duration;
-use support::{AccountSpec, TestApp, body, eventually, session_body};
+use support::{AccountSpec, TestApp, body, eventually, send_status, session_body};
 use switchyard_core::AccountStatus;
 use switchyard_store::AccountState;
 use switchyard_testkit::{
@@ -114,7 +114,7 @@ async fn non_streaming_response_and_unknown_model_gets_null_cost() {
 
     let mut unknown = body(false);
     unknown["model"] = "claude-unreleased-9".into();
-    assert_eq!(app.messages(unknown).send().await.unwrap().status(), 200);
+    assert_eq!(send_status(app.messages(unknown)).await, 200);
     let records = app.usage(2).await;
     assert_eq!(records[0].usage.input_tokens, 16);
     assert!(records[0].cost_usd.unwrap() > 0.0);
@@ -164,10 +164,7 @@ async fn rate_limited_account_fails_over_and_cools_until_reset() {
 
     // Later requests skip it without asking it again.
     for _ in 0..3 {
-        assert_eq!(
-            app.messages(body(false)).send().await.unwrap().status(),
-            200
-        );
+        assert_eq!(send_status(app.messages(body(false))).await, 200);
     }
     assert_eq!(mock.count_for("sk-ant-first"), 1);
     let records = app.usage(4).await;
@@ -403,14 +400,7 @@ async fn sessions_stick_to_one_account_and_move_when_it_becomes_unusable() {
     }
     let session = "0b5e0f4e-2f7a-4c53-9d87-3d1c6ad1c001";
     for _ in 0..12 {
-        assert_eq!(
-            app.messages(session_body(session))
-                .send()
-                .await
-                .unwrap()
-                .status(),
-            200
-        );
+        assert_eq!(send_status(app.messages(session_body(session))).await, 200);
     }
     let counts = mock.credential_counts();
     assert_eq!(counts.len(), 1, "one session, one account: {counts:?}");
@@ -441,14 +431,7 @@ async fn sessions_stick_to_one_account_and_move_when_it_becomes_unusable() {
     app.state.refresh_if_changed().await.unwrap();
     mock.clear_requests();
     for _ in 0..8 {
-        assert_eq!(
-            app.messages(session_body(session))
-                .send()
-                .await
-                .unwrap()
-                .status(),
-            200
-        );
+        assert_eq!(send_status(app.messages(session_body(session))).await, 200);
     }
     let counts = mock.credential_counts();
     assert_eq!(counts.len(), 1, "re-bound to one account: {counts:?}");
@@ -532,10 +515,7 @@ async fn slots_are_released_when_the_client_disconnects_mid_stream() {
     let r = records.iter().find(|r| r.status == 200).unwrap();
     assert_eq!(r.error_kind.as_deref(), Some("client_disconnected"));
     assert_eq!(r.usage.input_tokens, 16);
-    assert_eq!(
-        app.messages(body(false)).send().await.unwrap().status(),
-        200
-    );
+    assert_eq!(send_status(app.messages(body(false))).await, 200);
     app.stop().await;
 }
 

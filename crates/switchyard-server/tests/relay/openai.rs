@@ -6,7 +6,7 @@ use switchyard_testkit::{
     Fault, MockUpstream, MockUsage, bodies, chat_stream_bytes, responses_stream_bytes,
 };
 
-use crate::support::{AccountSpec, TestApp, eventually};
+use crate::support::{AccountSpec, TestApp, eventually, send_json};
 
 fn responses_body(stream: bool) -> serde_json::Value {
     serde_json::json!({
@@ -388,16 +388,12 @@ async fn openai_clients_get_openai_errors_and_models() {
         ..AccountSpec::openai("a", "sk-a", format!("{}/v1", mock.url()))
     })
     .await;
-    let v: serde_json::Value = app
-        .http
-        .get(format!("{}/v1/models", app.url))
-        .bearer_auth(&app.key)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let v: serde_json::Value = send_json(
+        app.http
+            .get(format!("{}/v1/models", app.url))
+            .bearer_auth(&app.key),
+    )
+    .await;
     assert_eq!(v["object"], "list");
     let ids: Vec<&str> = v["data"]
         .as_array()

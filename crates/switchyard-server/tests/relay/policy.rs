@@ -6,7 +6,7 @@ use switchyard_core::key::{self, KeyPolicy, UserLimits};
 use switchyard_store::NewApiKey;
 use switchyard_testkit::{MockUpstream, MockUsage};
 
-use crate::support::{AccountSpec, TestApp, body, eventually};
+use crate::support::{AccountSpec, TestApp, body, eventually, send_json, send_status};
 
 const MODEL: &str = "claude-sonnet-4-20250514";
 
@@ -71,20 +71,14 @@ async fn a_lifetime_from_first_use_starts_at_the_first_request() {
     .await;
     // Handed out, not used: the clock has not started.
     tokio::time::sleep(Duration::from_millis(2_200)).await;
-    assert_eq!(
-        app.messages(body(false)).send().await.unwrap().status(),
-        200
-    );
+    assert_eq!(send_status(app.messages(body(false))).await, 200);
     // The first use is stored, so a restart keeps the clock.
     let stored = eventually(Duration::from_secs(3), || async {
         app.store.find_key("test").await.unwrap().first_used_at
     })
     .await;
     assert!(stored.is_some(), "first use persisted");
-    assert_eq!(
-        app.messages(body(false)).send().await.unwrap().status(),
-        200
-    );
+    assert_eq!(send_status(app.messages(body(false))).await, 200);
     tokio::time::sleep(Duration::from_millis(2_200)).await;
     let resp = app.messages(body(false)).send().await.unwrap();
     assert_eq!(resp.status(), 401);
@@ -126,10 +120,7 @@ async fn model_globs_and_dialects_are_enforced_with_403_naming_what_was_refused(
         ..Default::default()
     })
     .await;
-    assert_eq!(
-        app.messages(body(false)).send().await.unwrap().status(),
-        200
-    );
+    assert_eq!(send_status(app.messages(body(false))).await, 200);
     let mut opus = body(false);
     opus["model"] = "claude-opus-4-1".into();
     let resp = app.messages(opus).send().await.unwrap();
@@ -196,10 +187,7 @@ async fn strict_client_detection_accepts_real_clients_and_refuses_impostors() {
     })
     .await;
 
-    assert_eq!(
-        claude_code_request(&app).send().await.unwrap().status(),
-        200
-    );
+    assert_eq!(send_status(claude_code_request(&app)).await, 200);
     // A plain SDK that copies Claude Code's user-agent and nothing else.
     let resp = app
         .messages(body(false))
@@ -305,10 +293,7 @@ async fn request_and_token_rates_per_minute() {
     })
     .await;
     for _ in 0..2 {
-        assert_eq!(
-            app.messages(body(false)).send().await.unwrap().status(),
-            200
-        );
+        assert_eq!(send_status(app.messages(body(false))).await, 200);
     }
     let resp = app.messages(body(false)).send().await.unwrap();
     assert_eq!(resp.status(), 429);
@@ -336,11 +321,7 @@ async fn request_and_token_rates_per_minute() {
         ..Default::default()
     });
     assert_eq!(
-        app.messages_with(&other, body(false))
-            .send()
-            .await
-            .unwrap()
-            .status(),
+        send_status(app.messages_with(&other, body(false))).await,
         200
     );
     let resp = app.messages_with(&other, body(false)).send().await.unwrap();
@@ -416,16 +397,12 @@ async fn cost_limits_hold_under_concurrent_requests() {
     );
 
     // The same counters, as the key holder sees them.
-    let me: serde_json::Value = app
-        .http
-        .get(format!("{}/api/self/usage", app.url))
-        .header("authorization", format!("Bearer {}", app.key))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let me: serde_json::Value = send_json(
+        app.http
+            .get(format!("{}/api/self/usage", app.url))
+            .header("authorization", format!("Bearer {}", app.key)),
+    )
+    .await;
     assert!(
         (me["usage"]["today_usd"].as_f64().unwrap() - spent).abs() < 1e-6,
         "{me}"
@@ -450,10 +427,7 @@ async fn cost_already_recorded_counts_after_a_restart() {
         output: 0,
         ..Default::default()
     });
-    assert_eq!(
-        app.messages(body(false)).send().await.unwrap().status(),
-        200
-    );
+    assert_eq!(send_status(app.messages(body(false))).await, 200);
     app.usage(1).await;
     // A new server on the same store starts from what is recorded.
     let limits = switchyard_server::limits::Limits::default();
@@ -485,10 +459,7 @@ async fn bound_keys_route_only_to_their_account_or_group() {
     })
     .await;
     for _ in 0..6 {
-        assert_eq!(
-            app.messages(body(false)).send().await.unwrap().status(),
-            200
-        );
+        assert_eq!(send_status(app.messages(body(false))).await, 200);
     }
     assert_eq!(mock.count_for("sk-ant-b"), 6);
 
@@ -502,10 +473,7 @@ async fn bound_keys_route_only_to_their_account_or_group() {
     .await;
     mock.clear_requests();
     for _ in 0..10 {
-        assert_eq!(
-            app.messages(body(false)).send().await.unwrap().status(),
-            200
-        );
+        assert_eq!(send_status(app.messages(body(false))).await, 200);
     }
     assert_eq!(mock.count_for("sk-ant-b"), 0, "never outside the group");
     assert_eq!(mock.count_for("sk-ant-a") + mock.count_for("sk-ant-c"), 10);
@@ -531,10 +499,7 @@ async fn bound_keys_route_only_to_their_account_or_group() {
     })
     .await;
     mock.clear_requests();
-    assert_eq!(
-        app.messages(body(false)).send().await.unwrap().status(),
-        200
-    );
+    assert_eq!(send_status(app.messages(body(false))).await, 200);
     assert_eq!(mock.count_for("sk-ant-b"), 1, "served by the shared pool");
     // A bound group cannot be deleted from under its keys.
     assert!(app.store.delete_group(group.id).await.is_err());
@@ -583,11 +548,7 @@ async fn users_limits_span_their_keys_and_disabling_a_user_cuts_them_off() {
     app.store.set_user_status("alice", "active").await.unwrap();
     app.state.refresh_if_changed().await.unwrap();
     assert_eq!(
-        app.messages_with(&second, body(false))
-            .send()
-            .await
-            .unwrap()
-            .status(),
+        send_status(app.messages_with(&second, body(false))).await,
         200
     );
     app.stop().await;
@@ -597,10 +558,7 @@ async fn users_limits_span_their_keys_and_disabling_a_user_cuts_them_off() {
 async fn a_revoked_key_gets_401_and_still_sees_its_own_usage() {
     let mock = MockUpstream::start().await;
     let app = app_with_claude(&mock).await;
-    assert_eq!(
-        app.messages(body(false)).send().await.unwrap().status(),
-        200
-    );
+    assert_eq!(send_status(app.messages(body(false))).await, 200);
     app.store.revoke_key("test").await.unwrap();
     app.state.refresh_if_changed().await.unwrap();
     let resp = app.messages(body(false)).send().await.unwrap();
@@ -697,10 +655,7 @@ async fn limits_hold_at_the_edges() {
     .await;
 
     // A refused request does not start the lifetime counted from first use.
-    assert_eq!(
-        app.messages(body(false)).send().await.unwrap().status(),
-        403
-    );
+    assert_eq!(send_status(app.messages(body(false))).await, 403);
     tokio::time::sleep(Duration::from_millis(300)).await;
     assert!(
         app.store
@@ -741,21 +696,14 @@ async fn limits_hold_at_the_edges() {
     assert!(error_message(resp).await.contains("no known price"));
 
     // Spend, then move the cost time zone: today's spend is recounted, not reset.
-    assert_eq!(
-        claude_code_request(&app).send().await.unwrap().status(),
-        200
-    );
+    assert_eq!(send_status(claude_code_request(&app)).await, 200);
     let today = || async {
-        let me: serde_json::Value = app
-            .http
-            .get(format!("{}/api/self/usage", app.url))
-            .header("x-api-key", &app.key)
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
+        let me: serde_json::Value = send_json(
+            app.http
+                .get(format!("{}/api/self/usage", app.url))
+                .header("x-api-key", &app.key),
+        )
+        .await;
         me["usage"]["today_usd"].as_f64().unwrap()
     };
     let spent = today().await;
@@ -795,15 +743,9 @@ async fn limit_refusals_are_counted_not_written_as_usage() {
         ..Default::default()
     })
     .await;
-    assert_eq!(
-        app.messages(body(false)).send().await.unwrap().status(),
-        200
-    );
+    assert_eq!(send_status(app.messages(body(false))).await, 200);
     for _ in 0..20 {
-        assert_eq!(
-            app.messages(body(false)).send().await.unwrap().status(),
-            429
-        );
+        assert_eq!(send_status(app.messages(body(false))).await, 429);
     }
     app.usage(1).await;
     tokio::time::sleep(Duration::from_millis(300)).await;

@@ -327,6 +327,16 @@ pub fn session_body(session: &str) -> serde_json::Value {
     })
 }
 
+/// Sends `req` and returns the status the client got.
+pub async fn send_status(req: reqwest::RequestBuilder) -> u16 {
+    req.send().await.unwrap().status().as_u16()
+}
+
+/// Sends `req` and returns its JSON body.
+pub async fn send_json(req: reqwest::RequestBuilder) -> serde_json::Value {
+    req.send().await.unwrap().json().await.unwrap()
+}
+
 /// Polls `probe` every 25 ms until it returns `Some`, for at most `within`. For effects that
 /// land asynchronously (slots released by a dropped body, background writes, rounds).
 pub async fn eventually<T, F, Fut>(within: Duration, mut probe: F) -> Option<T>
