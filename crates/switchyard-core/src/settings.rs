@@ -56,8 +56,14 @@ pub const DEFS: &[SettingDef] = &[
     SettingDef {
         key: "max_attempts",
         ty: SettingType::Int,
-        default: "3",
-        help: "accounts tried per request before giving up (failover bound)",
+        default: "8",
+        help: "most distinct accounts tried per request on account faults (failover bound, at most 16)",
+    },
+    SettingDef {
+        key: "failover_budget_seconds",
+        ty: SettingType::Int,
+        default: "30",
+        help: "no further account is tried once a request has waited this long without a first byte",
     },
     SettingDef {
         key: "first_byte_timeout_seconds",
@@ -165,6 +171,7 @@ const AT_LEAST_ONE: &[&str] = &[
     "account_error_threshold",
     "sticky_session_ttl_seconds",
     "max_attempts",
+    "failover_budget_seconds",
     "first_byte_timeout_seconds",
     "non_stream_timeout_seconds",
     "account_health_check_concurrency",

@@ -7,6 +7,10 @@
 //! event byte-identically and drops exactly that one event. The caller still feeds the
 //! *unstripped* upstream bytes to its usage tap.
 //!
+//! Asking for usage also makes the upstream add `"usage":null` to every other chunk, which it
+//! does not send to a client that did not ask; that member is removed from each kept event too,
+//! so the client receives exactly what it would have without the relay's request.
+//!
 //! Events are held back only until their terminating blank line (upstreams send whole events
 //! per chunk, so this adds no real latency). An event longer than the bound cannot be the small
 //! usage chunk and is forwarded as it comes, so memory stays bounded.
@@ -128,7 +132,7 @@ impl ChatUsageStripper {
             if is_usage_chunk(&self.pending) {
                 self.stripped += 1;
             } else {
-                out.extend_from_slice(&self.pending);
+                emit_without_null_usage(&self.pending, out);
             }
         }
         self.pending.clear();
@@ -168,7 +172,7 @@ impl ChatUsageStripper {
             // Common case: the whole event is inside this chunk, judge it in place.
             let keep = !is_usage_chunk(last);
             if keep {
-                out.extend_from_slice(last);
+                emit_without_null_usage(last, out);
             }
             keep
         } else if self.pending.len() + last.len() > self.max_held {
@@ -179,7 +183,7 @@ impl ChatUsageStripper {
             self.pending.extend_from_slice(last);
             let keep = !is_usage_chunk(&self.pending);
             if keep {
-                out.extend_from_slice(&self.pending);
+                emit_without_null_usage(&self.pending, out);
             }
             keep
         };
@@ -220,6 +224,42 @@ fn is_usage_chunk(event: &[u8]) -> bool {
         }
         Err(_) => false,
     }
+}
+
+/// Appends `event` to `out` without its `"usage":null` member (and the comma that joined it),
+/// if it has one. Inside a JSON string a quote is escaped, so an unescaped `"usage"` followed by
+/// `:` and `null` is always a member.
+fn emit_without_null_usage(event: &[u8], out: &mut Vec<u8>) {
+    for at in memmem::find_iter(event, b"\"usage\"") {
+        let after_key = at + 7;
+        let rest = &event[after_key..];
+        let Some(v) = trim_ws(rest).strip_prefix(b":") else {
+            continue;
+        };
+        let v = trim_ws(v);
+        if !v.starts_with(b"null") {
+            continue;
+        }
+        let mut end = event.len() - v.len() + 4;
+        let mut start = at;
+        // Take the comma before the member, or else the one after it.
+        let before = event[..start]
+            .iter()
+            .rposition(|b| !matches!(b, b' ' | b'\t' | b'\n' | b'\r'));
+        match before {
+            Some(i) if event[i] == b',' => start = i,
+            _ => {
+                let after = trim_ws(&event[end..]);
+                if after.starts_with(b",") {
+                    end = event.len() - after.len() + 1;
+                }
+            }
+        }
+        out.extend_from_slice(&event[..start]);
+        out.extend_from_slice(&event[end..]);
+        return;
+    }
+    out.extend_from_slice(event);
 }
 
 /// The event's data lines joined with `\n`, as an SSE decoder would see them.
@@ -275,7 +315,21 @@ mod tests {
         stream
             .split_inclusive(sep)
             .filter(|e| !e.contains("\"prompt_tokens\""))
+            .map(|e| e.replace(",\"usage\":null", ""))
             .collect()
+    }
+
+    #[test]
+    fn null_usage_members_are_removed_and_nothing_else() {
+        let (out, _) = strip(&[b"data: {\"a\":1, \"usage\" : null }\n\n"]);
+        assert_eq!(out, b"data: {\"a\":1 }\n\n");
+        let (out, _) = strip(&[b"data: {\"usage\":null,\"a\":1}\n\n"]);
+        assert_eq!(out, b"data: {\"a\":1}\n\n");
+        // In a string the quotes are escaped: untouched.
+        let body = b"data: {\"c\":\"\\\"usage\\\":null\"}\n\n";
+        assert_eq!(strip(&[body]).0, body.to_vec());
+        let (out, _) = strip(&[CHAT.as_bytes()]);
+        assert!(!String::from_utf8(out).unwrap().contains("\"usage\""));
     }
 
     #[test]

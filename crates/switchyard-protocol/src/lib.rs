@@ -16,6 +16,7 @@ pub mod gemini;
 pub mod inspect;
 pub mod json_edit;
 pub mod sse;
+pub mod stream_end;
 pub mod transform;
 pub mod usage;
 
@@ -33,6 +34,7 @@ pub use inspect::{
     inspect_responses,
 };
 pub use sse::{SseDecoder, SseEvent};
+pub use stream_end::{Break, ClientFraming, StreamEnd};
 pub use transform::StreamTransform;
 pub use usage::{BodyInfo, GeminiArrayTap, StreamError, StreamTap, UsageTap, usage_from_body};
 

@@ -24,6 +24,12 @@ pub enum Failure {
     OrganizationDisabled,
     /// A 4xx about the request itself: the client's problem, forwarded as is.
     ClientError(u16),
+    /// A 2xx whose body broke off or is not what its content type says (a cut connection, a
+    /// proxy's page): a failed attempt like a 5xx.
+    BrokenBody,
+    /// This server ran out of something of its own (file descriptors, buffers, local ports):
+    /// not the account's fault, so no account is cooled for it.
+    Local,
 }
 
 impl Failure {
@@ -39,8 +45,33 @@ impl Failure {
             Failure::Forbidden => "upstream_forbidden",
             Failure::OrganizationDisabled => "upstream_account_disabled",
             Failure::ClientError(_) => "upstream_client_error",
+            Failure::BrokenBody => "upstream_body_broken",
+            Failure::Local => "local_resource_exhausted",
         }
     }
+
+    /// A failure that says nothing about the account by itself: it may as well be the request
+    /// that makes every upstream fail (a 500 on a malformed or huge body). Failover holds back
+    /// the cool-down until a second account tells the two apart.
+    pub fn may_be_the_request(self) -> bool {
+        matches!(self, Failure::ServerError(s) if s != 529) || self == Failure::BrokenBody
+    }
+}
+
+/// Whether a transport error is this server's own resource shortage (EMFILE, ENFILE, ENOBUFS,
+/// EADDRINUSE, EADDRNOTAVAIL) rather than the upstream's fault. Walks the error's causes.
+pub fn local_resource_error(error: &(dyn std::error::Error + 'static)) -> Option<std::io::Error> {
+    let mut cause: Option<&(dyn std::error::Error + 'static)> = Some(error);
+    while let Some(e) = cause {
+        if let Some(io) = e.downcast_ref::<std::io::Error>()
+            && let Some(code) = io.raw_os_error()
+            && matches!(code, 23 | 24 | 98 | 99 | 105)
+        {
+            return Some(std::io::Error::from_raw_os_error(code));
+        }
+        cause = e.source();
+    }
+    None
 }
 
 /// What to do to the account.

@@ -4,6 +4,17 @@
 //! free). When the body ends — normally, by upstream failure, by idle timeout, or because
 //! the client went away and the body is dropped — `on_finish` runs exactly once.
 //!
+//! An early end is never passed off as a clean one: after an upstream break, an idle timeout or
+//! the server's shutdown the client gets its dialect's error signal at an event boundary (see
+//! [`switchyard_protocol::stream_end`]), and then the body fails, so the server aborts the
+//! transfer (HTTP/1.1: no terminating chunk; HTTP/2: a reset stream) and the client's HTTP
+//! library reports an incomplete body too. At shutdown a stream in the middle of an event is
+//! carried on to the end of that event first (briefly), so the signal can follow it.
+//!
+//! A client that leaves before the upstream finished still owes what the upstream billed: the
+//! body then reads the rest of the upstream briefly (bounded in bytes and time) to take its
+//! usage; what it cannot take is estimated in settle and flagged as such.
+//!
 //! Where the client must receive another shape than the upstream sends (DESIGN.md phase 7: the
 //! Chat Completions usage chunk the client did not ask for, Bedrock's event-stream), a named
 //! [`StreamTransform`] sits between upstream and client, and [`TapSide`] says which side of it
@@ -17,12 +28,20 @@ use std::task::{Context, Poll};
 use std::time::{Duration, Instant};
 use switchyard_core::{Dialect, TokenUsage};
 use switchyard_protocol::{
-    ChatUsageStripper, GeminiArrayTap, StreamTap, StreamTransform, usage_from_body,
+    Break, ChatUsageStripper, ClientFraming, GeminiArrayTap, StreamEnd, StreamTap, StreamTransform,
+    usage_from_body,
 };
 use tokio::time::Sleep;
 
 /// Largest non-streaming body kept for reading its usage; longer bodies are still forwarded.
 const JSON_TAP_CAP: usize = 16 * 1024 * 1024;
+/// After the client left: how much more of the upstream is read for its usage, and how long.
+const DRAIN_BYTES: u64 = 256 * 1024;
+const DRAIN_TIME: Duration = Duration::from_secs(2);
+/// How long the error signal is given to reach the socket before the transfer is aborted.
+const SIGNAL_FLUSH: Duration = Duration::from_millis(100);
+/// At shutdown, how long a stream in the middle of an event may run on to finish that event.
+const SHUTDOWN_FINISH_EVENT: Duration = Duration::from_secs(2);
 
 pub enum TapMode {
     /// An SSE stream, decoded on the side.
@@ -68,131 +87,53 @@ impl TapMode {
             }
         }
     }
-}
 
-/// Which bytes the usage tap reads when a transform changes the stream.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum TapSide {
-    /// The upstream's bytes: the transform only removes something the tap still needs (the
-    /// Chat Completions usage chunk).
-    Before,
-    /// What the client receives: the upstream speaks a shape the tap cannot read (Bedrock's
-    /// event-stream, turned into Anthropic SSE).
-    After,
-}
-
-/// What the body saw, handed to `on_finish`.
-#[derive(Debug, Clone, Default)]
-pub struct Finished {
-    pub usage: Option<TokenUsage>,
-    pub model: Option<String>,
-    pub response_id: Option<String>,
-    /// The upstream signalled a proper end (message_stop, response.completed, [DONE], or a
-    /// complete JSON body).
-    pub completed: bool,
-    /// Why the body ended early, if it did.
-    pub error_kind: Option<String>,
-    pub first_byte_at: Option<Instant>,
-    pub bytes: u64,
-}
-
-type OnFinish = Box<dyn FnOnce(Finished) + Send>;
-
-pub struct PassthroughBody<B> {
-    inner: B,
-    tap: TapMode,
-    idle: Duration,
-    idle_timer: Pin<Box<Sleep>>,
-    /// Appended when the upstream breaks before completing, so the client sees an error
-    /// instead of a silently truncated stream (e.g. an Anthropic `event: error`).
-    broken_trailer: Option<Bytes>,
-    /// The last bytes sent to the client (up to four), to tell whether the stream stands at an
-    /// event boundary: a trailer glued to half an event would corrupt that event instead.
-    tail: Vec<u8>,
-    on_finish: Option<OnFinish>,
-    /// The named change between upstream and client, if any, and where the tap reads.
-    transform: Option<(Box<dyn StreamTransform>, TapSide)>,
-    /// Resolves when the server shuts down: the stream then ends like a broken upstream.
-    stop: Option<Pin<Box<dyn Future<Output = ()> + Send>>>,
-    first_byte_at: Option<Instant>,
-    bytes: u64,
-    ended: bool,
-}
-
-impl<B> PassthroughBody<B> {
-    pub fn new(
-        inner: B,
-        tap: TapMode,
-        idle: Duration,
-        broken_trailer: Option<Bytes>,
-        on_finish: impl FnOnce(Finished) + Send + 'static,
-    ) -> Self {
-        Self {
-            inner,
-            tap,
-            idle,
-            idle_timer: Box::pin(tokio::time::sleep(idle)),
-            broken_trailer,
-            tail: Vec::with_capacity(4),
-            on_finish: Some(Box::new(on_finish)),
-            transform: None,
-            stop: None,
-            first_byte_at: None,
-            bytes: 0,
-            ended: false,
+    fn completed(&self) -> bool {
+        match self {
+            TapMode::Sse(tap) => tap.completed(),
+            TapMode::GeminiArray(tap) => tap.completed(),
+            TapMode::Json { .. } => false,
         }
     }
 
-    /// Forward everything except the Chat Completions usage chunk the client did not ask for
-    /// (the tap still reads the original bytes, usage chunk included).
-    pub fn strip_chat_usage(self) -> Self {
-        self.with_transform(Box::new(ChatUsageStripper::new()), TapSide::Before)
+    /// Whether the upstream itself sent an error inside the stream (the client got it).
+    fn saw_stream_error(&self) -> bool {
+        match self {
+            TapMode::Sse(tap) => tap.stream_error().is_some(),
+            TapMode::GeminiArray(tap) => tap.stream_error().is_some(),
+            TapMode::Json { .. } => false,
+        }
     }
 
-    /// Sends the client what `transform` makes of the upstream bytes; the usage tap reads the
-    /// upstream bytes ([`TapSide::Before`]) or the transformed ones ([`TapSide::After`]).
-    /// Replaces any transform set before.
-    pub fn with_transform(mut self, transform: Box<dyn StreamTransform>, side: TapSide) -> Self {
-        self.transform = Some((transform, side));
-        self
+    fn response_id(&self) -> Option<&str> {
+        match self {
+            TapMode::Sse(tap) => tap.response_id(),
+            TapMode::GeminiArray(tap) => tap.response_id(),
+            TapMode::Json { .. } => None,
+        }
     }
 
-    /// Ends the stream (cleanly, with the broken-stream trailer) when `stop` resolves.
-    pub fn stop_on(mut self, stop: impl Future<Output = ()> + Send + 'static) -> Self {
-        self.stop = Some(Box::pin(stop));
-        self
-    }
-
-    fn remember_tail(&mut self, sent: &[u8]) {
-        let keep = sent.len().min(4);
-        self.tail.extend_from_slice(&sent[sent.len() - keep..]);
-        let excess = self.tail.len().saturating_sub(4);
-        self.tail.drain(..excess);
-    }
-
-    /// Whether everything sent so far ends with a whole SSE event (or nothing was sent).
-    fn at_event_boundary(&self) -> bool {
-        let t = self.tail.as_slice();
-        t.is_empty() || t.ends_with(b"\n\n") || t.ends_with(b"\r\r") || t.ends_with(b"\r\n\r\n")
-    }
-
-    fn finish(&mut self, error_kind: Option<&str>) {
-        let Some(on_finish) = self.on_finish.take() else {
-            return;
-        };
+    /// What the tap saw, once the body ended for `error_kind` (none: a normal end).
+    fn finished(
+        &mut self,
+        error_kind: Option<&str>,
+        first_byte_at: Option<Instant>,
+        bytes: u64,
+    ) -> Finished {
         let mut done = Finished {
             error_kind: error_kind.map(str::to_string),
-            first_byte_at: self.first_byte_at,
-            bytes: self.bytes,
+            first_byte_at,
+            bytes,
             ..Finished::default()
         };
-        match &mut self.tap {
+        match self {
             TapMode::Sse(tap) => {
                 tap.finish();
                 done.usage = tap.usage();
                 done.model = tap.model().map(str::to_string);
                 done.response_id = tap.response_id().map(str::to_string);
                 done.completed = tap.completed();
+                done.events = tap.events();
                 if done.error_kind.is_none()
                     && let Some(e) = tap.stream_error()
                 {
@@ -234,36 +175,217 @@ impl<B> PassthroughBody<B> {
                 }
             }
         }
-        on_finish(done);
+        done
+    }
+}
+
+/// Which bytes the usage tap reads when a transform changes the stream.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TapSide {
+    /// The upstream's bytes: the transform only removes something the tap still needs (the
+    /// Chat Completions usage chunk).
+    Before,
+    /// What the client receives: the upstream speaks a shape the tap cannot read (Bedrock's
+    /// event-stream, turned into Anthropic SSE).
+    After,
+}
+
+/// What the body saw, handed to `on_finish`.
+#[derive(Debug, Clone, Default)]
+pub struct Finished {
+    pub usage: Option<TokenUsage>,
+    pub model: Option<String>,
+    pub response_id: Option<String>,
+    /// The upstream signalled a proper end (message_stop, response.completed, [DONE], or a
+    /// complete JSON body).
+    pub completed: bool,
+    /// Why the body ended early, if it did.
+    pub error_kind: Option<String>,
+    pub first_byte_at: Option<Instant>,
+    pub bytes: u64,
+    /// SSE events the upstream sent (for an output estimate when its usage never came).
+    pub events: u64,
+}
+
+/// The body failed on purpose: the server must abort the transfer, not end it cleanly.
+#[derive(Debug, thiserror::Error)]
+#[error("upstream stream ended early ({0}); transfer aborted")]
+pub struct StreamAborted(&'static str);
+
+type OnFinish = Box<dyn FnOnce(Finished) + Send>;
+
+/// Where the body stands.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Phase {
+    Open,
+    /// The client stands at an event boundary after shutdown: signal, then abort.
+    Break(Break),
+    /// The error signal went out: fail the body next.
+    Abort(&'static str),
+    Ended,
+}
+
+pub struct PassthroughBody<B>
+where
+    B: Body<Data = Bytes> + Unpin + Send + 'static,
+    B::Error: std::fmt::Display,
+{
+    /// Taken by the drain when the client leaves early.
+    inner: Option<B>,
+    tap: TapMode,
+    idle: Duration,
+    idle_timer: Pin<Box<Sleep>>,
+    /// Follows what the client was sent, for the error signal at a boundary.
+    end: StreamEnd,
+    on_finish: Option<OnFinish>,
+    /// The named change between upstream and client, if any, and where the tap reads.
+    transform: Option<(Box<dyn StreamTransform>, TapSide)>,
+    /// Resolves when the server shuts down: the stream then ends with the error signal.
+    stop: Option<Pin<Box<dyn Future<Output = ()> + Send>>>,
+    /// Shutdown came in the middle of an event: carry on to its end, then stop.
+    stopping: bool,
+    first_byte_at: Option<Instant>,
+    bytes: u64,
+    phase: Phase,
+}
+
+impl<B> PassthroughBody<B>
+where
+    B: Body<Data = Bytes> + Unpin + Send + 'static,
+    B::Error: std::fmt::Display,
+{
+    pub fn new(
+        inner: B,
+        tap: TapMode,
+        idle: Duration,
+        framing: ClientFraming,
+        on_finish: impl FnOnce(Finished) + Send + 'static,
+    ) -> Self {
+        Self {
+            inner: Some(inner),
+            tap,
+            idle,
+            idle_timer: Box::pin(tokio::time::sleep(idle)),
+            end: StreamEnd::new(framing),
+            on_finish: Some(Box::new(on_finish)),
+            transform: None,
+            stop: None,
+            stopping: false,
+            first_byte_at: None,
+            bytes: 0,
+            phase: Phase::Open,
+        }
     }
 
-    fn completed(&self) -> bool {
-        match &self.tap {
-            TapMode::Sse(tap) => tap.completed(),
-            TapMode::GeminiArray(tap) => tap.completed(),
-            TapMode::Json { .. } => false,
+    /// Forward everything except the Chat Completions usage chunk the client did not ask for
+    /// (the tap still reads the original bytes, usage chunk included).
+    pub fn strip_chat_usage(self) -> Self {
+        self.with_transform(Box::new(ChatUsageStripper::new()), TapSide::Before)
+    }
+
+    /// Sends the client what `transform` makes of the upstream bytes; the usage tap reads the
+    /// upstream bytes ([`TapSide::Before`]) or the transformed ones ([`TapSide::After`]).
+    /// Replaces any transform set before.
+    pub fn with_transform(mut self, transform: Box<dyn StreamTransform>, side: TapSide) -> Self {
+        self.transform = Some((transform, side));
+        self
+    }
+
+    /// Ends the stream (with the client's error signal) when `stop` resolves.
+    pub fn stop_on(mut self, stop: impl Future<Output = ()> + Send + 'static) -> Self {
+        self.stop = Some(Box::pin(stop));
+        self
+    }
+
+    fn finish(&mut self, error_kind: Option<&str>) {
+        let Some(on_finish) = self.on_finish.take() else {
+            return;
+        };
+        on_finish(
+            self.tap
+                .finished(error_kind, self.first_byte_at, self.bytes),
+        );
+    }
+
+    /// Passes upstream bytes through the transform and the tap; returns what the client gets.
+    fn forward(&mut self, data: Bytes) -> Bytes {
+        match &mut self.transform {
+            None => {
+                self.tap.feed(&data);
+                data
+            }
+            Some((transform, side)) => {
+                if *side == TapSide::Before {
+                    self.tap.feed(&data);
+                }
+                let mut kept = Vec::with_capacity(data.len());
+                transform.push(&data, &mut kept);
+                let kept = Bytes::from(kept);
+                if *side == TapSide::After && !kept.is_empty() {
+                    self.tap.feed(&kept);
+                }
+                kept
+            }
+        }
+    }
+
+    /// The stream ended early for `why`: settle, then the error signal (if the client stands
+    /// at a boundary) and an aborted transfer.
+    fn broken(
+        &mut self,
+        why: Break,
+        kind: &'static str,
+    ) -> Poll<Option<Result<Frame<Bytes>, StreamAborted>>> {
+        let signal = self.end.signal(why, self.tap.response_id());
+        self.finish(Some(kind));
+        match signal {
+            Some(s) => {
+                self.phase = Phase::Abort(kind);
+                let deadline = tokio::time::Instant::now() + SIGNAL_FLUSH;
+                self.idle_timer.as_mut().reset(deadline);
+                Poll::Ready(Some(Ok(Frame::data(Bytes::from(s)))))
+            }
+            None => {
+                self.phase = Phase::Ended;
+                Poll::Ready(Some(Err(StreamAborted(kind))))
+            }
         }
     }
 }
 
 impl<B> Body for PassthroughBody<B>
 where
-    B: Body<Data = Bytes> + Unpin,
+    B: Body<Data = Bytes> + Unpin + Send + 'static,
     B::Error: std::fmt::Display,
 {
     type Data = Bytes;
-    type Error = std::convert::Infallible;
+    type Error = StreamAborted;
 
     fn poll_frame(
         mut self: Pin<&mut Self>,
         cx: &mut Context<'_>,
     ) -> Poll<Option<Result<Frame<Bytes>, Self::Error>>> {
         let this = &mut *self;
-        if this.ended {
-            return Poll::Ready(None);
+        match this.phase {
+            Phase::Open => {}
+            Phase::Ended => return Poll::Ready(None),
+            Phase::Abort(kind) => {
+                // Give the server a moment to write the signal out: a failing body makes it
+                // drop the connection at once, with whatever it still had buffered.
+                if this.idle_timer.as_mut().poll(cx).is_pending() {
+                    return Poll::Pending;
+                }
+                this.phase = Phase::Ended;
+                return Poll::Ready(Some(Err(StreamAborted(kind))));
+            }
+            Phase::Break(why) => return this.broken(why, why.kind()),
         }
-        let broken = loop {
-            match Pin::new(&mut this.inner).poll_frame(cx) {
+        let why = loop {
+            let Some(inner) = this.inner.as_mut() else {
+                this.phase = Phase::Ended;
+                return Poll::Ready(None);
+            };
+            match Pin::new(inner).poll_frame(cx) {
                 Poll::Ready(Some(Ok(frame))) => {
                     let Ok(data) = frame.into_data() else {
                         // Trailers are not forwarded.
@@ -273,80 +395,86 @@ where
                         this.first_byte_at = Some(Instant::now());
                     }
                     this.bytes += data.len() as u64;
-                    let deadline = tokio::time::Instant::now() + this.idle;
-                    this.idle_timer.as_mut().reset(deadline);
-                    let out = match &mut this.transform {
-                        None => {
-                            this.tap.feed(&data);
-                            data
-                        }
-                        Some((transform, side)) => {
-                            if *side == TapSide::Before {
-                                this.tap.feed(&data);
-                            }
-                            let mut kept = Vec::with_capacity(data.len());
-                            transform.push(&data, &mut kept);
-                            if kept.is_empty() {
-                                continue;
-                            }
-                            let kept = Bytes::from(kept);
-                            if *side == TapSide::After {
-                                this.tap.feed(&kept);
-                            }
-                            kept
-                        }
-                    };
-                    this.remember_tail(&out);
+                    if !this.stopping {
+                        let deadline = tokio::time::Instant::now() + this.idle;
+                        this.idle_timer.as_mut().reset(deadline);
+                    }
+                    let out = this.forward(data);
+                    if out.is_empty() {
+                        continue;
+                    }
+                    if this.stopping
+                        && let Some(n) = this.end.boundary_within(&out)
+                    {
+                        // The current event is complete: send it, then the signal.
+                        let head = out.slice(..n);
+                        this.end.sent(&head);
+                        this.phase = Phase::Break(Break::Shutdown);
+                        return Poll::Ready(Some(Ok(Frame::data(head))));
+                    }
+                    this.end.sent(&out);
                     return Poll::Ready(Some(Ok(Frame::data(out))));
                 }
                 Poll::Ready(None) => {
-                    this.ended = true;
-                    let rest = this.transform.as_mut().map(|(transform, side)| {
-                        let mut rest = Vec::new();
+                    let mut rest = Vec::new();
+                    if let Some((transform, side)) = this.transform.as_mut() {
                         transform.finish(&mut rest);
-                        let rest = Bytes::from(rest);
                         if *side == TapSide::After && !rest.is_empty() {
-                            this.tap.feed(&rest);
+                            this.tap.feed(&Bytes::copy_from_slice(&rest));
                         }
-                        rest
-                    });
+                    }
+                    // A stream that stops without its terminator (and without an error of its
+                    // own) was cut short, however cleanly the connection ended.
+                    let truncated = matches!(this.end.framing(), ClientFraming::Sse(_))
+                        && !this.tap.completed()
+                        && !this.tap.saw_stream_error()
+                        && !this.stopping;
+                    if truncated {
+                        if !rest.is_empty() {
+                            this.end.sent(&rest);
+                            this.phase = Phase::Break(Break::Upstream);
+                            return Poll::Ready(Some(Ok(Frame::data(Bytes::from(rest)))));
+                        }
+                        break Break::Upstream;
+                    }
+                    this.phase = Phase::Ended;
                     this.finish(None);
-                    return match rest {
-                        Some(rest) if !rest.is_empty() => Poll::Ready(Some(Ok(Frame::data(rest)))),
-                        _ => Poll::Ready(None),
+                    return if rest.is_empty() {
+                        Poll::Ready(None)
+                    } else {
+                        Poll::Ready(Some(Ok(Frame::data(Bytes::from(rest)))))
                     };
                 }
                 Poll::Ready(Some(Err(e))) => {
                     tracing::warn!(error = %e, "upstream body failed mid-stream");
-                    break "upstream_stream_broken";
+                    break Break::Upstream;
                 }
                 Poll::Pending => {
                     if let Some(stop) = this.stop.as_mut()
                         && stop.as_mut().poll(cx).is_ready()
                     {
-                        break "server_shutdown";
+                        this.stop = None;
+                        if this.end.at_boundary() {
+                            break Break::Shutdown;
+                        }
+                        this.stopping = true;
+                        let deadline =
+                            tokio::time::Instant::now() + SHUTDOWN_FINISH_EVENT.min(this.idle);
+                        this.idle_timer.as_mut().reset(deadline);
                     }
                     match this.idle_timer.as_mut().poll(cx) {
-                        Poll::Ready(()) => break "upstream_idle_timeout",
+                        Poll::Ready(()) if this.stopping => break Break::Shutdown,
+                        Poll::Ready(()) => break Break::IdleTimeout,
                         Poll::Pending => return Poll::Pending,
                     }
                 }
             }
         };
-        // After the first byte there is no failover: end the stream cleanly for the client.
-        this.ended = true;
-        let trailer = (!this.completed() && this.at_event_boundary())
-            .then(|| this.broken_trailer.take())
-            .flatten();
-        this.finish(Some(broken));
-        match trailer {
-            Some(t) => Poll::Ready(Some(Ok(Frame::data(t)))),
-            None => Poll::Ready(None),
-        }
+        this.broken(why, why.kind())
     }
 
     fn is_end_stream(&self) -> bool {
-        self.ended
+        self.phase == Phase::Ended
     }
 
     fn size_hint(&self) -> SizeHint {
@@ -354,12 +482,89 @@ where
     }
 }
 
-impl<B> Drop for PassthroughBody<B> {
+impl<B> Drop for PassthroughBody<B>
+where
+    B: Body<Data = Bytes> + Unpin + Send + 'static,
+    B::Error: std::fmt::Display,
+{
     fn drop(&mut self) {
-        if self.on_finish.is_some() {
-            let kind = (!self.completed()).then_some("client_disconnected");
-            self.finish(kind);
+        let Some(on_finish) = self.on_finish.take() else {
+            return;
+        };
+        let tap = std::mem::replace(&mut self.tap, TapMode::json(Dialect::Anthropic));
+        let mut drain = Drain {
+            inner: self.inner.take(),
+            tap,
+            transform: self.transform.take(),
+            first_byte_at: self.first_byte_at,
+            bytes: self.bytes,
+            drained: false,
+        };
+        // The client left: the upstream's usage may still be on its way (the last chunk of
+        // a stream often carries it). Take it within a small bound, off the client's path.
+        match tokio::runtime::Handle::try_current() {
+            Ok(rt) if drain.inner.is_some() && !drain.tap.completed() => {
+                rt.spawn(async move {
+                    drain.run().await;
+                    on_finish(drain.finished());
+                });
+            }
+            _ => on_finish(drain.finished()),
         }
+    }
+}
+
+/// The rest of an upstream body after its client left, read only for its usage.
+struct Drain<B> {
+    inner: Option<B>,
+    tap: TapMode,
+    transform: Option<(Box<dyn StreamTransform>, TapSide)>,
+    first_byte_at: Option<Instant>,
+    bytes: u64,
+    /// The upstream was read on after the client left.
+    drained: bool,
+}
+
+impl<B> Drain<B>
+where
+    B: Body<Data = Bytes> + Unpin + Send + 'static,
+{
+    async fn run(&mut self) {
+        let Some(mut inner) = self.inner.take() else {
+            return;
+        };
+        self.drained = true;
+        let deadline = tokio::time::Instant::now() + DRAIN_TIME;
+        let mut read = 0u64;
+        while read < DRAIN_BYTES && !self.tap.completed() {
+            let next = std::future::poll_fn(|cx| Pin::new(&mut inner).poll_frame(cx));
+            let Ok(Some(Ok(frame))) = tokio::time::timeout_at(deadline, next).await else {
+                break;
+            };
+            let Ok(data) = frame.into_data() else {
+                continue;
+            };
+            read += data.len() as u64;
+            self.bytes += data.len() as u64;
+            match &mut self.transform {
+                Some((transform, TapSide::After)) => {
+                    let mut out = Vec::new();
+                    transform.push(&data, &mut out);
+                    self.tap.feed(&Bytes::from(out));
+                }
+                _ => self.tap.feed(&data),
+            }
+        }
+    }
+
+    fn finished(&mut self) -> Finished {
+        let kind = (self.drained || !self.tap.completed()).then_some("client_disconnected");
+        let completed = self.tap.completed();
+        let mut done = self.tap.finished(kind, self.first_byte_at, self.bytes);
+        // The upstream may have finished while it was drained; the record still says the
+        // client left (its error kind), with the upstream's whole usage.
+        done.completed = completed;
+        done
     }
 }
 
@@ -405,9 +610,8 @@ mod tests {
     }
 
     #[tokio::test]
-    async fn the_broken_stream_trailer_never_splits_an_event() {
-        let trailer = Bytes::from_static(b"event: error\ndata: {}\n\n");
-        let run = |chunks: Vec<&'static str>| {
+    async fn a_broken_stream_gets_the_error_signal_at_a_boundary_then_aborts() {
+        let run = |chunks: Vec<&'static str>| async move {
             let body = PassthroughBody::new(
                 Breaks(
                     chunks
@@ -417,35 +621,171 @@ mod tests {
                 ),
                 TapMode::sse(Dialect::Anthropic),
                 Duration::from_secs(30),
-                Some(trailer.clone()),
+                ClientFraming::Sse(Dialect::Anthropic),
                 |_| {},
             );
-            drain(body)
+            drain_until_error(body).await
         };
-        // At a boundary: the client gets a well-formed error event.
-        let out = run(vec!["event: ping\ndata: {}\n\n"]).await;
-        assert!(out.ends_with(b"\n\nevent: error\ndata: {}\n\n"));
-        // Mid-event: the half event is left to die with the stream, not glued to the trailer.
-        let out = run(vec!["event: ping\ndata: {}\n\ndata: {\"ty"]).await;
+        // At a boundary: the client gets a well-formed error event, then the transfer fails.
+        let (out, aborted) = run(vec!["event: ping\ndata: {}\n\n"]).await;
+        let out = String::from_utf8(out).unwrap();
+        assert!(out.starts_with("event: ping\ndata: {}\n\nevent: error\ndata: {"));
+        assert!(out.contains("upstream stream ended unexpectedly"));
+        assert!(aborted);
+        // Mid-event: the half event is left to die with the stream, not glued to the signal.
+        let (out, aborted) = run(vec!["event: ping\ndata: {}\n\ndata: {\"ty"]).await;
         assert_eq!(out, b"event: ping\ndata: {}\n\ndata: {\"ty");
-        // CRLF framing (Gemini) counts as a boundary too.
-        let out = run(vec!["data: {}\r\n\r\n"]).await;
-        assert!(out.ends_with(b"\r\n\r\nevent: error\ndata: {}\n\n"));
+        assert!(aborted);
     }
 
-    async fn drain<B>(mut body: PassthroughBody<B>) -> Vec<u8>
+    #[tokio::test]
+    async fn chat_stream_cut_before_done_ends_with_an_error_chunk_not_done() {
+        let chunks = vec![Bytes::from_static(
+            b"data: {\"choices\":[{\"index\":0,\"delta\":{\"content\":\"Ol\xc3\xa1\"}}]}\n\n",
+        )];
+        let seen = Arc::new(Mutex::new(None));
+        let sink = seen.clone();
+        let body = PassthroughBody::new(
+            Chunks(chunks.into()),
+            TapMode::sse(Dialect::OpenaiChat),
+            Duration::from_secs(30),
+            ClientFraming::Sse(Dialect::OpenaiChat),
+            move |f| *sink.lock().unwrap() = Some(f),
+        );
+        let (out, aborted) = drain_until_error(body).await;
+        let out = String::from_utf8(out).unwrap();
+        let last = out.trim_end().rsplit("\n\n").next().unwrap();
+        assert!(last.starts_with("data: {\"error\":{"), "{out}");
+        assert!(!out.contains("[DONE]"));
+        assert!(aborted, "a clean end without [DONE] is still a cut stream");
+        let f = seen.lock().unwrap().clone().unwrap();
+        assert_eq!(f.error_kind.as_deref(), Some("upstream_stream_broken"));
+        assert_eq!(f.events, 1);
+    }
+
+    #[tokio::test]
+    async fn at_shutdown_a_stream_mid_event_finishes_that_event_first() {
+        let (tx, rx) = tokio::sync::mpsc::channel::<Bytes>(4);
+        let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
+        let body = PassthroughBody::new(
+            Channel(rx),
+            TapMode::sse(Dialect::Anthropic),
+            Duration::from_secs(30),
+            ClientFraming::Sse(Dialect::Anthropic),
+            |_| {},
+        )
+        .stop_on(async move {
+            let _ = stop_rx.await;
+        });
+        tx.send(Bytes::from_static(b"event: a\ndata: {}\n\neve"))
+            .await
+            .unwrap();
+        let reader = tokio::spawn(drain_until_error(body));
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        stop_tx.send(()).unwrap();
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        tx.send(Bytes::from_static(b"nt: b\ndata: {}\n\nevent: c\ndata: {"))
+            .await
+            .unwrap();
+        let (out, aborted) = reader.await.unwrap();
+        let out = String::from_utf8(out).unwrap();
+        assert!(
+            out.starts_with("event: a\ndata: {}\n\nevent: b\ndata: {}\n\nevent: error\ndata: {"),
+            "{out}"
+        );
+        assert!(out.contains("overloaded_error"));
+        assert!(!out.contains("event: c"));
+        assert!(aborted);
+    }
+
+    #[tokio::test]
+    async fn a_client_that_leaves_early_is_billed_from_the_rest_of_the_upstream() {
+        let (tx, rx) = tokio::sync::mpsc::channel::<Bytes>(4);
+        let seen = Arc::new(Mutex::new(None));
+        let sink = seen.clone();
+        let mut body = PassthroughBody::new(
+            Channel(rx),
+            TapMode::sse(Dialect::OpenaiChat),
+            Duration::from_secs(30),
+            ClientFraming::Sse(Dialect::OpenaiChat),
+            move |f| *sink.lock().unwrap() = Some(f),
+        )
+        .strip_chat_usage();
+        tx.send(Bytes::from_static(
+            b"data: {\"choices\":[{\"index\":0,\"delta\":{},\"finish_reason\":\"stop\"}],\"usage\":null}\n\n",
+        ))
+        .await
+        .unwrap();
+        let first = std::future::poll_fn(|cx| Pin::new(&mut body).poll_frame(cx))
+            .await
+            .unwrap()
+            .unwrap();
+        assert!(!first.into_data().unwrap().is_empty());
+        drop(body);
+        tx.send(Bytes::from_static(
+            b"data: {\"choices\":[],\"usage\":{\"prompt_tokens\":330,\"completion_tokens\":19,\"total_tokens\":349}}\n\ndata: [DONE]\n\n",
+        ))
+        .await
+        .unwrap();
+        drop(tx);
+        let f = eventually(|| seen.lock().unwrap().clone()).await;
+        let usage = f.usage.unwrap();
+        assert_eq!((usage.input_tokens, usage.output_tokens), (330, 19));
+        assert_eq!(f.error_kind.as_deref(), Some("client_disconnected"));
+    }
+
+    async fn eventually<T>(mut probe: impl FnMut() -> Option<T>) -> T {
+        for _ in 0..200 {
+            if let Some(v) = probe() {
+                return v;
+            }
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        panic!("never happened");
+    }
+
+    /// A body fed by a channel; ends when the sender is dropped.
+    struct Channel(tokio::sync::mpsc::Receiver<Bytes>);
+
+    impl Body for Channel {
+        type Data = Bytes;
+        type Error = std::convert::Infallible;
+
+        fn poll_frame(
+            mut self: Pin<&mut Self>,
+            cx: &mut Context<'_>,
+        ) -> Poll<Option<Result<Frame<Bytes>, Self::Error>>> {
+            self.0.poll_recv(cx).map(|b| b.map(|b| Ok(Frame::data(b))))
+        }
+    }
+
+    /// Everything the client receives, and whether the body then failed (an aborted transfer).
+    async fn drain_until_error<B>(mut body: PassthroughBody<B>) -> (Vec<u8>, bool)
     where
-        B: Body<Data = Bytes> + Unpin,
+        B: Body<Data = Bytes> + Unpin + Send + 'static,
         B::Error: std::fmt::Display,
     {
         let mut out = Vec::new();
         while let Some(frame) = std::future::poll_fn(|cx| Pin::new(&mut body).poll_frame(cx)).await
         {
-            if let Ok(Ok(data)) = frame.map(Frame::into_data) {
-                out.extend_from_slice(&data);
+            match frame {
+                Ok(f) => {
+                    if let Ok(data) = f.into_data() {
+                        out.extend_from_slice(&data);
+                    }
+                }
+                Err(_) => return (out, true),
             }
         }
-        out
+        (out, false)
+    }
+
+    async fn drain<B>(body: PassthroughBody<B>) -> Vec<u8>
+    where
+        B: Body<Data = Bytes> + Unpin + Send + 'static,
+        B::Error: std::fmt::Display,
+    {
+        drain_until_error(body).await.0
     }
 
     fn passthrough(
@@ -458,7 +798,7 @@ mod tests {
             Chunks(chunks.into()),
             tap,
             Duration::from_secs(30),
-            None,
+            ClientFraming::Sse(Dialect::Anthropic),
             move |f| {
                 if let Ok(mut s) = sink.lock() {
                     *s = Some(f);

@@ -160,6 +160,9 @@ impl UsageTap {
 pub struct StreamTap {
     pub decoder: SseDecoder,
     pub tap: UsageTap,
+    /// Events seen: the basis of an output estimate when the stream ends before its usage
+    /// (each streamed event carries about one token of output, or a few).
+    events: u64,
 }
 
 impl StreamTap {
@@ -168,20 +171,34 @@ impl StreamTap {
         StreamTap {
             decoder: SseDecoder::new(),
             tap: UsageTap::for_dialect(dialect),
+            events: 0,
         }
     }
 
     /// Observes one body chunk (split anywhere).
     pub fn feed(&mut self, bytes: &[u8]) {
         let tap = &mut self.tap;
-        self.decoder.feed(bytes, &mut |ev| tap.on_event(ev));
+        let events = &mut self.events;
+        self.decoder.feed(bytes, &mut |ev| {
+            *events += 1;
+            tap.on_event(ev)
+        });
     }
 
     /// Ends the stream: a trailing event without its blank line is still examined, so a
     /// cut-off stream is billed for what it carried.
     pub fn finish(&mut self) {
         let tap = &mut self.tap;
-        self.decoder.finish(&mut |ev| tap.on_event(ev));
+        let events = &mut self.events;
+        self.decoder.finish(&mut |ev| {
+            *events += 1;
+            tap.on_event(ev)
+        });
+    }
+
+    /// How many events the stream carried so far.
+    pub fn events(&self) -> u64 {
+        self.events
     }
 
     pub fn usage(&self) -> Option<TokenUsage> {

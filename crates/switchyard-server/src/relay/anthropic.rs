@@ -23,22 +23,16 @@ const KINDS: &[AccountKind] = &[
 /// Bedrock has no count_tokens.
 const COUNT_KINDS: &[AccountKind] = &[AccountKind::ClaudeOfficial, AccountKind::Claude];
 
-/// Sent when an upstream stream breaks after the first byte: the client gets a well-formed
-/// Anthropic error event instead of a silently truncated stream.
-const BROKEN_TRAILER: &str = "event: error\ndata: {\"type\":\"error\",\"error\":{\"type\":\"api_error\",\"message\":\"upstream stream ended unexpectedly\"}}\n\n";
-
 pub static MESSAGES: Endpoint = Endpoint {
     dialect: Dialect::Anthropic,
     name: "messages",
     kinds: KINDS,
-    broken_trailer: Some(BROKEN_TRAILER),
 };
 
 static COUNT_TOKENS: Endpoint = Endpoint {
     dialect: Dialect::Anthropic,
     name: "count_tokens",
     kinds: COUNT_KINDS,
-    broken_trailer: None,
 };
 
 pub async fn messages(State(state): State<Arc<AppState>>, req: Request) -> Response {
@@ -119,6 +113,7 @@ pub async fn relay_admitted(
         strip_chat_usage: false,
         started,
         request_id: new_request_id(),
+        request_bytes: body.len(),
     };
     let client_headers = parts.headers;
     let hosts = state.hosts.clone();

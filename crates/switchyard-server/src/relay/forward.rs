@@ -8,9 +8,10 @@ use chrono::Utc;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 use switchyard_core::account::{Account, AccountKind, AccountStatus};
-use switchyard_core::scheduler::{self, RouteRequest};
+use switchyard_core::scheduler::{self, NoAccount, RouteRequest};
 use switchyard_core::session::SessionKey;
 use switchyard_core::{Dialect, Secret};
+use switchyard_protocol::ClientFraming;
 use switchyard_store::AccountState;
 use switchyard_upstream::classify::{self, Classified, Cooldowns, Failure, StateChange};
 use switchyard_upstream::gemini::{ResponseShape, UpstreamFraming};
@@ -59,17 +60,11 @@ pub enum Reshape {
     },
 }
 
-/// Ends a Gemini SSE stream whose upstream broke: a Google error event (Gemini CLI's parser
-/// accepts only `data:` lines, so never a comment).
-const GEMINI_BROKEN_TRAILER: &str = "data: {\"error\":{\"code\":502,\"message\":\"upstream stream ended unexpectedly\",\"status\":\"UNAVAILABLE\"}}\r\n\r\n";
-
 /// How one dialect's endpoint is served.
 pub struct Endpoint {
     pub dialect: Dialect,
     pub name: &'static str,
     pub kinds: &'static [AccountKind],
-    /// The stream's end if the upstream breaks mid-way, in the client's dialect.
-    pub broken_trailer: Option<&'static str>,
 }
 
 /// The request after authentication, admission and inspection.
@@ -86,6 +81,8 @@ pub struct RelayRequest {
     pub strip_chat_usage: bool,
     pub started: Instant,
     pub request_id: String,
+    /// Size of the client's body (for a usage estimate when the upstream's usage never came).
+    pub request_bytes: usize,
 }
 
 /// The sticky identity under which a Responses id is remembered (scoped by API key).
@@ -126,8 +123,10 @@ where
         }),
     };
     super::admit::mark_used(&state, &req.key);
-    let resp = attempts(state, endpoint, req, prepare).await;
+    let (mut resp, tried) = attempts(state, endpoint, req, prepare).await;
     guard.disarm();
+    resp.headers_mut()
+        .insert("x-switchyard-attempts", HeaderValue::from(tried));
     resp
 }
 
@@ -150,6 +149,7 @@ impl Outcome {
             session_hash: req.session.as_ref().map(|s| s.as_str().to_string()),
             started: req.started,
             upstream_time: Duration::ZERO,
+            request_bytes: req.request_bytes,
         }
     }
 }
@@ -188,13 +188,16 @@ async fn attempts<F>(
     endpoint: &'static Endpoint,
     req: RelayRequest,
     prepare: F,
-) -> Response<Body>
+) -> (Response<Body>, u32)
 where
     F: Fn(&Account, &str, Option<&Secret>, Option<&str>) -> Result<Prepared, String>,
 {
     let snap_at_start = state.snapshot.load_full();
     let snap_settings = &snap_at_start.settings;
-    let max_attempts = snap_settings.int("max_attempts").clamp(1, 10) as u32;
+    // Distinct accounts tried on account faults, bounded by a count and by the time spent
+    // before the first byte.
+    let max_attempts = snap_settings.int("max_attempts").clamp(1, 16) as u32;
+    let budget = Duration::from_secs(snap_settings.int("failover_budget_seconds").max(1));
     let ttl = Duration::from_secs(snap_settings.int("sticky_session_ttl_seconds").max(1));
     // A stream's headers come at once; a non-streaming response's only when it is complete.
     let first_byte_timeout = Duration::from_secs(if req.stream {
@@ -213,8 +216,14 @@ where
     let mut exclude = Vec::new();
     let mut refreshed_for = Vec::new();
     let mut last_failure: Option<Response<Body>> = None;
+    // A failure that may be the request's own (see `Failure::may_be_the_request`): its account
+    // is cooled only once another account has shown the request can succeed or fail otherwise.
+    let mut suspect: Option<(Arc<Account>, Classified)> = None;
+    let mut tried = 0u32;
 
-    while outcome.attempts < max_attempts {
+    while outcome.attempts < max_attempts
+        && (outcome.attempts == 0 || req.started.elapsed() < budget)
+    {
         // Route.
         let snap = state.snapshot.load();
         let pinned = req
@@ -247,19 +256,41 @@ where
         let choice = match picked {
             Ok(c) => c,
             Err(no) => {
+                confirm(&state, suspect.take());
                 if let Some(resp) = last_failure.take() {
                     outcome.status = resp.status().as_u16();
                     settle_now(&state, outcome, key_slot.take());
-                    return resp;
+                    return (resp, tried);
+                }
+                if no == NoAccount::NoneForModel {
+                    // A configuration problem: retrying cannot help, so never a 503/529.
+                    outcome.status = 404;
+                    outcome.error_kind = Some("model_not_served".into());
+                    settle_now(&state, outcome, key_slot.take());
+                    return (
+                        reply::error(
+                            endpoint.dialect,
+                            404,
+                            None,
+                            &format!(
+                                "model `{}` is not served by any account this key can use on {}",
+                                req.model, endpoint.name
+                            ),
+                        ),
+                        tried,
+                    );
                 }
                 outcome.status = 503;
                 outcome.error_kind = Some("no_available_account".into());
                 settle_now(&state, outcome, key_slot.take());
-                return reply::error(
-                    endpoint.dialect,
-                    503,
-                    None,
-                    &format!("no available account for model `{}`: {no}", req.model),
+                return (
+                    reply::error(
+                        endpoint.dialect,
+                        503,
+                        None,
+                        &format!("no available account for model `{}`: {no}", req.model),
+                    ),
+                    tried,
                 );
             }
         };
@@ -358,6 +389,7 @@ where
             }
         };
         outcome.attempts += 1;
+        tried = outcome.attempts;
         outcome.account_id = Some(account.id);
         outcome.upstream_model = Some(choice.upstream_model.clone());
         if outcome.attempts > 1 {
@@ -380,12 +412,25 @@ where
             Ok(Ok(r)) => r,
             Ok(Err(e)) => {
                 outcome.upstream_time += sent_at.elapsed();
+                if let Some(cause) = classify::local_resource_error(&e) {
+                    // Not the account's fault, and the next account would fail the same way.
+                    tracing::error!(account = %account.name, error = %cause, "relay out of local resources; no account cooled");
+                    metrics::upstream_attempt(account.kind.as_str(), Failure::Local.kind());
+                    confirm(&state, suspect.take());
+                    outcome.status = 503;
+                    outcome.error_kind = Some(Failure::Local.kind().into());
+                    settle_now(&state, outcome, key_slot.take());
+                    let message =
+                        format!("the relay is out of local resources ({cause}); retry shortly");
+                    return (reply::error(endpoint.dialect, 503, None, &message), tried);
+                }
                 let failure = if e.is_timeout() {
                     Failure::FirstByteTimeout
                 } else {
                     Failure::Connect
                 };
                 tracing::warn!(account = %account.name, error = %e.without_url(), "upstream request failed");
+                confirm(&state, suspect.take());
                 apply(
                     &state,
                     &account,
@@ -400,6 +445,7 @@ where
                 outcome.upstream_time += sent_at.elapsed();
                 let failure = Failure::FirstByteTimeout;
                 tracing::warn!(account = %account.name, "upstream first-byte timeout");
+                confirm(&state, suspect.take());
                 apply(
                     &state,
                     &account,
@@ -413,49 +459,81 @@ where
         };
         let status = resp.status().as_u16();
         state.record_quota_headers(&account, resp.headers());
-        if (200..300).contains(&status) {
-            metrics::upstream_attempt(account.kind.as_str(), "ok");
-            if let Some(s) = &req.session {
-                state.sticky.bind(s.as_str(), account.id, ttl);
+        let answer = if (200..300).contains(&status) {
+            // A non-streaming answer is complete before its first byte anyway: read it whole,
+            // so a body that breaks off is a failed attempt that fails over, not a truncated 200.
+            let upstream = if collect_stream || req.stream || is_stream_response(resp.headers()) {
+                Ok(Upstream::streaming(resp))
+            } else {
+                Upstream::read_whole(resp, idle).await
+            };
+            match upstream {
+                Ok(upstream) => {
+                    confirm(&state, suspect.take());
+                    metrics::upstream_attempt(account.kind.as_str(), "ok");
+                    if let Some(s) = &req.session {
+                        state.sticky.bind(s.as_str(), account.id, ttl);
+                    }
+                    outcome.status = status;
+                    outcome.error_kind = None;
+                    let held = Held {
+                        key_slot: key_slot.take(),
+                        account_slot: Some(account_slot),
+                    };
+                    if collect_stream {
+                        let Upstream { response, .. } = upstream;
+                        return (
+                            collect(&state, response, outcome, sent_at, idle, ttl, held).await,
+                            tried,
+                        );
+                    }
+                    let opts = BodyOptions {
+                        idle,
+                        ttl,
+                        strip_chat_usage: req.strip_chat_usage,
+                        reshape,
+                    };
+                    return (
+                        passthrough(&state, endpoint, upstream, outcome, sent_at, opts, held),
+                        tried,
+                    );
+                }
+                Err(broken) => {
+                    tracing::warn!(account = %account.name, why = broken, "upstream answer broke off before it was complete");
+                    Err(broken)
+                }
             }
-            outcome.status = status;
-            outcome.error_kind = None;
-            if collect_stream {
-                let held = Held {
-                    key_slot: key_slot.take(),
-                    account_slot: Some(account_slot),
-                };
-                return collect(&state, resp, outcome, sent_at, idle, ttl, held).await;
+        } else {
+            Ok(resp)
+        };
+        let (status, headers, body, mut classified) = match answer {
+            Err(broken) => {
+                outcome.upstream_time += sent_at.elapsed();
+                let message =
+                    format!("upstream answer broke off before it was complete ({broken})");
+                let c = classify::transport(Failure::BrokenBody, Utc::now(), &cooldowns(&state));
+                let body = Bytes::from(switchyard_protocol::error_body(
+                    endpoint.dialect,
+                    502,
+                    &message,
+                ));
+                (502, reqwest::header::HeaderMap::new(), body, c)
             }
-            return passthrough(
-                &state,
-                endpoint,
-                resp,
-                outcome,
-                sent_at,
-                BodyOptions {
-                    idle,
-                    ttl,
-                    strip_chat_usage: req.strip_chat_usage,
-                    reshape,
-                },
-                Held {
-                    key_slot: key_slot.take(),
-                    account_slot: Some(account_slot),
-                },
-            );
-        }
-        let headers = resp.headers().clone();
-        let body = read_capped(resp, ERROR_BODY_CAP).await;
-        outcome.upstream_time += sent_at.elapsed();
-        let mut classified = classify::response(
-            status,
-            &headers,
-            &body,
-            oauth.is_some(),
-            Utc::now(),
-            &cooldowns(&state),
-        );
+            Ok(resp) => {
+                let headers = resp.headers().clone();
+                let body = read_capped(resp, ERROR_BODY_CAP).await;
+                outcome.upstream_time += sent_at.elapsed();
+                let c = classify::response(
+                    status,
+                    &headers,
+                    &body,
+                    oauth.is_some(),
+                    Utc::now(),
+                    &cooldowns(&state),
+                );
+                (status, headers, body, c)
+            }
+        };
         // A project that no longer answers is discovered again on the next request.
         if account.kind == AccountKind::Gemini
             && matches!(status, 403 | 404)
@@ -511,6 +589,7 @@ where
                             // Try the same account once more with the new token.
                             drop(account_slot);
                             outcome.attempts -= 1;
+                            tried = outcome.attempts;
                             exclude.retain(|id| *id != account.id);
                             continue;
                         }
@@ -534,13 +613,30 @@ where
             continue;
         }
         if !classified.fail_over {
+            confirm(&state, suspect.take());
             settle_now(&state, outcome, key_slot.take());
-            return upstream_reply;
+            return (upstream_reply, tried);
         }
-        apply(&state, &account, classified);
+        if classified.failure.may_be_the_request() {
+            if let Some((first, _)) =
+                suspect.take_if(|(_, earlier)| earlier.failure == classified.failure)
+            {
+                // Two accounts failed the same way: the request is at fault. Stop here and
+                // cool neither.
+                tracing::warn!(first = %first.name, second = %account.name, failure = classified.failure.kind(), "same failure on two accounts; treated as the request's fault");
+                outcome.error_kind = Some(format!("request_fault:{}", classified.failure.kind()));
+                settle_now(&state, outcome, key_slot.take());
+                return (upstream_reply, tried);
+            }
+            confirm(&state, suspect.replace((account.clone(), classified)));
+        } else {
+            confirm(&state, suspect.take());
+            apply(&state, &account, classified);
+        }
         exclude.push(account.id);
         last_failure = Some(upstream_reply);
     }
+    confirm(&state, suspect.take());
     let resp = last_failure.unwrap_or_else(|| {
         reply::error(
             endpoint.dialect,
@@ -551,7 +647,118 @@ where
     });
     outcome.status = resp.status().as_u16();
     settle_now(&state, outcome, key_slot.take());
-    resp
+    (resp, tried)
+}
+
+/// Cools an account whose failure was held back as possibly the request's own, now that
+/// another account answered otherwise.
+fn confirm(state: &Arc<AppState>, suspect: Option<(Arc<Account>, Classified)>) {
+    if let Some((account, classified)) = suspect {
+        apply(state, &account, classified);
+    }
+}
+
+/// Whether the upstream answers with a stream (SSE or Bedrock's event-stream).
+fn is_stream_response(headers: &reqwest::header::HeaderMap) -> bool {
+    headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|ct| {
+            ct.starts_with("text/event-stream")
+                || ct.starts_with(switchyard_upstream::bedrock::EVENTSTREAM_CONTENT_TYPE)
+        })
+}
+
+/// Largest non-streaming body read whole before answering; a longer one is streamed through
+/// (and a break then aborts the client's transfer).
+const WHOLE_BODY_CAP: usize = 16 * 1024 * 1024;
+
+/// A successful upstream answer, ready to hand to the client.
+struct Upstream {
+    response: reqwest::Response,
+    /// The body when it was read whole (then `response`'s own body is spent).
+    whole: Option<Bytes>,
+    /// A prefix already read from a body too long to read whole.
+    prefix: Option<Bytes>,
+}
+
+impl Upstream {
+    fn streaming(response: reqwest::Response) -> Self {
+        Upstream {
+            response,
+            whole: None,
+            prefix: None,
+        }
+    }
+
+    /// Reads a non-streaming body to its end (each chunk within `idle`). A break, a stall or a
+    /// JSON body that does not parse is an error naming why.
+    async fn read_whole(
+        mut response: reqwest::Response,
+        idle: Duration,
+    ) -> Result<Upstream, &'static str> {
+        if response
+            .content_length()
+            .is_some_and(|n| n as usize > WHOLE_BODY_CAP)
+        {
+            return Ok(Upstream::streaming(response));
+        }
+        let mut buf = Vec::new();
+        loop {
+            match tokio::time::timeout(idle, response.chunk()).await {
+                Ok(Ok(Some(chunk))) => {
+                    buf.extend_from_slice(&chunk);
+                    if buf.len() > WHOLE_BODY_CAP {
+                        return Ok(Upstream {
+                            response,
+                            whole: None,
+                            prefix: Some(Bytes::from(buf)),
+                        });
+                    }
+                }
+                Ok(Ok(None)) => break,
+                Ok(Err(_)) => return Err("connection broke mid-body"),
+                Err(_) => return Err("idle timeout mid-body"),
+            }
+        }
+        let json = response
+            .headers()
+            .get(header::CONTENT_TYPE)
+            .and_then(|v| v.to_str().ok())
+            .is_some_and(|ct| ct.contains("json"));
+        if json && serde_json::from_slice::<serde::de::IgnoredAny>(&buf).is_err() {
+            return Err("JSON body does not parse");
+        }
+        Ok(Upstream {
+            response,
+            whole: Some(Bytes::from(buf)),
+            prefix: None,
+        })
+    }
+
+    /// The status, headers and the body as the client will receive it.
+    fn into_parts(self) -> (u16, reqwest::header::HeaderMap, reqwest::Body) {
+        let Upstream {
+            response,
+            whole,
+            prefix,
+        } = self;
+        let status = response.status().as_u16();
+        let headers = response.headers().clone();
+        let body = match (whole, prefix) {
+            (Some(whole), _) => reqwest::Body::from(whole),
+            (None, Some(prefix)) => {
+                use futures_util::StreamExt;
+                let first = futures_util::stream::once(async move { Ok(prefix) });
+                reqwest::Body::wrap_stream(first.chain(response.bytes_stream()))
+            }
+            (None, None) => {
+                let upstream: axum::http::Response<reqwest::Body> = response.into();
+                upstream.into_body()
+            }
+        };
+        (status, headers, body)
+    }
 }
 
 fn settle_now(state: &Arc<AppState>, outcome: Outcome, key_slot: Option<KeySlots>) {
@@ -579,7 +786,7 @@ struct BodyOptions {
 fn passthrough(
     state: &Arc<AppState>,
     endpoint: &Endpoint,
-    resp: reqwest::Response,
+    upstream: Upstream,
     mut outcome: Outcome,
     sent_at: Instant,
     opts: BodyOptions,
@@ -591,23 +798,29 @@ fn passthrough(
         strip_chat_usage,
         reshape,
     } = opts;
-    let status = StatusCode::from_u16(resp.status().as_u16()).unwrap_or(StatusCode::OK);
-    let content_type = resp
-        .headers()
+    let (status, upstream_headers, upstream_body) = upstream.into_parts();
+    let status = StatusCode::from_u16(status).unwrap_or(StatusCode::OK);
+    let content_type = upstream_headers
         .get(header::CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())
         .unwrap_or("");
     let bedrock_stream = reshape == Reshape::Bedrock
         && content_type.starts_with(switchyard_upstream::bedrock::EVENTSTREAM_CONTENT_TYPE);
-    // Whether the client receives SSE (which the broken-stream trailer must match).
+    // Whether the client receives SSE (which decides its end-of-stream signal).
     let is_sse = match reshape {
         Reshape::Gemini { client_sse, .. } => client_sse,
         _ => content_type.starts_with("text/event-stream") || bedrock_stream,
     };
+    let framing = match reshape {
+        Reshape::Gemini { .. } if is_sse => ClientFraming::Sse(Dialect::Gemini),
+        Reshape::Gemini { .. } if outcome.stream => ClientFraming::GeminiArray,
+        _ if is_sse => ClientFraming::Sse(endpoint.dialect),
+        _ => ClientFraming::Plain,
+    };
     let mut headers = if reshape == Reshape::Bedrock {
-        switchyard_upstream::bedrock::response_headers(resp.headers(), bedrock_stream)
+        switchyard_upstream::bedrock::response_headers(&upstream_headers, bedrock_stream)
     } else {
-        response_forwardable(resp.headers())
+        response_forwardable(&upstream_headers)
     };
     if let Reshape::Gemini { shape, .. } = reshape
         && shape != ResponseShape::Passthrough
@@ -640,30 +853,19 @@ fn passthrough(
         _ => TapMode::json(endpoint.dialect),
     };
     headers.insert("x-switchyard-request-id", header_value(&outcome.request_id));
-    let trailer = match reshape {
-        Reshape::Gemini { .. } if is_sse => {
-            Some(Bytes::from_static(GEMINI_BROKEN_TRAILER.as_bytes()))
-        }
-        _ if is_sse => endpoint
-            .broken_trailer
-            .map(|t| Bytes::from_static(t.as_bytes())),
-        _ => None,
-    };
     let mut stopping = state.shutdown.subscribe();
     let state = state.clone();
-    let upstream: axum::http::Response<reqwest::Body> = resp.into();
     let remember_response = endpoint.dialect == Dialect::OpenaiResponses;
-    let mut body =
-        PassthroughBody::new(upstream.into_body(), tap, idle, trailer, move |finished| {
-            outcome.upstream_time += sent_at.elapsed();
-            if remember_response
-                && let (Some(id), Some(account)) = (&finished.response_id, outcome.account_id)
-            {
-                let binding = response_binding(outcome.api_key_id, id);
-                state.sticky.bind(binding.as_str(), account, ttl);
-            }
-            settle(&state, outcome, Some(finished), held);
-        });
+    let mut body = PassthroughBody::new(upstream_body, tap, idle, framing, move |finished| {
+        outcome.upstream_time += sent_at.elapsed();
+        if remember_response
+            && let (Some(id), Some(account)) = (&finished.response_id, outcome.account_id)
+        {
+            let binding = response_binding(outcome.api_key_id, id);
+            state.sticky.bind(binding.as_str(), account, ttl);
+        }
+        settle(&state, outcome, Some(finished), held);
+    });
     if strip_chat_usage && is_sse {
         body = body.strip_chat_usage();
     }
@@ -748,6 +950,7 @@ async fn collect(
         error_kind: broken.map(str::to_string),
         first_byte_at,
         bytes,
+        events: tap.events(),
     };
     if let (Some(id), Some(account)) = (&finished.response_id, outcome.account_id) {
         let binding = response_binding(outcome.api_key_id, id);

@@ -29,7 +29,6 @@ const fn endpoint(name: &'static str, kinds: &'static [AccountKind]) -> Endpoint
         name,
         kinds,
         // Chosen per response by the Gemini reshape (SSE or JSON array).
-        broken_trailer: None,
     }
 }
 
@@ -133,6 +132,7 @@ pub async fn relay_admitted(state: Arc<AppState>, path: &str, admitted: Admitted
         strip_chat_usage: false,
         started,
         request_id: request_id.clone(),
+        request_bytes: body.len(),
     };
     // Code Assist reads (operation polling, settings) are GETs; every other call is a POST.
     let method = if parts.method == axum::http::Method::GET {

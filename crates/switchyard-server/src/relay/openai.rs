@@ -30,21 +30,18 @@ pub static RESPONSES: Endpoint = Endpoint {
     dialect: Dialect::OpenaiResponses,
     name: "responses",
     kinds: RESPONSES_KINDS,
-    broken_trailer: None,
 };
 
 static COMPACT: Endpoint = Endpoint {
     dialect: Dialect::OpenaiResponses,
     name: "responses_compact",
     kinds: RESPONSES_KINDS,
-    broken_trailer: None,
 };
 
 pub static CHAT: Endpoint = Endpoint {
     dialect: Dialect::OpenaiChat,
     name: "chat_completions",
     kinds: CHAT_KINDS,
-    broken_trailer: None,
 };
 
 pub async fn responses(State(state): State<Arc<AppState>>, req: Request) -> Response {
@@ -150,6 +147,7 @@ pub async fn relay_admitted(
         strip_chat_usage: routing.add_include_usage,
         started,
         request_id: new_request_id(),
+        request_bytes: body.len(),
     };
     let client_headers = parts.headers;
     let hosts = state.hosts.clone();

@@ -33,6 +33,8 @@ pub struct Outcome {
     pub started: Instant,
     /// Time spent waiting on upstreams (failed attempts and the successful one).
     pub upstream_time: Duration,
+    /// Size of the client's body, for a usage estimate when the upstream's usage never came.
+    pub request_bytes: usize,
 }
 
 /// Records a request refused after its key was known (policy, body, inspection) and passes
@@ -61,6 +63,7 @@ pub fn refused(
         session_hash: None,
         started,
         upstream_time: Duration::ZERO,
+        request_bytes: 0,
     };
     settle(
         state,
@@ -72,6 +75,20 @@ pub fn refused(
         },
     );
     resp
+}
+
+/// A stream that ended early without its usage still cost the operator what the upstream
+/// generated: never record 0 for it. Output is estimated at one token per streamed event and
+/// input at four bytes of the client's body per token; returns whether anything was estimated.
+fn estimate_unreported(usage: &mut TokenUsage, f: &Finished, request_bytes: usize) -> bool {
+    if f.bytes == 0 || usage.output_tokens > 0 {
+        return false;
+    }
+    usage.output_tokens = f.events.max(1);
+    if usage.input_tokens == 0 && usage.cache_read_tokens == 0 {
+        usage.input_tokens = (request_bytes / 4).max(1) as u64;
+    }
+    true
 }
 
 /// Slots held until the request is settled.
@@ -90,6 +107,11 @@ pub fn settle(state: &Arc<AppState>, mut outcome: Outcome, finished: Option<Fini
         ttfb = f.first_byte_at.map(|t| t.duration_since(outcome.started));
         if outcome.error_kind.is_none() {
             outcome.error_kind.clone_from(&f.error_kind);
+        }
+        if let Some(kind) = &mut outcome.error_kind
+            && estimate_unreported(&mut usage, f, outcome.request_bytes)
+        {
+            kind.push_str("+usage_estimated");
         }
         if outcome.upstream_model.is_none() {
             outcome.upstream_model.clone_from(&f.model);

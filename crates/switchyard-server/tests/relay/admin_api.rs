@@ -563,7 +563,7 @@ async fn settings_prices_usage_records_and_aggregates() {
         .find(|s| s["key"] == "max_attempts")
         .unwrap();
     assert_eq!(max["type"], "int");
-    assert_eq!(max["default"], "3");
+    assert_eq!(max["default"], "8");
     assert!(!max["description"].as_str().unwrap().is_empty());
     let bad = send_json(
         app.api(Method::PUT, "/settings/max_attempts", &admin)

@@ -12,7 +12,9 @@ mod support;
 
 use futures_util::StreamExt;
 use std::time::Duration;
-use support::{AccountSpec, TestApp, body, eventually, send_status, session_body};
+use support::{
+    AccountSpec, TestApp, body, eventually, read_until_error, send_status, session_body,
+};
 use switchyard_core::AccountStatus;
 use switchyard_store::AccountState;
 use switchyard_testkit::{
@@ -213,18 +215,20 @@ async fn overload_and_server_errors_fail_over_and_client_errors_do_not() {
 }
 
 #[tokio::test]
-async fn when_every_account_fails_the_client_gets_the_last_error_and_with_none_a_503() {
+async fn when_every_account_fails_the_client_gets_the_last_error_and_with_none_a_404() {
     let mock = MockUpstream::start().await;
     let app = TestApp::start(&mock).await;
+    // No account serves the model at all: a configuration problem, not worth retrying.
     let resp = app.messages(body(false)).send().await.unwrap();
-    assert_eq!(resp.status(), 503);
+    assert_eq!(resp.status(), 404);
     let err: serde_json::Value = resp.json().await.unwrap();
     assert_eq!(err["type"], "error");
+    assert_eq!(err["error"]["type"], "not_found_error");
     assert!(
         err["error"]["message"]
             .as_str()
             .unwrap()
-            .contains("no available account")
+            .contains("model `claude-sonnet-4-20250514` is not served by any account")
     );
 
     app.add_account(AccountSpec::claude("a", "sk-ant-a")).await;
@@ -342,7 +346,7 @@ async fn revoked_refresh_token_puts_the_account_in_error_and_fails_over() {
 }
 
 #[tokio::test]
-async fn a_stream_that_breaks_after_the_first_byte_is_ended_cleanly_without_failover() {
+async fn a_stream_that_breaks_after_the_first_byte_ends_with_an_error_without_failover() {
     let mock = MockUpstream::start().await;
     let app = TestApp::start(&mock).await;
     app.add_account(AccountSpec::claude("a", "sk-ant-a")).await;
@@ -350,9 +354,14 @@ async fn a_stream_that_breaks_after_the_first_byte_is_ended_cleanly_without_fail
     mock.push(Fault::DisconnectMidStream { after_events: 3 });
     let resp = app.messages(body(true)).send().await.unwrap();
     assert_eq!(resp.status(), 200);
-    let text = String::from_utf8(resp.bytes().await.unwrap().to_vec()).unwrap();
+    let (bytes, aborted) = read_until_error(resp).await;
+    let text = String::from_utf8(bytes).unwrap();
     assert!(text.starts_with("event: message_start"));
     assert!(text.ends_with("event: error\ndata: {\"type\":\"error\",\"error\":{\"type\":\"api_error\",\"message\":\"upstream stream ended unexpectedly\"}}\n\n"));
+    assert!(
+        aborted,
+        "the transfer is aborted after the error event, never ended cleanly"
+    );
     assert_eq!(
         mock.request_count(),
         1,
@@ -501,7 +510,8 @@ async fn slots_are_released_when_the_client_disconnects_mid_stream() {
     assert_eq!(busy.status(), 503);
 
     drop(stream);
-    let released = eventually(Duration::from_secs(2), || async {
+    // The upstream is read on briefly for its usage (up to two seconds), then everything goes.
+    let released = eventually(Duration::from_secs(5), || async {
         (app.state.account_slots.in_flight(account.id) == 0
             && app.state.key_slots.in_flight(app.key_id) == 0)
             .then_some(())
@@ -557,7 +567,7 @@ async fn model_mapping_rewrites_only_the_model_and_unmapped_bodies_are_untouched
         .await
         .unwrap();
     assert_eq!(mock.last_request().unwrap().body.as_ref(), raw2.as_bytes());
-    // A model neither listed nor mapped has no account.
+    // A model neither listed nor mapped has no account: a 404 naming it.
     let raw3 = r#"{"model":"claude-3-opus","max_tokens":64,"messages":[]}"#;
     let resp = app
         .http
@@ -567,7 +577,7 @@ async fn model_mapping_rewrites_only_the_model_and_unmapped_bodies_are_untouched
         .send()
         .await
         .unwrap();
-    assert_eq!(resp.status(), 503);
+    assert_eq!(resp.status(), 404);
     let records = app.usage(3).await;
     assert_eq!(
         records[0].upstream_model.as_deref(),
@@ -847,7 +857,7 @@ async fn shutdown_ends_streams_still_open_after_the_grace_period_and_records_the
     let app = TestApp::start(&mock).await;
     app.add_account(AccountSpec::claude("a", "sk-ant-a")).await;
     let resp = app.messages(body(true)).send().await.unwrap();
-    let reader = tokio::spawn(async move { resp.bytes().await });
+    let reader = tokio::spawn(read_until_error(resp));
     tokio::time::sleep(Duration::from_millis(200)).await;
     let store = app.store.clone();
     let started = std::time::Instant::now();
@@ -857,12 +867,18 @@ async fn shutdown_ends_streams_still_open_after_the_grace_period_and_records_the
         "{:?}",
         started.elapsed()
     );
-    let text = String::from_utf8(reader.await.unwrap().unwrap().to_vec()).unwrap();
+    let (bytes, aborted) = reader.await.unwrap();
+    let text = String::from_utf8(bytes).unwrap();
     assert!(text.starts_with("event: message_start"));
     assert!(
-        text.ends_with("upstream stream ended unexpectedly\"}}\n\n"),
+        text.ends_with("the relay is shutting down; the stream was ended\"}}\n\n"),
         "{text}"
     );
+    assert!(
+        text.contains("overloaded_error"),
+        "clients retry it: {text}"
+    );
+    assert!(aborted);
     let records = store.recent_usage(10).await.unwrap();
     assert_eq!(records.len(), 1);
     assert_eq!(records[0].error_kind.as_deref(), Some("server_shutdown"));

@@ -332,6 +332,21 @@ pub async fn send_status(req: reqwest::RequestBuilder) -> u16 {
     req.send().await.unwrap().status().as_u16()
 }
 
+/// Reads a response body to its end; returns the bytes received and whether the transfer was
+/// aborted (the body failed instead of ending cleanly).
+pub async fn read_until_error(resp: reqwest::Response) -> (Vec<u8>, bool) {
+    use futures_util::StreamExt;
+    let mut out = Vec::new();
+    let mut stream = resp.bytes_stream();
+    while let Some(chunk) = stream.next().await {
+        match chunk {
+            Ok(b) => out.extend_from_slice(&b),
+            Err(_) => return (out, true),
+        }
+    }
+    (out, false)
+}
+
 /// Sends `req` and returns its JSON body.
 pub async fn send_json(req: reqwest::RequestBuilder) -> serde_json::Value {
     req.send().await.unwrap().json().await.unwrap()
