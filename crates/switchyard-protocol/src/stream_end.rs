@@ -43,6 +43,8 @@ pub enum Break {
     Upstream,
     /// Nothing arrived from the upstream for the idle timeout.
     IdleTimeout,
+    /// An event longer than the decoder's bound: it cannot be read for usage or checked.
+    OverLong,
     /// The server is shutting down and its grace period is over.
     Shutdown,
 }
@@ -53,6 +55,7 @@ impl Break {
         match self {
             Break::Upstream => "upstream_stream_broken",
             Break::IdleTimeout => "upstream_idle_timeout",
+            Break::OverLong => "upstream_event_too_large",
             Break::Shutdown => "server_shutdown",
         }
     }
@@ -61,6 +64,7 @@ impl Break {
         match self {
             Break::Upstream => "upstream stream ended unexpectedly",
             Break::IdleTimeout => "upstream stream stalled (idle timeout)",
+            Break::OverLong => "upstream sent an event larger than the relay accepts",
             Break::Shutdown => "the relay is shutting down; the stream was ended",
         }
     }
@@ -69,7 +73,7 @@ impl Break {
     fn status(self) -> u16 {
         match self {
             Break::Shutdown => 503,
-            Break::Upstream | Break::IdleTimeout => 502,
+            Break::Upstream | Break::IdleTimeout | Break::OverLong => 502,
         }
     }
 }
@@ -206,6 +210,16 @@ impl StreamEnd {
             }
             ClientFraming::Plain => None,
         }
+    }
+
+    /// `]` when a JSON array stream stands between elements but was never closed: the upstream
+    /// ended it after an error element of its own, and the client still needs valid JSON.
+    pub fn unclosed_array_end(&self) -> Option<&'static [u8]> {
+        (self.framing == ClientFraming::GeminiArray
+            && self.sent_any
+            && self.depth == 1
+            && self.at_boundary())
+        .then_some(b"]")
     }
 
     /// The bytes that tell the client its stream broke, if it stands at a boundary and its
@@ -347,6 +361,10 @@ mod tests {
         // Mid-element: no signal.
         end.sent(b",\r\n{\"candid");
         assert_eq!(end.signal(Break::Upstream, None), None);
+        assert_eq!(end.unclosed_array_end(), None, "mid-element");
+        let mut open = StreamEnd::new(ClientFraming::GeminiArray);
+        open.sent(b"[{\"error\":{}}");
+        assert_eq!(open.unclosed_array_end(), Some(&b"]"[..]));
         // A closed array takes nothing more.
         let mut closed = StreamEnd::new(ClientFraming::GeminiArray);
         closed.sent(b"[{}]");

@@ -606,7 +606,7 @@ fn eventstream_response(
     shared: &Shared,
     frames: Vec<Bytes>,
     cfg: &Config,
-    cut: Option<usize>,
+    cut: Option<super::Cut>,
     shutdown: watch::Receiver<bool>,
 ) -> Response {
     let mut resp = Response::new(stream_body(plan(frames, cfg, cut), shutdown));
@@ -703,7 +703,9 @@ async fn invoke(shared: Arc<Shared>, req: Request, stream: bool) -> Response {
                 }
             }
         }
-        Some(Fault::DisconnectMidStream { after_events }) => cut = Some(after_events),
+        Some(f @ (Fault::DisconnectMidStream { .. } | Fault::StallAfter { .. })) => {
+            cut = super::Cut::of(&f)
+        }
         Some(Fault::ErrorEventAfter200) if stream => {
             // message_start, content_block_start, one delta; then Bedrock's overload.
             frames.truncate(3);
@@ -734,6 +736,10 @@ fn status_fault(
     headers: Vec<(String, String)>,
     body: &str,
 ) -> Response {
+    if (200..300).contains(&status) {
+        // A scripted success (a broken body, an odd encoding) goes out exactly as given.
+        return super::status_response(shared, Endpoint::Messages, status, headers, body.into());
+    }
     let (mut error_type, default_message) = status_error(status);
     let given_type = headers
         .iter()

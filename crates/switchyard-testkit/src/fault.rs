@@ -20,6 +20,10 @@ pub enum Fault {
     /// errors, the chunked encoding is never terminated, no `message_stop`). On a non-stream
     /// request, half of the JSON body is sent before the break.
     DisconnectMidStream { after_events: usize },
+    /// Answer 200 and stream `after_events` events, then send nothing more and keep the
+    /// connection open (until the mock shuts down). On a non-stream request, half of the JSON
+    /// body is sent before the stall.
+    StallAfter { after_events: usize },
     /// Answer 200 with a stream that carries one delta and then the dialect's in-stream error
     /// (`event: error` overloaded for Anthropic, `response.failed` for Responses, a `data:`
     /// error object for Chat Completions) and ends without a terminator. Endpoints without a

@@ -723,8 +723,8 @@ async fn handle(shared: Arc<Shared>, endpoint: Endpoint, req: Request) -> Respon
             }
             success(&shared, endpoint, &parts, &body, &cfg)
         }
-        Some(Fault::DisconnectMidStream { after_events }) => {
-            cut = Some(after_events);
+        Some(f @ (Fault::DisconnectMidStream { .. } | Fault::StallAfter { .. })) => {
+            cut = Cut::of(&f);
             success(&shared, endpoint, &parts, &body, &cfg)
         }
         Some(Fault::ErrorEventAfter200) => match endpoint {
@@ -1190,9 +1190,43 @@ enum Step {
 }
 
 /// Lays out the chunks, pauses and the break of one stream body.
-fn plan(mut events: Vec<Bytes>, cfg: &Config, cut: Option<usize>) -> VecDeque<Step> {
-    if let Some(n) = cut {
-        events.truncate(n);
+/// Where a scripted stream stops early, and how.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct Cut {
+    pub(crate) after: usize,
+    /// Stall (send nothing more, keep the connection) instead of breaking it.
+    pub(crate) stall: bool,
+}
+
+impl Cut {
+    pub(crate) fn of(fault: &Fault) -> Option<Cut> {
+        match *fault {
+            Fault::DisconnectMidStream { after_events } => Some(Cut {
+                after: after_events,
+                stall: false,
+            }),
+            Fault::StallAfter { after_events } => Some(Cut {
+                after: after_events,
+                stall: true,
+            }),
+            _ => None,
+        }
+    }
+
+    fn end(self, steps: &mut VecDeque<Step>) {
+        // Let the server flush what it has before the body errors or stalls.
+        steps.push_back(Step::Yield);
+        steps.push_back(if self.stall {
+            Step::Sleep(Duration::from_secs(24 * 3600))
+        } else {
+            Step::Fail
+        });
+    }
+}
+
+fn plan(mut events: Vec<Bytes>, cfg: &Config, cut: Option<Cut>) -> VecDeque<Step> {
+    if let Some(c) = cut {
+        events.truncate(c.after);
     }
     let mut segments: Vec<Vec<Bytes>> = Vec::with_capacity(2);
     if !cfg.stream_hold.is_zero() && events.len() > 1 {
@@ -1233,10 +1267,8 @@ fn plan(mut events: Vec<Bytes>, cfg: &Config, cut: Option<usize>) -> VecDeque<St
             steps.push_back(Step::Chunk(chunk));
         }
     }
-    if cut.is_some() {
-        // Let the server flush what it has before the body errors and the connection drops.
-        steps.push_back(Step::Yield);
-        steps.push_back(Step::Fail);
+    if let Some(c) = cut {
+        c.end(&mut steps);
     }
     steps
 }
@@ -1274,7 +1306,7 @@ fn stream_body(steps: VecDeque<Step>, shutdown: watch::Receiver<bool>) -> Body {
 fn build(
     reply: Reply,
     cfg: &Config,
-    cut: Option<usize>,
+    cut: Option<Cut>,
     shutdown: watch::Receiver<bool>,
 ) -> Response {
     let (status, headers, content_type, body) = match reply {
@@ -1289,10 +1321,11 @@ fn build(
         } => {
             let body = match cut {
                 None => Body::from(body),
-                Some(_) => {
+                Some(c) => {
                     let bytes = Bytes::from(body);
                     let half = bytes.slice(..bytes.len() / 2);
-                    let steps = VecDeque::from([Step::Chunk(half), Step::Yield, Step::Fail]);
+                    let mut steps = VecDeque::from([Step::Chunk(half)]);
+                    c.end(&mut steps);
                     stream_body(steps, shutdown)
                 }
             };

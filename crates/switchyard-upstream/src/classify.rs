@@ -287,6 +287,38 @@ mod provider_specific_tests {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// An error whose cause is `inner`, like reqwest's connect errors wrapping hyper's wrapping
+    /// the socket's.
+    #[derive(Debug)]
+    struct Wrapped(std::io::Error);
+
+    impl std::fmt::Display for Wrapped {
+        fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+            f.write_str("error sending request")
+        }
+    }
+
+    impl std::error::Error for Wrapped {
+        fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+            Some(&self.0)
+        }
+    }
+
+    #[test]
+    fn local_resource_errors_are_found_among_the_causes() {
+        for code in [23, 24, 98, 99, 105] {
+            let e = Wrapped(std::io::Error::from_raw_os_error(code));
+            let found = local_resource_error(&e).and_then(|io| io.raw_os_error());
+            assert_eq!(found, Some(code));
+        }
+        let refused = Wrapped(std::io::Error::from(std::io::ErrorKind::ConnectionRefused));
+        assert!(local_resource_error(&refused).is_none());
+        assert!(!Failure::Local.may_be_the_request());
+        assert!(Failure::ServerError(500).may_be_the_request());
+        assert!(!Failure::ServerError(529).may_be_the_request());
+        assert!(Failure::BrokenBody.may_be_the_request());
+    }
     use http::HeaderValue;
 
     fn cd() -> Cooldowns {

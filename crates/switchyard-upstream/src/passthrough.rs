@@ -96,6 +96,15 @@ impl TapMode {
         }
     }
 
+    /// Whether an event outgrew the decoder's bound (and so went unread).
+    fn saw_oversize(&self) -> bool {
+        match self {
+            TapMode::Sse(tap) => tap.decoder.dropped_oversize() > 0,
+            TapMode::GeminiArray(tap) => tap.dropped_oversize() > 0,
+            TapMode::Json { .. } => false,
+        }
+    }
+
     /// Whether the upstream itself sent an error inside the stream (the client got it).
     fn saw_stream_error(&self) -> bool {
         match self {
@@ -242,8 +251,9 @@ where
     transform: Option<(Box<dyn StreamTransform>, TapSide)>,
     /// Resolves when the server shuts down: the stream then ends with the error signal.
     stop: Option<Pin<Box<dyn Future<Output = ()> + Send>>>,
-    /// Shutdown came in the middle of an event: carry on to its end, then stop.
-    stopping: bool,
+    /// The stream must end (shutdown, an over-long event) but the client is in the middle of
+    /// an event: carry on to its end, then signal this.
+    stopping: Option<Break>,
     first_byte_at: Option<Instant>,
     bytes: u64,
     phase: Phase,
@@ -270,7 +280,7 @@ where
             on_finish: Some(Box::new(on_finish)),
             transform: None,
             stop: None,
-            stopping: false,
+            stopping: None,
             first_byte_at: None,
             bytes: 0,
             phase: Phase::Open,
@@ -329,10 +339,28 @@ where
         }
     }
 
+    /// Fails the body once the flush delay is over. A failing body makes the server drop the
+    /// connection at once, with whatever it still had buffered: the delay lets the last bytes
+    /// (the error signal, or the headers and data of a short answer) reach the socket first.
+    fn poll_abort(
+        &mut self,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<Frame<Bytes>, StreamAborted>>> {
+        let Phase::Abort(kind) = self.phase else {
+            return Poll::Ready(None);
+        };
+        if self.idle_timer.as_mut().poll(cx).is_pending() {
+            return Poll::Pending;
+        }
+        self.phase = Phase::Ended;
+        Poll::Ready(Some(Err(StreamAborted(kind))))
+    }
+
     /// The stream ended early for `why`: settle, then the error signal (if the client stands
     /// at a boundary) and an aborted transfer.
     fn broken(
         &mut self,
+        cx: &mut Context<'_>,
         why: Break,
         kind: &'static str,
     ) -> Poll<Option<Result<Frame<Bytes>, StreamAborted>>> {
@@ -346,8 +374,11 @@ where
                 Poll::Ready(Some(Ok(Frame::data(Bytes::from(s)))))
             }
             None => {
-                self.phase = Phase::Ended;
-                Poll::Ready(Some(Err(StreamAborted(kind))))
+                // Nothing to add, but what was sent must still reach the client first.
+                self.phase = Phase::Abort(kind);
+                let deadline = tokio::time::Instant::now() + SIGNAL_FLUSH;
+                self.idle_timer.as_mut().reset(deadline);
+                self.poll_abort(cx)
             }
         }
     }
@@ -369,16 +400,8 @@ where
         match this.phase {
             Phase::Open => {}
             Phase::Ended => return Poll::Ready(None),
-            Phase::Abort(kind) => {
-                // Give the server a moment to write the signal out: a failing body makes it
-                // drop the connection at once, with whatever it still had buffered.
-                if this.idle_timer.as_mut().poll(cx).is_pending() {
-                    return Poll::Pending;
-                }
-                this.phase = Phase::Ended;
-                return Poll::Ready(Some(Err(StreamAborted(kind))));
-            }
-            Phase::Break(why) => return this.broken(why, why.kind()),
+            Phase::Abort(_) => return this.poll_abort(cx),
+            Phase::Break(why) => return this.broken(cx, why, why.kind()),
         }
         let why = loop {
             let Some(inner) = this.inner.as_mut() else {
@@ -395,21 +418,26 @@ where
                         this.first_byte_at = Some(Instant::now());
                     }
                     this.bytes += data.len() as u64;
-                    if !this.stopping {
+                    if this.stopping.is_none() {
                         let deadline = tokio::time::Instant::now() + this.idle;
                         this.idle_timer.as_mut().reset(deadline);
                     }
                     let out = this.forward(data);
+                    if this.stopping.is_none() && this.tap.saw_oversize() {
+                        // Unreadable for usage and for errors: end it after this event.
+                        tracing::warn!("upstream event over the size bound; ending the stream");
+                        this.stopping = Some(Break::OverLong);
+                    }
                     if out.is_empty() {
                         continue;
                     }
-                    if this.stopping
+                    if let Some(why) = this.stopping
                         && let Some(n) = this.end.boundary_within(&out)
                     {
                         // The current event is complete: send it, then the signal.
                         let head = out.slice(..n);
                         this.end.sent(&head);
-                        this.phase = Phase::Break(Break::Shutdown);
+                        this.phase = Phase::Break(why);
                         return Poll::Ready(Some(Ok(Frame::data(head))));
                     }
                     this.end.sent(&out);
@@ -423,12 +451,23 @@ where
                             this.tap.feed(&Bytes::copy_from_slice(&rest));
                         }
                     }
+                    if this.stopping == Some(Break::OverLong) {
+                        break Break::OverLong;
+                    }
+                    if this.tap.saw_stream_error()
+                        && let Some(close) = this.end.unclosed_array_end()
+                    {
+                        // The upstream's own error element ends the array; close it.
+                        rest.extend_from_slice(close);
+                    }
                     // A stream that stops without its terminator (and without an error of its
                     // own) was cut short, however cleanly the connection ended.
-                    let truncated = matches!(this.end.framing(), ClientFraming::Sse(_))
-                        && !this.tap.completed()
+                    let truncated = matches!(
+                        this.end.framing(),
+                        ClientFraming::Sse(_) | ClientFraming::GeminiArray
+                    ) && !this.tap.completed()
                         && !this.tap.saw_stream_error()
-                        && !this.stopping;
+                        && this.stopping.is_none();
                     if truncated {
                         if !rest.is_empty() {
                             this.end.sent(&rest);
@@ -457,20 +496,19 @@ where
                         if this.end.at_boundary() {
                             break Break::Shutdown;
                         }
-                        this.stopping = true;
+                        this.stopping = Some(Break::Shutdown);
                         let deadline =
                             tokio::time::Instant::now() + SHUTDOWN_FINISH_EVENT.min(this.idle);
                         this.idle_timer.as_mut().reset(deadline);
                     }
                     match this.idle_timer.as_mut().poll(cx) {
-                        Poll::Ready(()) if this.stopping => break Break::Shutdown,
-                        Poll::Ready(()) => break Break::IdleTimeout,
+                        Poll::Ready(()) => break this.stopping.unwrap_or(Break::IdleTimeout),
                         Poll::Pending => return Poll::Pending,
                     }
                 }
             }
         };
-        this.broken(why, why.kind())
+        this.broken(cx, why, why.kind())
     }
 
     fn is_end_stream(&self) -> bool {

@@ -462,7 +462,9 @@ where
         let answer = if (200..300).contains(&status) {
             // A non-streaming answer is complete before its first byte anyway: read it whole,
             // so a body that breaks off is a failed attempt that fails over, not a truncated 200.
-            let upstream = if collect_stream || req.stream || is_stream_response(resp.headers()) {
+            let upstream = if let Some(why) = unreadable_encoding(resp.headers()) {
+                Err(why)
+            } else if collect_stream || req.stream || is_stream_response(resp.headers()) {
                 Ok(Upstream::streaming(resp))
             } else {
                 Upstream::read_whole(resp, idle).await
@@ -656,6 +658,19 @@ fn confirm(state: &Arc<AppState>, suspect: Option<(Arc<Account>, Classified)>) {
     if let Some((account, classified)) = suspect {
         apply(state, &account, classified);
     }
+}
+
+/// A `content-encoding` no client could decode (Switchyard asks for `identity`; the common
+/// compressions are passed on for the client to undo).
+fn unreadable_encoding(headers: &reqwest::header::HeaderMap) -> Option<&'static str> {
+    let encoding = headers.get(header::CONTENT_ENCODING)?.to_str().ok()?;
+    let known = encoding.split(',').all(|e| {
+        matches!(
+            e.trim().to_ascii_lowercase().as_str(),
+            "identity" | "gzip" | "x-gzip" | "deflate" | "br" | "zstd" | ""
+        )
+    });
+    (!known).then_some("unknown content-encoding")
 }
 
 /// Whether the upstream answers with a stream (SSE or Bedrock's event-stream).

@@ -4,11 +4,13 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)] // test support code outside #[test] fns
 mod admin_api;
 mod bedrock;
+mod fault_matrix;
 mod gemini;
 mod health;
 mod openai;
 mod policy;
 mod support;
+mod truthful;
 
 use futures_util::StreamExt;
 use std::time::Duration;
