@@ -12,6 +12,8 @@ pub mod chat_usage_strip;
 pub mod code_assist;
 pub mod errors;
 pub mod eventstream;
+#[cfg(any(test, feature = "fuzzing"))]
+pub mod fuzz;
 pub mod gemini;
 pub mod inspect;
 pub mod json_edit;
@@ -53,6 +55,42 @@ mod robustness {
         Dialect::Gemini,
     ];
 
+    /// Cases per fuzz property: `SWITCHYARD_FUZZ_CASES` (CI sets a large number), else 256.
+    fn fuzz_cases() -> u32 {
+        std::env::var("SWITCHYARD_FUZZ_CASES")
+            .ok()
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(256)
+    }
+
+    /// The committed seed corpus (`fuzz/corpus/<target>/`) passes every target.
+    #[test]
+    fn fuzz_seed_corpus_passes() {
+        let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../fuzz/corpus");
+        type Target = fn(&[u8]);
+        let targets: [(&str, Target); 7] = [
+            ("sse", fuzz::sse),
+            ("eventstream", fuzz::eventstream),
+            ("inspect", fuzz::inspect),
+            ("code_assist", fuzz::code_assist),
+            ("chat_usage_strip", fuzz::chat_usage_strip),
+            ("json_edit", fuzz::json_edit),
+            ("stream_end", fuzz::stream_end),
+        ];
+        for (name, target) in targets {
+            let dir = root.join(name);
+            let mut seeds = 0;
+            for entry in
+                std::fs::read_dir(&dir).unwrap_or_else(|e| panic!("{}: {e}", dir.display()))
+            {
+                let bytes = std::fs::read(entry.unwrap().path()).unwrap();
+                target(&bytes);
+                seeds += 1;
+            }
+            assert!(seeds > 0, "no seeds for {name}");
+        }
+    }
+
     fn jsonish() -> impl Strategy<Value = Vec<u8>> {
         prop_oneof![
             proptest::collection::vec(any::<u8>(), 0..64),
@@ -61,6 +99,29 @@ mod robustness {
     }
 
     proptest! {
+        #![proptest_config(ProptestConfig::with_cases(fuzz_cases()))]
+        #[test]
+        fn fuzz_targets_hold_on_arbitrary_bytes(data in proptest::collection::vec(any::<u8>(), 0..512)) {
+            fuzz::sse(&data);
+            fuzz::eventstream(&data);
+            fuzz::inspect(&data);
+            fuzz::code_assist(&data);
+            fuzz::chat_usage_strip(&data);
+            fuzz::json_edit(&data);
+            fuzz::stream_end(&data);
+        }
+
+        #[test]
+        fn fuzz_targets_hold_on_json_like_bytes(data in "[{}\\[\\]\":,a-z0-9 \\\\\n\r]{0,256}") {
+            let data = data.into_bytes();
+            fuzz::sse(&data);
+            fuzz::inspect(&data);
+            fuzz::code_assist(&data);
+            fuzz::chat_usage_strip(&data);
+            fuzz::json_edit(&data);
+            fuzz::stream_end(&data);
+        }
+
         #[test]
         fn no_panic_on_arbitrary_bytes(body in jsonish(), split in any::<usize>()) {
             let _ = inspect_anthropic(&body);
