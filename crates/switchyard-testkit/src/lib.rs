@@ -38,7 +38,9 @@ pub mod bodies;
 mod fault;
 pub mod gemini;
 mod mock;
+pub mod proxy;
 
 pub use bodies::{MockUsage, anthropic_stream_bytes, chat_stream_bytes, responses_stream_bytes};
 pub use fault::Fault;
+pub use proxy::{TestProxy, dead_proxy_url};
 pub use mock::{Chunking, MockUpstream, RecordedRequest, chatgpt_jwt};

@@ -382,6 +382,8 @@ where
                 outcome.upstream_time += sent_at.elapsed();
                 let failure = if e.is_timeout() {
                     Failure::FirstByteTimeout
+                } else if e.is_connect() && account.proxy_url.is_some() {
+                    Failure::Proxy
                 } else {
                     Failure::Connect
                 };

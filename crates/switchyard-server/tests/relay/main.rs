@@ -8,6 +8,7 @@ mod gemini;
 mod health;
 mod openai;
 mod policy;
+mod proxies;
 mod support;
 
 use futures_util::StreamExt;
