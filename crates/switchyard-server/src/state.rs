@@ -400,7 +400,11 @@ pub async fn resolve_proxy(
     }
     let settings = Settings::from_stored(store.settings().await?);
     let proxies = proxy_table(store).await?;
-    Ok(effective_proxy(own, &proxies, &settings.text("default_proxy")))
+    Ok(effective_proxy(
+        own,
+        &proxies,
+        &settings.text("default_proxy"),
+    ))
 }
 
 fn with_state(mut account: Account, state: &AccountState) -> Account {

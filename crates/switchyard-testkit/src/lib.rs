@@ -42,5 +42,5 @@ pub mod proxy;
 
 pub use bodies::{MockUsage, anthropic_stream_bytes, chat_stream_bytes, responses_stream_bytes};
 pub use fault::Fault;
-pub use proxy::{TestProxy, dead_proxy_url};
 pub use mock::{Chunking, MockUpstream, RecordedRequest, chatgpt_jwt};
+pub use proxy::{TestProxy, dead_proxy_url};

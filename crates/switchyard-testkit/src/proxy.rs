@@ -158,9 +158,7 @@ pub async fn dead_proxy_url(scheme: &str) -> String {
     let l = TcpListener::bind("127.0.0.1:0")
         .await
         .unwrap_or_else(|e| panic!("cannot bind: {e}"));
-    let addr = l
-        .local_addr()
-        .unwrap_or_else(|e| panic!("no address: {e}"));
+    let addr = l.local_addr().unwrap_or_else(|e| panic!("no address: {e}"));
     drop(l);
     format!("{scheme}://{addr}")
 }

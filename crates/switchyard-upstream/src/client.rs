@@ -88,7 +88,8 @@ fn build(connect_timeout: Duration, proxy: Option<&str>) -> Result<reqwest::Clie
     if let Some(p) = proxy {
         check_proxy_url(p).map_err(|e| err(e.to_string()))?;
         // reqwest's message may quote the URL: never pass it on.
-        builder = builder.proxy(reqwest::Proxy::all(p).map_err(|_| err("invalid proxy URL".into()))?);
+        builder =
+            builder.proxy(reqwest::Proxy::all(p).map_err(|_| err("invalid proxy URL".into()))?);
     }
     builder.build().map_err(|e| err(e.to_string()))
 }
@@ -147,7 +148,10 @@ mod tests {
             check_proxy_url("socks4://h:1"),
             Err(ProxyUrlError::Scheme("socks4".into()))
         );
-        assert_eq!(check_proxy_url("socks5://u:p@:1"), Err(ProxyUrlError::NoHost));
+        assert_eq!(
+            check_proxy_url("socks5://u:p@:1"),
+            Err(ProxyUrlError::NoHost)
+        );
         let e = ClientPool::new(Duration::from_secs(1))
             .unwrap()
             .get(Some("ftp://user:hunter2@h:1"))

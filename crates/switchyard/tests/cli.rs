@@ -1680,3 +1680,6 @@ fn key_policy_groups_and_user_limits_from_the_cli() {
     sb.run(&["group", "remove", "team", "a1"]).ok();
     sb.run(&["group", "delete", "team"]).ok();
 }
+
+#[path = "cli_onboarding/mod.rs"]
+mod onboarding;

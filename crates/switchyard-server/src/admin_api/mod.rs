@@ -14,6 +14,7 @@ mod accounts;
 mod keys;
 mod openapi;
 mod problem;
+mod proxies;
 mod records;
 mod session;
 mod settings;
@@ -176,6 +177,7 @@ pub fn operations() -> Vec<Operation> {
     ops.extend(session::operations());
     ops.extend(accounts::operations());
     ops.extend(keys::operations());
+    ops.extend(proxies::operations());
     ops.extend(users::operations());
     ops.extend(settings::operations());
     ops.extend(records::operations());

@@ -7,7 +7,7 @@ use switchyard_core::AccountStatus;
 use switchyard_store::AccountPatch;
 use switchyard_testkit::{MockUpstream, TestProxy, dead_proxy_url};
 
-use crate::support::{AccountSpec, TestApp, body, send_status};
+use crate::support::{AccountSpec, TestApp, body, send_status, session_body};
 
 /// A host name only the test proxies know (see `TestProxy::alias`): an outbound call that
 /// skipped the proxy cannot resolve it.
@@ -63,7 +63,10 @@ async fn socks5_proxy_carries_relay_requests() {
     set_proxy(&app, "a", &proxy.url()).await;
 
     assert_eq!(send_status(app.messages(body(false))).await, 200);
-    assert!(proxy.connections() >= 1, "the SOCKS5 proxy saw no connection");
+    assert!(
+        proxy.connections() >= 1,
+        "the SOCKS5 proxy saw no connection"
+    );
     assert_eq!(
         proxy.targets()[0],
         mock.addr().to_string(),
@@ -87,7 +90,10 @@ async fn every_outbound_call_goes_through_a_socks5h_proxy_with_a_password() {
     let account = app.state.snapshot.load().accounts[0].clone();
     let report = app.state.check_account(&account).await;
     assert_eq!(report.result, "healthy", "{report:?}");
-    assert!(mock.tokens_issued() >= 1, "token refreshed through the proxy");
+    assert!(
+        mock.tokens_issued() >= 1,
+        "token refreshed through the proxy"
+    );
     // …then a relay request.
     assert_eq!(send_status(app.messages(body(false))).await, 200);
     assert!(proxy.connections() >= 1);
@@ -160,9 +166,16 @@ async fn a_named_proxy_and_the_default_proxy_are_resolved_for_each_account() {
         .await;
     set_proxy(&app, "named", "tokyo").await;
     app.setting("default_proxy", "office").await;
-    app.add_account(AccountSpec::claude("plain", "sk-ant-plain"))
-        .await;
 
+    assert_eq!(send_status(app.messages(body(false))).await, 200);
+    assert_eq!(mock.count_for("sk-ant-named"), 1);
+    assert_eq!(named.connections(), 1, "the named proxy carried it");
+    assert_eq!(default.connections(), 0);
+
+    // An account without a proxy of its own (preferred by priority) uses `default_proxy`.
+    let mut plain = AccountSpec::claude("plain", "sk-ant-plain");
+    plain.priority = 1;
+    app.add_account(plain).await;
     let snap = app.state.snapshot.load();
     let proxy_of = |n: &str| {
         snap.accounts
@@ -174,18 +187,10 @@ async fn a_named_proxy_and_the_default_proxy_are_resolved_for_each_account() {
     };
     assert_eq!(proxy_of("named"), Some(named.url()));
     assert_eq!(proxy_of("plain"), Some(default.url()));
-    for _ in 0..4 {
-        assert_eq!(send_status(app.messages(body(false))).await, 200);
-    }
-    assert_eq!(
-        mock.count_for("sk-ant-named") + mock.count_for("sk-ant-plain"),
-        4
-    );
-    assert_eq!(named.connections() >= 1, mock.count_for("sk-ant-named") > 0);
-    assert_eq!(
-        default.connections() >= 1,
-        mock.count_for("sk-ant-plain") > 0
-    );
+    // A new conversation (the first one is bound to `named`).
+    assert_eq!(send_status(app.messages(session_body("second"))).await, 200);
+    assert_eq!(mock.count_for("sk-ant-plain"), 1);
+    assert_eq!(default.connections(), 1, "the default proxy carried it");
 }
 
 #[tokio::test]
@@ -210,7 +215,9 @@ async fn a_dead_proxy_fails_over_and_cools_the_account_with_reason_proxy() {
     set_proxy(
         &app,
         "behind-dead-proxy",
-        &dead_proxy_url("socks5").await.replace("://", "://u:hidden-pw@"),
+        &dead_proxy_url("socks5")
+            .await
+            .replace("://", "://u:hidden-pw@"),
     )
     .await;
 
@@ -227,4 +234,91 @@ async fn a_dead_proxy_fails_over_and_cools_the_account_with_reason_proxy() {
         .unwrap();
     assert_eq!(a.status, AccountStatus::Cooling);
     assert_eq!(a.status_reason.as_deref(), Some("proxy"));
+}
+
+#[tokio::test]
+async fn proxies_through_the_admin_api_are_audited_and_never_echo_credentials() {
+    let mock = MockUpstream::start().await;
+    let proxy = TestProxy::http().await;
+    let app = TestApp::start(&mock).await;
+    let token = app.admin().await;
+    let api = |path: &str| format!("{}/api/admin{path}", app.url);
+    let with_creds = proxy
+        .url()
+        .replace("http://", "http://ops:api-proxy-secret-5@");
+
+    let created = app
+        .http
+        .post(api("/proxies"))
+        .bearer_auth(&token)
+        .json(&serde_json::json!({"name": "edge", "url": with_creds}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(created.status(), 201);
+    let v: serde_json::Value = created.json().await.unwrap();
+    assert_eq!(v["url"], format!("http://***@{}", proxy.addr()));
+
+    let bad = app
+        .http
+        .post(api("/proxies"))
+        .bearer_auth(&token)
+        .json(&serde_json::json!({"name": "x", "url": "ftp://u:leak-3@h:1"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(bad.status(), 422);
+    assert!(!bad.text().await.unwrap().contains("leak-3"));
+
+    // An account names it through the accounts resource.
+    let acct = app
+        .http
+        .post(api("/accounts"))
+        .bearer_auth(&token)
+        .json(
+            &serde_json::json!({"kind": "claude", "name": "via-edge", "proxy_url": "edge",
+            "credentials": {"api_key": "sk-ant-api03-VIAEDGE-000000001"}}),
+        )
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(acct.status(), 201);
+    app.state.refresh_if_changed().await.unwrap();
+    assert_eq!(send_status(app.messages(body(false))).await, 200);
+    assert_eq!(proxy.connections(), 1);
+
+    let refused = app
+        .http
+        .delete(api("/proxies/edge"))
+        .bearer_auth(&token)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(refused.status(), 409);
+    let forced = app
+        .http
+        .delete(api("/proxies/edge?force=true"))
+        .bearer_auth(&token)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(forced.status(), 200);
+    let r: serde_json::Value = forced.json().await.unwrap();
+    assert_eq!(r["reassigned"], serde_json::json!(["via-edge"]));
+
+    let openapi = app
+        .http
+        .get(api("/openapi.json"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(openapi.contains("/proxies/{name}/test"));
+    let audit = app.store.recent_audit(50).await.unwrap();
+    let actions: Vec<&str> = audit.iter().map(|a| a.action.as_str()).collect();
+    assert!(actions.contains(&"proxy.create") && actions.contains(&"proxy.delete"));
+    let everything = format!("{audit:?}");
+    assert!(!everything.contains("api-proxy-secret-5"), "{everything}");
 }

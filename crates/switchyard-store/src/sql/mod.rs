@@ -15,7 +15,8 @@ use switchyard_core::pricing::ModelPrice;
 
 use crate::{
     AccountGroup, AccountPatch, AccountState, AdminSession, AuditEntry, MasterKey, NewAccount,
-    NewApiKey, OAuthPending, ProxyRecord, Result, Spend, StoreError, StoredUsage, UsageFilter, UsageRecord, User,
+    NewApiKey, OAuthPending, ProxyRecord, Result, Spend, StoreError, StoredUsage, UsageFilter,
+    UsageRecord, User,
 };
 
 pub use sqlite::SqliteStore;

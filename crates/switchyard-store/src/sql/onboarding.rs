@@ -76,13 +76,14 @@ pub(super) async fn delete_proxy(
     reassign: Option<&str>,
 ) -> Result<u64> {
     let mut tx = pool.begin().await?;
-    let moved = sqlx::query("UPDATE accounts SET proxy_url = ?, updated_at = ? WHERE proxy_url = ?")
-        .bind(reassign)
-        .bind(ts(Utc::now()))
-        .bind(name)
-        .execute(&mut *tx)
-        .await?
-        .rows_affected();
+    let moved =
+        sqlx::query("UPDATE accounts SET proxy_url = ?, updated_at = ? WHERE proxy_url = ?")
+            .bind(reassign)
+            .bind(ts(Utc::now()))
+            .bind(name)
+            .execute(&mut *tx)
+            .await?
+            .rows_affected();
     let gone = sqlx::query("DELETE FROM proxies WHERE name = ?")
         .bind(name)
         .execute(&mut *tx)

@@ -19,7 +19,8 @@ use switchyard_core::{Secret, TokenUsage};
 use super::{Store, onboarding, parse_ts, ts};
 use crate::{
     AccountGroup, AccountPatch, AccountState, AdminSession, AuditEntry, MasterKey, NewAccount,
-    NewApiKey, OAuthPending, ProxyRecord, Result, Spend, SpendSums, StoreError, StoredUsage, UsageFilter, UsageRecord, User,
+    NewApiKey, OAuthPending, ProxyRecord, Result, Spend, SpendSums, StoreError, StoredUsage,
+    UsageFilter, UsageRecord, User,
 };
 
 const MIGRATIONS: &[(i64, &str)] = &[

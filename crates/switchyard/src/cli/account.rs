@@ -132,7 +132,8 @@ pub struct CommonArgs {
     /// Concurrent requests; 0 means unlimited.
     #[arg(long, allow_negative_numbers = true)]
     max_concurrency: Option<u32>,
-    /// HTTP or SOCKS proxy URL for this account ("" to clear).
+    /// Proxy for this account: a URL (http, https, socks5, socks5h) or the name of a proxy
+    /// from `switchyard proxy add` ("" to clear; without one, `default_proxy` applies).
     #[arg(long)]
     proxy: Option<String>,
     /// Azure deployment name.
@@ -365,6 +366,9 @@ async fn add(store: Arc<dyn Store>, args: AddArgs) -> anyhow::Result<()> {
         client_secret: secret(c.client_secret)?,
     };
     check_credentials(kind, &credentials, &c.base_url, &c.deployment)?;
+    if let Some(p) = &c.proxy {
+        switchyard_server::ops::proxies::check_account_proxy(store.as_ref(), p).await?;
+    }
     let account = store
         .create_account(NewAccount {
             kind: Some(kind),
@@ -409,6 +413,9 @@ async fn add(store: Arc<dyn Store>, args: AddArgs) -> anyhow::Result<()> {
 async fn set(store: Arc<dyn Store>, args: SetArgs) -> anyhow::Result<()> {
     let account = store.find_account(&args.account).await?;
     let c = args.common;
+    if let Some(p) = &c.proxy {
+        switchyard_server::ops::proxies::check_account_proxy(store.as_ref(), p).await?;
+    }
     let mut extra = account.extra.clone();
     let extra_changed = apply_extra(&mut extra, &c)?;
     let replaces_credentials = c.api_key.is_some()

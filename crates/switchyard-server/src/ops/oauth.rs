@@ -1,0 +1,1 @@
+//! OAuth sign-in (filled in below).
