@@ -12,6 +12,7 @@
 
 mod accounts;
 mod keys;
+mod onboarding;
 mod openapi;
 mod problem;
 mod proxies;
@@ -175,6 +176,7 @@ impl Operation {
 pub fn operations() -> Vec<Operation> {
     let mut ops = Vec::new();
     ops.extend(session::operations());
+    ops.extend(onboarding::operations());
     ops.extend(accounts::operations());
     ops.extend(keys::operations());
     ops.extend(proxies::operations());

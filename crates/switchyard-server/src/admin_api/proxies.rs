@@ -103,7 +103,7 @@ pub fn ctx<'a>(state: &'a AppState, actor: &'a str) -> Ctx<'a> {
     }
 }
 
-fn done<T: serde::Serialize>(state: &AppState, status: u16, r: Result<T, OpError>) -> Response {
+pub fn done<T: serde::Serialize>(state: &AppState, status: u16, r: Result<T, OpError>) -> Response {
     match r {
         Ok(v) => {
             // The change reaches the request path at once instead of at the next poll.

@@ -6,6 +6,7 @@ mod admin_api;
 mod bedrock;
 mod gemini;
 mod health;
+mod oauth;
 mod openai;
 mod policy;
 mod proxies;

@@ -7,7 +7,7 @@ use switchyard_core::AccountStatus;
 use switchyard_store::AccountPatch;
 use switchyard_testkit::{MockUpstream, TestProxy, dead_proxy_url};
 
-use crate::support::{AccountSpec, TestApp, body, send_status, session_body};
+use crate::support::{AccountSpec, TestApp, body, send_status};
 
 /// A host name only the test proxies know (see `TestProxy::alias`): an outbound call that
 /// skipped the proxy cannot resolve it.
@@ -188,7 +188,9 @@ async fn a_named_proxy_and_the_default_proxy_are_resolved_for_each_account() {
     assert_eq!(proxy_of("named"), Some(named.url()));
     assert_eq!(proxy_of("plain"), Some(default.url()));
     // A new conversation (the first one is bound to `named`).
-    assert_eq!(send_status(app.messages(session_body("second"))).await, 200);
+    let mut other = body(false);
+    other["messages"][0]["content"] = "another conversation".into();
+    assert_eq!(send_status(app.messages(other)).await, 200);
     assert_eq!(mock.count_for("sk-ant-plain"), 1);
     assert_eq!(default.connections(), 1, "the default proxy carried it");
 }

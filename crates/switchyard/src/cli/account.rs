@@ -32,6 +32,9 @@ pub enum Command {
     /// Run a health check now and print the result (updates the account like a scheduled
     /// check would).
     Check(CheckArgs),
+    /// Sign in with a subscription (OAuth): prints the URL to open, then reads the code or
+    /// redirect URL you paste. `--session-key` signs in to Claude with no browser.
+    Login(Box<super::onboarding::LoginArgs>),
     /// Remove an account.
     Remove {
         /// Account name or id.
@@ -157,6 +160,7 @@ pub struct CommonArgs {
 pub async fn run(store: Arc<dyn Store>, cmd: Command, config: Config) -> anyhow::Result<()> {
     match cmd {
         Command::Add(args) => add(store, args).await,
+        Command::Login(args) => super::onboarding::login(store, *args, config).await,
         Command::List { json } => {
             let accounts = store.list_accounts().await?;
             let quotas = store.account_quotas().await?;

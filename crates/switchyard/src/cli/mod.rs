@@ -4,6 +4,7 @@
 mod account;
 mod group;
 mod key;
+mod onboarding;
 mod output;
 mod price;
 mod proxy;

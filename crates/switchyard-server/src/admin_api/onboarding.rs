@@ -1,0 +1,112 @@
+//! Account onboarding: OAuth sign-in (start, finish, the claude.ai session-key variant) and
+//! credential import/export. A front over [`crate::ops::oauth`] and [`crate::ops::import`],
+//! which validate, store and audit; secrets are never echoed.
+
+use axum::Json;
+use axum::extract::rejection::JsonRejection;
+use axum::extract::{Extension, State};
+use axum::response::Response;
+use axum::routing::post;
+use schemars::JsonSchema;
+use serde::Deserialize;
+use std::sync::Arc;
+
+use super::problem::bad_body;
+use super::proxies::{ctx, done};
+use super::{Caller, Operation};
+use crate::ops::oauth::{self, Finished, LoginRequest, Started};
+use crate::state::AppState;
+
+#[derive(Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct FinishBody {
+    /// From the start answer; may be omitted when `code_or_url` carries it.
+    pub state: Option<String>,
+    /// What the provider showed or redirected to: the code, `code#state`, or the whole URL.
+    pub code_or_url: String,
+}
+
+#[derive(Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct SessionKeyBody {
+    /// The claude.ai `sessionKey` cookie (`sk-ant-sid01-…`). Stored encrypted, never returned.
+    pub session_key: String,
+    /// The account to create or re-authorise (`kind` may be left out).
+    pub login: LoginRequest,
+}
+
+pub fn operations() -> Vec<Operation> {
+    vec![
+        Operation::post(
+            "/accounts/oauth/start",
+            "accounts",
+            "Start signing in with a subscription (returns the URL to open)",
+            post(start),
+        )
+        .body::<LoginRequest>()
+        .ok::<Started>(200),
+        Operation::post(
+            "/accounts/oauth/finish",
+            "accounts",
+            "Finish a sign-in with what the provider showed; creates or re-authorises the account",
+            post(finish),
+        )
+        .body::<FinishBody>()
+        .ok::<Finished>(200),
+        Operation::post(
+            "/accounts/oauth/session-key",
+            "accounts",
+            "Sign in to Claude from a claude.ai session key (no browser step)",
+            post(session_key),
+        )
+        .body::<SessionKeyBody>()
+        .ok::<Finished>(200),
+    ]
+}
+
+async fn start(
+    State(state): State<Arc<AppState>>,
+    Extension(caller): Extension<Caller>,
+    body: Result<Json<LoginRequest>, JsonRejection>,
+) -> Response {
+    let Json(b) = match body {
+        Ok(b) => b,
+        Err(e) => return bad_body(e),
+    };
+    let actor = caller.actor();
+    done(&state, 200, oauth::start(&ctx(&state, &actor), b).await)
+}
+
+async fn finish(
+    State(state): State<Arc<AppState>>,
+    Extension(caller): Extension<Caller>,
+    body: Result<Json<FinishBody>, JsonRejection>,
+) -> Response {
+    let Json(b) = match body {
+        Ok(b) => b,
+        Err(e) => return bad_body(e),
+    };
+    let actor = caller.actor();
+    done(
+        &state,
+        200,
+        oauth::finish(&ctx(&state, &actor), b.state.as_deref(), &b.code_or_url).await,
+    )
+}
+
+async fn session_key(
+    State(state): State<Arc<AppState>>,
+    Extension(caller): Extension<Caller>,
+    body: Result<Json<SessionKeyBody>, JsonRejection>,
+) -> Response {
+    let Json(b) = match body {
+        Ok(b) => b,
+        Err(e) => return bad_body(e),
+    };
+    let actor = caller.actor();
+    done(
+        &state,
+        200,
+        oauth::session_key_login(&ctx(&state, &actor), b.login, &b.session_key).await,
+    )
+}
