@@ -35,6 +35,11 @@ pub enum Command {
     /// Sign in with a subscription (OAuth): prints the URL to open, then reads the code or
     /// redirect URL you paste. `--session-key` signs in to Claude with no browser.
     Login(Box<super::onboarding::LoginArgs>),
+    /// Import Claude Code's .credentials.json, Codex's auth.json, Gemini CLI's
+    /// oauth_creds.json, or an export (all or nothing).
+    Import(super::onboarding::ImportArgs),
+    /// Export every account as JSON (secrets only with --include-secrets).
+    Export(super::onboarding::ExportArgs),
     /// Remove an account.
     Remove {
         /// Account name or id.
@@ -161,6 +166,8 @@ pub async fn run(store: Arc<dyn Store>, cmd: Command, config: Config) -> anyhow:
     match cmd {
         Command::Add(args) => add(store, args).await,
         Command::Login(args) => super::onboarding::login(store, *args, config).await,
+        Command::Import(args) => super::onboarding::import(store, args, config).await,
+        Command::Export(args) => super::onboarding::export(store, args, config).await,
         Command::List { json } => {
             let accounts = store.list_accounts().await?;
             let quotas = store.account_quotas().await?;

@@ -146,3 +146,113 @@ pub async fn login(store: Arc<dyn Store>, args: LoginArgs, config: Config) -> an
     let f = oauth::finish(&ctx, Some(&started.state), line.trim()).await?;
     print_finished(&f, args.json)
 }
+
+#[derive(clap::Args)]
+pub struct ImportArgs {
+    /// Claude Code's .credentials.json, Codex's auth.json, Gemini CLI's oauth_creds.json, or
+    /// a file from `switchyard account export`.
+    file: std::path::PathBuf,
+    /// The account kind, when the file could be read as another.
+    #[arg(long, value_parser = parse_kind)]
+    kind: Option<AccountKind>,
+    /// Name of the new account (credential files only).
+    #[arg(long)]
+    name: Option<String>,
+    /// Proxy URL or proxy name for the new account (credential files only).
+    #[arg(long)]
+    proxy: Option<String>,
+    #[arg(long)]
+    json: bool,
+}
+
+#[derive(clap::Args)]
+pub struct ExportArgs {
+    /// Print JSON (the only format; accepted for scripts that always pass it).
+    #[arg(long)]
+    json: bool,
+    /// Include tokens, keys and proxy passwords. The file is then written with mode 0600.
+    #[arg(long)]
+    include_secrets: bool,
+    /// Write to this file instead of standard output.
+    #[arg(long, short)]
+    output: Option<std::path::PathBuf>,
+}
+
+pub async fn import(store: Arc<dyn Store>, args: ImportArgs, config: Config) -> anyhow::Result<()> {
+    let content = std::fs::read_to_string(&args.file)
+        .with_context(|| format!("reading {}", args.file.display()))?;
+    let ops = CliOps::new(&config)?;
+    let report = switchyard_server::ops::import::import(
+        &ops.ctx(store.as_ref()),
+        &content,
+        &switchyard_server::ops::import::ImportOptions {
+            kind: args.kind,
+            name: args.name,
+            proxy: args.proxy,
+        },
+    )
+    .await?;
+    if args.json {
+        return output::json(&report);
+    }
+    println!("found {}", report.found);
+    for a in &report.accounts {
+        println!("imported account {} ({}, id {})", a.name, a.kind, a.id);
+    }
+    Ok(())
+}
+
+pub async fn export(store: Arc<dyn Store>, args: ExportArgs, config: Config) -> anyhow::Result<()> {
+    let _ = args.json;
+    let ops = CliOps::new(&config)?;
+    let file =
+        switchyard_server::ops::import::export(&ops.ctx(store.as_ref()), args.include_secrets)
+            .await?;
+    let text = serde_json::to_string_pretty(&file)?;
+    match &args.output {
+        Some(path) => {
+            write_private(path, &text, args.include_secrets)
+                .with_context(|| format!("writing {}", path.display()))?;
+            if args.include_secrets {
+                eprintln!(
+                    "warning: {} holds account secrets in plain text (written with mode 0600); keep it safe and delete it when done",
+                    path.display()
+                );
+            }
+            eprintln!(
+                "exported {} account(s) to {}",
+                file.accounts.len(),
+                path.display()
+            );
+        }
+        None => {
+            if args.include_secrets {
+                eprintln!(
+                    "warning: the output holds account secrets in plain text; write it with --output FILE (mode 0600) rather than to a terminal or a shared file"
+                );
+            }
+            println!("{text}");
+        }
+    }
+    Ok(())
+}
+
+/// Creates the file (0600 when it holds secrets) and writes `text`.
+fn write_private(path: &std::path::Path, text: &str, secret: bool) -> std::io::Result<()> {
+    let mut opts = std::fs::OpenOptions::new();
+    opts.write(true).create(true).truncate(true);
+    #[cfg(unix)]
+    if secret {
+        use std::os::unix::fs::OpenOptionsExt;
+        opts.mode(0o600);
+    }
+    let mut f = opts.open(path)?;
+    #[cfg(unix)]
+    if secret {
+        // An existing file keeps its mode on open: tighten it too.
+        use std::os::unix::fs::PermissionsExt;
+        f.set_permissions(std::fs::Permissions::from_mode(0o600))?;
+    }
+    f.write_all(text.as_bytes())?;
+    f.write_all(b"\n")
+}
