@@ -221,19 +221,16 @@ fn text(v: &Value, pointer: &str) -> Option<String> {
         .map(str::to_string)
 }
 
+/// What a file held: its format, a description, and the accounts (and proxies) to create.
+struct FileContents {
+    format: &'static str,
+    found: String,
+    accounts: Vec<ExportedAccount>,
+    proxies: Vec<ExportedProxy>,
+}
+
 /// Reads a credential file or an export into accounts to create, saying what it found.
-fn read(
-    content: &str,
-    opts: &ImportOptions,
-) -> Result<
-    (
-        &'static str,
-        String,
-        Vec<ExportedAccount>,
-        Vec<ExportedProxy>,
-    ),
-    OpError,
-> {
+fn read(content: &str, opts: &ImportOptions) -> Result<FileContents, OpError> {
     let v: Value = serde_json::from_str(content)
         .map_err(|e| invalid("file", format!("not a JSON file: {e}")))?;
     let one = |kind: AccountKind, default_name: &str, creds: ExportedCredentials, extra| {
@@ -273,7 +270,12 @@ fn read(
                 " without secrets"
             }
         );
-        return Ok(("switchyard-export", found, file.accounts, file.proxies));
+        return Ok(FileContents {
+            format: "switchyard-export",
+            found,
+            accounts: file.accounts,
+            proxies: file.proxies,
+        });
     }
     if let Some(c) = v.get("claudeAiOauth") {
         check_kind(AccountKind::ClaudeOfficial)?;
@@ -313,12 +315,12 @@ fn read(
             );
         }
         let default = format!("claude-{}", plan.as_deref().unwrap_or("code"));
-        return Ok((
-            "claude-code",
+        return Ok(FileContents {
+            format: "claude-code",
             found,
-            vec![one(AccountKind::ClaudeOfficial, &default, creds, extra)],
-            vec![],
-        ));
+            accounts: vec![one(AccountKind::ClaudeOfficial, &default, creds, extra)],
+            proxies: vec![],
+        });
     }
     if v.get("tokens").is_some() || v.get("OPENAI_API_KEY").is_some() {
         check_kind(AccountKind::OpenaiResponses)?;
@@ -361,17 +363,17 @@ fn read(
                 ));
             }
         };
-        return Ok((
-            "codex",
+        return Ok(FileContents {
+            format: "codex",
             found,
-            vec![one(
+            accounts: vec![one(
                 AccountKind::OpenaiResponses,
                 "codex",
                 creds,
                 serde_json::Map::new(),
             )],
-            vec![],
-        ));
+            proxies: vec![],
+        });
     }
     if v.get("refresh_token").is_some() || v.get("expiry_date").is_some() {
         check_kind(AccountKind::Gemini)?;
@@ -389,17 +391,17 @@ fn read(
                 "no refresh token"
             }
         );
-        return Ok((
-            "gemini-cli",
+        return Ok(FileContents {
+            format: "gemini-cli",
             found,
-            vec![one(
+            accounts: vec![one(
                 AccountKind::Gemini,
                 "gemini",
                 creds,
                 serde_json::Map::new(),
             )],
-            vec![],
-        ));
+            proxies: vec![],
+        });
     }
     Err(invalid(
         "file",
@@ -413,7 +415,12 @@ pub async fn import(
     content: &str,
     opts: &ImportOptions,
 ) -> Result<ImportReport, OpError> {
-    let (format, found, accounts, proxies) = read(content, opts)?;
+    let FileContents {
+        format,
+        found,
+        accounts,
+        proxies,
+    } = read(content, opts)?;
     if accounts.is_empty() {
         return Err(invalid("file", format!("{found}: no accounts to import")));
     }
