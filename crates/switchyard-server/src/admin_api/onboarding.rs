@@ -14,6 +14,7 @@ use std::sync::Arc;
 use super::problem::bad_body;
 use super::proxies::{ctx, done};
 use super::{Caller, Operation};
+use crate::ops::import::{self, ExportFile, ImportOptions, ImportReport};
 use crate::ops::oauth::{self, Finished, LoginRequest, Started};
 use crate::state::AppState;
 
@@ -35,8 +36,46 @@ pub struct SessionKeyBody {
     pub login: LoginRequest,
 }
 
+#[derive(Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ImportBody {
+    /// The file's text: Claude Code's `.credentials.json`, Codex's `auth.json`, Gemini CLI's
+    /// `oauth_creds.json`, or a Switchyard export.
+    pub content: String,
+    /// The account kind, when the file could be read as another.
+    pub kind: Option<switchyard_core::account::AccountKind>,
+    /// Name of the new account (credential files only).
+    pub name: Option<String>,
+    /// Proxy URL or proxy name for the new account (credential files only).
+    pub proxy: Option<String>,
+}
+
+#[derive(Deserialize, JsonSchema, Default)]
+#[serde(deny_unknown_fields)]
+pub struct ExportBody {
+    /// Include tokens, keys and proxy passwords (audited).
+    #[serde(default)]
+    pub include_secrets: bool,
+}
+
 pub fn operations() -> Vec<Operation> {
     vec![
+        Operation::post(
+            "/accounts/import",
+            "accounts",
+            "Import a credential file or an export (all or nothing)",
+            post(import_accounts),
+        )
+        .body::<ImportBody>()
+        .ok::<ImportReport>(200),
+        Operation::post(
+            "/accounts/export",
+            "accounts",
+            "Export every account (secrets only when asked for)",
+            post(export_accounts),
+        )
+        .body::<ExportBody>()
+        .ok::<ExportFile>(200),
         Operation::post(
             "/accounts/oauth/start",
             "accounts",
@@ -108,5 +147,45 @@ async fn session_key(
         &state,
         200,
         oauth::session_key_login(&ctx(&state, &actor), b.login, &b.session_key).await,
+    )
+}
+
+async fn import_accounts(
+    State(state): State<Arc<AppState>>,
+    Extension(caller): Extension<Caller>,
+    body: Result<Json<ImportBody>, JsonRejection>,
+) -> Response {
+    let Json(b) = match body {
+        Ok(b) => b,
+        Err(e) => return bad_body(e),
+    };
+    let actor = caller.actor();
+    done(
+        &state,
+        200,
+        import::import(
+            &ctx(&state, &actor),
+            &b.content,
+            &ImportOptions {
+                kind: b.kind,
+                name: b.name,
+                proxy: b.proxy,
+            },
+        )
+        .await,
+    )
+}
+
+async fn export_accounts(
+    State(state): State<Arc<AppState>>,
+    Extension(caller): Extension<Caller>,
+    body: Option<Json<ExportBody>>,
+) -> Response {
+    let include_secrets = body.is_some_and(|Json(b)| b.include_secrets);
+    let actor = caller.actor();
+    done(
+        &state,
+        200,
+        import::export(&ctx(&state, &actor), include_secrets).await,
     )
 }

@@ -175,7 +175,6 @@ pub async fn export(ctx: &Ctx<'_>, include_secrets: bool) -> Result<ExportFile, 
 
 /// Options for a credential file (ignored for an export file, which names its accounts).
 #[derive(Debug, Clone, Default, Deserialize, JsonSchema)]
-#[serde(deny_unknown_fields)]
 pub struct ImportOptions {
     /// The account kind, when the file could be read as more than one.
     pub kind: Option<AccountKind>,

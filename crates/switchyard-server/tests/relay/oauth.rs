@@ -415,3 +415,54 @@ async fn chatgpt_and_google_sign_ins_serve_their_dialects() {
         "Code Assist called with the signed-in Google token"
     );
 }
+
+#[tokio::test]
+async fn import_and_export_through_the_admin_api() {
+    let e = env().await;
+    let file = json!({"claudeAiOauth": {"accessToken": "sk-ant-oat01-APIIMPORT-0001",
+        "refreshToken": "sk-ant-ort01-APIIMPORT-0002", "expiresAt": 1893456000000u64,
+        "scopes": ["user:inference"], "subscriptionType": "pro"}});
+    let post = |path: &'static str, body: Value| {
+        e.app
+            .http
+            .post(format!("{}/api/admin/accounts/{path}", e.app.url))
+            .bearer_auth(&e.token)
+            .json(&body)
+    };
+    let r = post(
+        "import",
+        json!({"content": file.to_string(), "name": "imported"}),
+    )
+    .send()
+    .await
+    .unwrap();
+    assert_eq!(r.status(), 200);
+    let text = r.text().await.unwrap();
+    assert!(
+        text.contains("Claude Code credentials") && !text.contains("APIIMPORT"),
+        "{text}"
+    );
+
+    let plain = post("export", json!({}))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        plain.contains("\"imported\"") && !plain.contains("APIIMPORT"),
+        "{plain}"
+    );
+    let full = post("export", json!({"include_secrets": true}))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(full.contains("sk-ant-oat01-APIIMPORT-0001"));
+    let audit = format!("{:?}", e.app.store.recent_audit(20).await.unwrap());
+    assert!(audit.contains("account.export") && audit.contains("account.import"));
+    assert!(!audit.contains("APIIMPORT"));
+}
