@@ -69,6 +69,10 @@ pub struct Finished {
     pub email: Option<String>,
     pub organization: Option<String>,
     pub plan: Option<String>,
+    /// Google sign-ins: the Code Assist project found (or onboarded) for the account.
+    pub project: Option<String>,
+    /// Anything the operator should know that did not stop the sign-in.
+    pub note: Option<String>,
     pub account: AccountView,
 }
 
@@ -266,7 +270,7 @@ pub async fn finish(
     )
     .await
     .map_err(|e| OpError::Upstream(format!("the code exchange failed: {e}; nothing was stored")))?;
-    save(ctx, flow, &p.request, existing, signed, None).await
+    save(ctx, &http, flow, &p.request, existing, signed, None).await
 }
 
 /// Claude from a claude.ai `sessionKey`: organisations → authorize → code → exchange, with no
@@ -305,11 +309,21 @@ pub async fn session_key_login(
     let signed = oauth::exchange(&http, flow, ctx.hosts, &code, &verifier, &state, Utc::now())
         .await
         .map_err(fail)?;
-    save(ctx, flow, &req, existing, signed, Some(session_key.trim())).await
+    save(
+        ctx,
+        &http,
+        flow,
+        &req,
+        existing,
+        signed,
+        Some(session_key.trim()),
+    )
+    .await
 }
 
 async fn save(
     ctx: &Ctx<'_>,
+    http: &reqwest::Client,
     flow: Flow,
     req: &LoginRequest,
     existing: Option<Account>,
@@ -384,6 +398,34 @@ async fn save(
             (created, true)
         }
     };
+    // Code Assist serves a Google account through a project, found (or onboarded) once; do
+    // it now so the operator sees the outcome. A failure does not undo the sign-in: the relay
+    // discovers again on first use.
+    let (project, note) = if flow == Flow::Gemini {
+        let found = tokio::time::timeout(
+            std::time::Duration::from_secs(60),
+            switchyard_upstream::gemini::CodeAssistProjects::new().project_for(
+                &account,
+                http,
+                ctx.hosts,
+                &signed.access_token,
+            ),
+        )
+        .await;
+        match found {
+            Ok(Ok(p)) => (Some(p), None),
+            Ok(Err(e)) => (
+                None,
+                Some(format!("Code Assist project not found yet: {e}")),
+            ),
+            Err(_) => (
+                None,
+                Some("Code Assist project discovery timed out; it is retried on first use".into()),
+            ),
+        }
+    } else {
+        (None, None)
+    };
     let view = AccountView::new(&account, None);
     ctx.audit(
         if created {
@@ -406,6 +448,8 @@ async fn save(
         email: signed.email,
         organization: signed.organization,
         plan: signed.plan,
+        project,
+        note,
         account: view,
     })
 }

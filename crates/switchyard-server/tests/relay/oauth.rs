@@ -383,6 +383,11 @@ async fn chatgpt_and_google_sign_ins_serve_their_dialects() {
         .await;
     assert_eq!(status, 200, "{v}");
     assert_eq!(v["email"], MOCK_EMAIL);
+    assert_eq!(
+        v["project"],
+        switchyard_testkit::gemini::MOCK_CODE_ASSIST_PROJECT,
+        "{v}"
+    );
 
     e.app.state.refresh_if_changed().await.unwrap();
     let r = e

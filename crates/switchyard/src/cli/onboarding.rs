@@ -80,6 +80,12 @@ fn print_finished(f: &Finished, json: bool) -> anyhow::Result<()> {
             format!(": {who}")
         }
     );
+    if let Some(p) = &f.project {
+        println!("Code Assist project: {p}");
+    }
+    if let Some(n) = &f.note {
+        eprintln!("note: {n}");
+    }
     Ok(())
 }
 
