@@ -121,7 +121,7 @@ async fn every_outbound_call_goes_through_a_socks5h_proxy_with_a_password() {
 }
 
 #[tokio::test]
-async fn http_proxy_carries_code_assist_discovery_refresh_and_relay() {
+async fn http_proxy_carries_probe_code_assist_discovery_refresh_and_relay() {
     let mock = MockUpstream::start().await;
     let proxy = TestProxy::http().await;
     let app = hidden_app(&mock, &proxy).await;
@@ -129,6 +129,12 @@ async fn http_proxy_carries_code_assist_discovery_refresh_and_relay() {
     spec.expires_at = Some(chrono::Utc::now() - chrono::Duration::minutes(5));
     app.add_account(spec).await;
     set_proxy(&app, "google", &proxy.url()).await;
+
+    // The health probe first (with its token refresh): reachable only through the proxy.
+    let account = app.state.snapshot.load().accounts[0].clone();
+    let report = app.state.check_account(&account).await;
+    assert_eq!(report.result, "healthy", "{report:?}");
+    assert!(proxy.connections() >= 1);
 
     let status = send_status(
         app.http
