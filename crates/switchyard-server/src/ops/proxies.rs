@@ -188,6 +188,21 @@ pub async fn remove(ctx: &Ctx<'_>, name: &str, force: bool) -> Result<Removed, O
     if before.default {
         ctx.store.reset_setting("default_proxy").await?;
     }
+    // Through the account API rather than by SQL equality on the column, which would stop
+    // matching once `proxy_url` is encrypted at rest.
+    for account in ctx.store.list_accounts().await? {
+        if account.proxy_url.as_deref() == Some(name) {
+            ctx.store
+                .update_account(
+                    account.id,
+                    switchyard_store::AccountPatch {
+                        proxy_url: Some(None),
+                        ..Default::default()
+                    },
+                )
+                .await?;
+        }
+    }
     ctx.store.delete_proxy(name, None).await?;
     ctx.audit(
         "proxy.delete",
