@@ -138,6 +138,12 @@ pub const DEFS: &[SettingDef] = &[
         help: "requests that may wait for a slot per key or user; more are refused at once",
     },
     SettingDef {
+        key: "default_proxy",
+        ty: SettingType::Text,
+        default: "",
+        help: "name of the proxy (see `switchyard proxy add`) used by accounts that name none (empty: direct)",
+    },
+    SettingDef {
         key: "cost_limit_timezone",
         ty: SettingType::Text,
         default: "UTC",

@@ -226,7 +226,13 @@ pub async fn check(ctx: &CheckContext<'_>, account: &Account) -> Decision {
 }
 
 async fn run_probe(ctx: &CheckContext<'_>, account: &Account, timeout: Duration) -> ProbeResult {
-    let http = match ctx.clients.get(account.proxy_url.as_deref()) {
+    // Accounts from the store may name a proxy or rely on `default_proxy`: probes, token
+    // refresh and usage reads go through the same proxy as relay requests.
+    let proxy = match crate::state::resolve_proxy(ctx.store, account).await {
+        Ok(p) => p,
+        Err(e) => return failed("proxy", e.to_string()),
+    };
+    let http = match ctx.clients.get(proxy.as_deref()) {
         Ok(h) => h,
         Err(e) => return failed("proxy", e.to_string()),
     };

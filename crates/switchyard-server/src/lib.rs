@@ -12,6 +12,7 @@ pub mod health;
 pub mod health_check;
 pub mod limits;
 pub mod metrics;
+pub mod ops;
 pub mod quota;
 pub mod relay;
 pub mod state;

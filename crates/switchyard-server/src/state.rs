@@ -94,14 +94,21 @@ impl Snapshot {
                 )
             })
             .collect();
+        let settings = Settings::from_stored(store.settings().await?);
+        let proxies = proxy_table(store).await?;
+        let default_proxy = settings.text("default_proxy");
+        // Every outbound call of an account reads `proxy_url` from here, so a proxy name or
+        // the default is resolved once, and the request path keeps using plain URLs.
         let accounts: Vec<Arc<Account>> = store
             .list_accounts()
             .await?
             .into_iter()
-            .map(Arc::new)
+            .map(|mut a| {
+                a.proxy_url = effective_proxy(a.proxy_url.as_deref(), &proxies, &default_proxy);
+                Arc::new(a)
+            })
             .collect();
         let accounts_by_id = accounts.iter().map(|a| (a.id, a.clone())).collect();
-        let settings = Settings::from_stored(store.settings().await?);
         let prices = PriceTable::bundled().with_overrides(store.price_overrides().await?);
         Ok(Self {
             seq,
@@ -346,6 +353,58 @@ impl AppState {
             }
         }
     }
+}
+
+/// Named proxies by name, with their (secret) URLs.
+pub async fn proxy_table(store: &dyn Store) -> Result<HashMap<String, String>, StoreError> {
+    Ok(store
+        .list_proxies()
+        .await?
+        .into_iter()
+        .map(|p| (p.name, p.url.expose().to_string()))
+        .collect())
+}
+
+/// The proxy URL an account's outbound calls go through: its own inline URL, else the proxy
+/// it names, else `default_proxy` (a name or a URL), else none (direct). A name that does not
+/// exist resolves to a URL the client pool refuses, so the account fails closed instead of
+/// going out directly from an address the operator meant to hide.
+pub fn effective_proxy(
+    own: Option<&str>,
+    proxies: &HashMap<String, String>,
+    default_proxy: &str,
+) -> Option<String> {
+    let chosen = own
+        .filter(|p| !p.trim().is_empty())
+        .or_else(|| Some(default_proxy).filter(|p| !p.trim().is_empty()))?;
+    if chosen.contains("://") {
+        return Some(chosen.to_string());
+    }
+    Some(proxies.get(chosen).cloned().unwrap_or_else(|| {
+        format!(
+            "{}://{chosen}",
+            switchyard_upstream::client::MISSING_PROXY_SCHEME
+        )
+    }))
+}
+
+/// [`effective_proxy`] for an account read from the store (the CLI's and the health check's
+/// path; the snapshot's accounts are already resolved and pass through unchanged).
+pub async fn resolve_proxy(
+    store: &dyn Store,
+    account: &Account,
+) -> Result<Option<String>, StoreError> {
+    let own = account.proxy_url.as_deref();
+    if own.is_some_and(|p| p.contains("://")) {
+        return Ok(own.map(str::to_string));
+    }
+    let settings = Settings::from_stored(store.settings().await?);
+    let proxies = proxy_table(store).await?;
+    Ok(effective_proxy(
+        own,
+        &proxies,
+        &settings.text("default_proxy"),
+    ))
 }
 
 fn with_state(mut account: Account, state: &AccountState) -> Account {

@@ -167,3 +167,25 @@ pub struct AuditEntry {
     pub target: Option<String>,
     pub detail: Option<String>,
 }
+
+/// A named proxy accounts can share. The URL may carry a user and password, so it is a
+/// [`Secret`](switchyard_core::Secret): show it through [`switchyard_core::secret::redact_url`].
+#[derive(Debug, Clone, PartialEq)]
+pub struct ProxyRecord {
+    pub id: i64,
+    pub name: String,
+    pub url: switchyard_core::Secret,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+}
+
+/// An OAuth sign-in between start and finish, as the store keeps it (the flow's data is
+/// encrypted at rest and opaque to the store).
+#[derive(Debug, Clone)]
+pub struct OAuthPending {
+    pub state: String,
+    pub kind: String,
+    pub data: switchyard_core::Secret,
+    pub created_at: DateTime<Utc>,
+    pub expires_at: DateTime<Utc>,
+}

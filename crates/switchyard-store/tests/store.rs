@@ -1055,3 +1055,73 @@ async fn spend_sums_per_key_and_user_including_unpriced_and_old_records() {
     let nothing = spend.keys[&12];
     assert_eq!((nothing.day_usd, nothing.total_usd), (0.0, 0.0));
 }
+
+#[tokio::test]
+async fn named_proxies_are_encrypted_and_removal_reassigns_accounts() {
+    let (dir, store) = fresh().await;
+    let url = "socks5h://pool:proxy-pass-store-1@10.0.0.9:1080";
+    let p = store.create_proxy("tokyo", url).await.unwrap();
+    assert_eq!(p.url.expose(), url);
+    assert!(matches!(
+        store.create_proxy("tokyo", url).await,
+        Err(StoreError::Conflict(_))
+    ));
+    let seq = store.change_seq().await.unwrap();
+    store
+        .set_proxy_url("tokyo", "http://10.0.0.9:3128")
+        .await
+        .unwrap();
+    assert!(store.change_seq().await.unwrap() > seq, "snapshots reload");
+    store.set_proxy_url("tokyo", url).await.unwrap();
+    store.close().await;
+    let raw = std::fs::read(dir.path().join("switchyard.db")).unwrap();
+    assert!(
+        !raw.windows(16).any(|w| w == b"proxy-pass-store"),
+        "proxy password stored in plain text"
+    );
+
+    let store = open_in(dir.path(), None).await.unwrap();
+    assert_eq!(store.list_proxies().await.unwrap()[0].url.expose(), url);
+    store
+        .create_account(NewAccount {
+            kind: Some(AccountKind::Claude),
+            name: "uses-tokyo".into(),
+            proxy_url: Some("tokyo".into()),
+            credentials: Credentials {
+                api_key: Some(Secret::new("sk-ant-api03-x")),
+                ..Default::default()
+            },
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    assert_eq!(store.delete_proxy("tokyo", None).await.unwrap(), 1);
+    assert_eq!(
+        store.find_account("uses-tokyo").await.unwrap().proxy_url,
+        None
+    );
+    assert!(store.list_proxies().await.unwrap().is_empty());
+    assert!(matches!(
+        store.delete_proxy("tokyo", None).await,
+        Err(StoreError::NotFound(_))
+    ));
+}
+
+#[tokio::test]
+async fn a_pending_oauth_sign_in_is_taken_once() {
+    let (_dir, store) = fresh().await;
+    let now = Utc::now();
+    let pending = switchyard_store::OAuthPending {
+        state: "st-1".into(),
+        kind: "claude".into(),
+        data: Secret::new("{\"verifier\":\"v\"}"),
+        created_at: now,
+        expires_at: now + Duration::minutes(10),
+    };
+    store.put_oauth_pending(&pending).await.unwrap();
+    let taken = store.take_oauth_pending("st-1").await.unwrap().unwrap();
+    assert_eq!(taken.data.expose(), "{\"verifier\":\"v\"}");
+    assert_eq!(taken.kind, "claude");
+    assert!(store.take_oauth_pending("st-1").await.unwrap().is_none());
+    assert!(store.take_oauth_pending("other").await.unwrap().is_none());
+}

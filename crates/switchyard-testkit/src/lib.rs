@@ -38,7 +38,11 @@ pub mod bodies;
 mod fault;
 pub mod gemini;
 mod mock;
+pub mod oauth;
+pub mod proxy;
 
 pub use bodies::{MockUsage, anthropic_stream_bytes, chat_stream_bytes, responses_stream_bytes};
 pub use fault::Fault;
 pub use mock::{Chunking, MockUpstream, RecordedRequest, chatgpt_jwt};
+pub use oauth::OAuthMock;
+pub use proxy::{TestProxy, dead_proxy_url};

@@ -15,6 +15,8 @@ pub struct Cooldowns {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Failure {
     Connect,
+    /// The account's proxy could not be reached or refused the connection.
+    Proxy,
     FirstByteTimeout,
     RateLimited,
     Overloaded,
@@ -37,6 +39,7 @@ impl Failure {
     pub fn kind(self) -> &'static str {
         match self {
             Failure::Connect => "upstream_connect",
+            Failure::Proxy => "proxy",
             Failure::FirstByteTimeout => "upstream_timeout",
             Failure::RateLimited => "upstream_rate_limited",
             Failure::Overloaded => "upstream_overloaded",

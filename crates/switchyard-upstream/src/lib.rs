@@ -3,6 +3,7 @@
 //! - [`client`]: one reused HTTP client per proxy configuration.
 //! - [`headers`]: header hygiene shared by every adapter.
 //! - [`anthropic`]: the `claude` and `claude-official` adapters (request building).
+//! - [`oauth`]: signing in with a subscription (authorisation code with PKCE).
 //! - [`tokens`]: OAuth access tokens, refreshed before expiry and once on 401, single-flight.
 //! - [`classify`]: one classification of upstream failures that drives both failover and the
 //!   account's state.
@@ -15,6 +16,7 @@ pub mod classify;
 pub mod client;
 pub mod gemini;
 pub mod headers;
+pub mod oauth;
 pub mod openai;
 pub mod passthrough;
 pub mod probe;

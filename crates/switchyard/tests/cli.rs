@@ -1523,13 +1523,17 @@ fn cli_changes_reach_the_running_server_within_two_seconds() {
         }
     };
 
-    // The new key is accepted; with no account configured the request ends in 503.
+    // The new key is accepted; with no account configured the model is served by none: a 404
+    // naming it (not a 503 that SDKs would retry).
     let (status, body, took) = wait_for(&|s| s != 401);
-    assert_eq!(status, 503, "after {took:?}: {body}");
+    assert_eq!(status, 404, "after {took:?}: {body}");
     assert_eq!(body["type"], "error", "{body}");
-    assert_eq!(body["error"]["type"], "overloaded_error", "{body}");
+    assert_eq!(body["error"]["type"], "not_found_error", "{body}");
     let message = body["error"]["message"].as_str().unwrap();
-    assert!(message.contains("no available account"), "{message}");
+    assert!(
+        message.contains("is not served by any account"),
+        "{message}"
+    );
 
     // Revoking it is noticed just as fast.
     sb.run(&["key", "revoke", &id]).ok();
@@ -1680,3 +1684,6 @@ fn key_policy_groups_and_user_limits_from_the_cli() {
     sb.run(&["group", "remove", "team", "a1"]).ok();
     sb.run(&["group", "delete", "team"]).ok();
 }
+
+#[path = "cli_onboarding/mod.rs"]
+mod onboarding;

@@ -302,12 +302,16 @@ async fn create(
     {
         return Problem::invalid("name", "an account name must not be empty or a number");
     }
-    for (field, url) in [("base_url", &b.base_url), ("proxy_url", &b.proxy_url)] {
-        if let Some(u) = url
-            && let Err(resp) = validate_url(field, u)
-        {
-            return resp;
-        }
+    if let Some(u) = &b.base_url
+        && let Err(resp) = validate_url("base_url", u)
+    {
+        return resp;
+    }
+    // A proxy URL inline, or the name of a proxy object.
+    if let Some(p) = &b.proxy_url
+        && let Err(e) = crate::ops::proxies::check_account_proxy(state.store.as_ref(), p).await
+    {
+        return super::proxies::op_error(e);
     }
     let credentials = b.credentials.merge_into(Credentials::default());
     let deployment = b.extra.get("deployment").and_then(|v| v.as_str());
@@ -378,12 +382,15 @@ async fn update(
         Ok(a) => a,
         Err(resp) => return resp,
     };
-    for (field, url) in [("base_url", &b.base_url), ("proxy_url", &b.proxy_url)] {
-        if let Some(Some(u)) = url
-            && let Err(resp) = validate_url(field, u)
-        {
-            return resp;
-        }
+    if let Some(Some(u)) = &b.base_url
+        && let Err(resp) = validate_url("base_url", u)
+    {
+        return resp;
+    }
+    if let Some(Some(p)) = &b.proxy_url
+        && let Err(e) = crate::ops::proxies::check_account_proxy(state.store.as_ref(), p).await
+    {
+        return super::proxies::op_error(e);
     }
     let before = view(&state, &old).await;
     let extra = b.extra.map(|changes| {

@@ -12,8 +12,10 @@
 
 mod accounts;
 mod keys;
+mod onboarding;
 mod openapi;
 mod problem;
+mod proxies;
 mod records;
 mod session;
 mod settings;
@@ -174,8 +176,10 @@ impl Operation {
 pub fn operations() -> Vec<Operation> {
     let mut ops = Vec::new();
     ops.extend(session::operations());
+    ops.extend(onboarding::operations());
     ops.extend(accounts::operations());
     ops.extend(keys::operations());
+    ops.extend(proxies::operations());
     ops.extend(users::operations());
     ops.extend(settings::operations());
     ops.extend(records::operations());

@@ -152,6 +152,11 @@ async fn set(
         Err(e @ SettingError::Unknown(_)) => return Problem::not_found(&e.to_string()),
         Err(e) => return Problem::invalid("value", &e.to_string()),
     };
+    if key == "default_proxy"
+        && let Err(e) = crate::ops::proxies::check_default_proxy(state.store.as_ref(), &value).await
+    {
+        return super::proxies::op_error(e);
+    }
     if let Err(e) = state.store.set_setting(&key, &value).await {
         return Problem::from_store(e);
     }

@@ -426,6 +426,8 @@ where
                 }
                 let failure = if e.is_timeout() {
                     Failure::FirstByteTimeout
+                } else if e.is_connect() && account.proxy_url.is_some() {
+                    Failure::Proxy
                 } else {
                     Failure::Connect
                 };

@@ -419,7 +419,7 @@ async fn run(client: Client, stream: bool, case: Case, want: Expect) -> Result<S
     let (body, aborted) = read_until_error(resp).await;
     let records = app.usage(1).await;
     let record = records.last().cloned().ok_or("no usage record")?;
-    let faulty = app.account("faulty").await;
+    let faulty = app.live_account("faulty");
     let seen = format!(
         "client {code} {} attempts={attempts} | account {:?} | record {} {:?}",
         if aborted { "aborted" } else { "clean" },

@@ -7,8 +7,10 @@ mod bedrock;
 mod fault_matrix;
 mod gemini;
 mod health;
+mod oauth;
 mod openai;
 mod policy;
+mod proxies;
 mod support;
 mod truthful;
 

@@ -492,6 +492,16 @@ async fn bound_keys_route_only_to_their_account_or_group() {
     }
     let resp = app.messages(body(false)).send().await.unwrap();
     assert_eq!(resp.status(), 503);
+    // The states reach the store in the background; the policy change below reloads the
+    // snapshot from the store, so wait for them first.
+    for name in ["a", "c"] {
+        let stored = eventually(Duration::from_secs(5), || async {
+            (app.account(name).await.status == switchyard_core::AccountStatus::Disabled)
+                .then_some(())
+        })
+        .await;
+        assert!(stored.is_some(), "{name}'s state stored");
+    }
     app.set_policy(KeyPolicy {
         bound_group_id: Some(group.id),
         pool_fallback: true,

@@ -295,6 +295,14 @@ impl TestApp {
         self.store.find_account(name).await.unwrap()
     }
 
+    /// The account as the request path sees it now (its state reaches the store a moment
+    /// later, in the background).
+    pub fn live_account(&self, name: &str) -> Account {
+        let snap = self.state.snapshot.load();
+        let found = snap.accounts.iter().find(|a| a.name == name);
+        found.map(|a| (**a).clone()).unwrap()
+    }
+
     pub async fn stop(mut self) {
         if let Some(s) = self.stop.take() {
             let _ = s.send(());

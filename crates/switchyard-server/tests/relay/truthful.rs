@@ -150,7 +150,7 @@ async fn a_non_streaming_body_cut_mid_way_fails_over_to_a_healthy_account() {
     assert_eq!(v["type"], "message", "a whole, parsable answer: {v}");
     assert_eq!(mock.count_for("sk-ant-cut"), 1);
     assert_eq!(mock.count_for("sk-ant-whole"), 1);
-    let cut = app.account("cut").await;
+    let cut = app.live_account("cut");
     assert_eq!(cut.status, AccountStatus::Cooling);
     app.stop().await;
 }
@@ -222,12 +222,12 @@ async fn failover_keeps_going_while_healthy_accounts_remain() {
     assert_eq!(resp.headers()["x-switchyard-attempts"], "1");
     for name in ["e500", "e429", "e529"] {
         assert_eq!(
-            app.account(name).await.status,
+            app.live_account(name).status,
             AccountStatus::Cooling,
             "{name}"
         );
     }
-    assert_eq!(app.account("e401").await.status, AccountStatus::Error);
+    assert_eq!(app.live_account("e401").status, AccountStatus::Error);
     app.stop().await;
 }
 
@@ -246,7 +246,7 @@ async fn the_same_server_error_on_two_accounts_is_the_requests_fault() {
     assert_eq!(v["error"]["type"], "api_error");
     assert_eq!(mock.request_count(), 2, "stopped after two alike failures");
     for name in ["a", "b", "c"] {
-        assert_eq!(app.account(name).await.status, AccountStatus::Active);
+        assert_eq!(app.live_account(name).status, AccountStatus::Active);
     }
     let r = &app.usage(1).await[0];
     assert_eq!(

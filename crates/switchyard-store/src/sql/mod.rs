@@ -1,6 +1,7 @@
 //! The durable store. Callers hold an `Arc<dyn Store>` and never learn which database is
 //! behind it; [`open`] picks the implementation from the database URL.
 
+mod onboarding;
 mod sqlite;
 
 use async_trait::async_trait;
@@ -14,7 +15,8 @@ use switchyard_core::pricing::ModelPrice;
 
 use crate::{
     AccountGroup, AccountPatch, AccountState, AdminSession, AuditEntry, MasterKey, NewAccount,
-    NewApiKey, Result, Spend, StoreError, StoredUsage, UsageFilter, UsageRecord, User,
+    NewApiKey, OAuthPending, ProxyRecord, Result, Spend, StoreError, StoredUsage, UsageFilter,
+    UsageRecord, User,
 };
 
 pub use sqlite::SqliteStore;
@@ -103,6 +105,18 @@ pub trait Store: Send + Sync + 'static {
         detail: Option<&str>,
     ) -> Result<()>;
     async fn recent_audit(&self, limit: u32) -> Result<Vec<AuditEntry>>;
+
+    async fn create_proxy(&self, name: &str, url: &str) -> Result<ProxyRecord>;
+    async fn list_proxies(&self) -> Result<Vec<ProxyRecord>>;
+    async fn set_proxy_url(&self, name: &str, url: &str) -> Result<ProxyRecord>;
+    /// Deletes a named proxy; accounts naming it are pointed at `reassign` (none: no proxy of
+    /// their own) in the same transaction. Returns how many accounts were moved.
+    async fn delete_proxy(&self, name: &str, reassign: Option<&str>) -> Result<u64>;
+
+    /// Keeps an OAuth sign-in between start and finish (any instance may finish it).
+    async fn put_oauth_pending(&self, pending: &OAuthPending) -> Result<()>;
+    /// Removes and returns a pending sign-in: each state is usable once.
+    async fn take_oauth_pending(&self, state: &str) -> Result<Option<OAuthPending>>;
 
     /// Waits for pending writes and closes connections.
     async fn user_by_id(&self, id: i64) -> Result<Option<User>>;

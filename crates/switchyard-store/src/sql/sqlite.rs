@@ -16,10 +16,11 @@ use switchyard_core::key::{ApiKey, KeyPolicy, KeyStatus, UserLimits};
 use switchyard_core::pricing::ModelPrice;
 use switchyard_core::{Secret, TokenUsage};
 
-use super::{Store, parse_ts, ts};
+use super::{Store, onboarding, parse_ts, ts};
 use crate::{
     AccountGroup, AccountPatch, AccountState, AdminSession, AuditEntry, MasterKey, NewAccount,
-    NewApiKey, Result, Spend, SpendSums, StoreError, StoredUsage, UsageFilter, UsageRecord, User,
+    NewApiKey, OAuthPending, ProxyRecord, Result, Spend, SpendSums, StoreError, StoredUsage,
+    UsageFilter, UsageRecord, User,
 };
 
 const MIGRATIONS: &[(i64, &str)] = &[
@@ -30,6 +31,7 @@ const MIGRATIONS: &[(i64, &str)] = &[
         include_str!("../../migrations/0003_key_policy_groups.sql"),
     ),
     (4, include_str!("../../migrations/0004_admin_sessions.sql")),
+    (6, include_str!("../../migrations/0006_proxies_oauth.sql")),
 ];
 /// A known plain text, encrypted on first start, that proves the master key on later starts.
 const KEY_CHECK: &str = "switchyard-master-key-check";
@@ -1231,6 +1233,30 @@ impl Store for SqliteStore {
         .fetch_all(&self.pool)
         .await?;
         rows.iter().map(audit_from_row).collect()
+    }
+
+    async fn create_proxy(&self, name: &str, url: &str) -> Result<ProxyRecord> {
+        onboarding::create_proxy(&self.pool, &self.key, name, url).await
+    }
+
+    async fn list_proxies(&self) -> Result<Vec<ProxyRecord>> {
+        onboarding::list_proxies(&self.pool, &self.key).await
+    }
+
+    async fn set_proxy_url(&self, name: &str, url: &str) -> Result<ProxyRecord> {
+        onboarding::set_proxy_url(&self.pool, &self.key, name, url).await
+    }
+
+    async fn delete_proxy(&self, name: &str, reassign: Option<&str>) -> Result<u64> {
+        onboarding::delete_proxy(&self.pool, name, reassign).await
+    }
+
+    async fn put_oauth_pending(&self, pending: &OAuthPending) -> Result<()> {
+        onboarding::put_oauth_pending(&self.pool, &self.key, pending).await
+    }
+
+    async fn take_oauth_pending(&self, state: &str) -> Result<Option<OAuthPending>> {
+        onboarding::take_oauth_pending(&self.pool, &self.key, state).await
     }
 
     async fn close(&self) {

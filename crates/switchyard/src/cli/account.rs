@@ -32,6 +32,14 @@ pub enum Command {
     /// Run a health check now and print the result (updates the account like a scheduled
     /// check would).
     Check(CheckArgs),
+    /// Sign in with a subscription (OAuth): prints the URL to open, then reads the code or
+    /// redirect URL you paste. `--session-key` signs in to Claude with no browser.
+    Login(Box<super::onboarding::LoginArgs>),
+    /// Import Claude Code's .credentials.json, Codex's auth.json, Gemini CLI's
+    /// oauth_creds.json, or an export (all or nothing).
+    Import(super::onboarding::ImportArgs),
+    /// Export every account as JSON (secrets only with --include-secrets).
+    Export(super::onboarding::ExportArgs),
     /// Remove an account.
     Remove {
         /// Account name or id.
@@ -132,7 +140,8 @@ pub struct CommonArgs {
     /// Concurrent requests; 0 means unlimited.
     #[arg(long, allow_negative_numbers = true)]
     max_concurrency: Option<u32>,
-    /// HTTP or SOCKS proxy URL for this account ("" to clear).
+    /// Proxy for this account: a URL (http, https, socks5, socks5h) or the name of a proxy
+    /// from `switchyard proxy add` ("" to clear; without one, `default_proxy` applies).
     #[arg(long)]
     proxy: Option<String>,
     /// Azure deployment name.
@@ -156,6 +165,9 @@ pub struct CommonArgs {
 pub async fn run(store: Arc<dyn Store>, cmd: Command, config: Config) -> anyhow::Result<()> {
     match cmd {
         Command::Add(args) => add(store, args).await,
+        Command::Login(args) => super::onboarding::login(store, *args, config).await,
+        Command::Import(args) => super::onboarding::import(store, args, config).await,
+        Command::Export(args) => super::onboarding::export(store, args, config).await,
         Command::List { json } => {
             let accounts = store.list_accounts().await?;
             let quotas = store.account_quotas().await?;
@@ -365,6 +377,9 @@ async fn add(store: Arc<dyn Store>, args: AddArgs) -> anyhow::Result<()> {
         client_secret: secret(c.client_secret)?,
     };
     check_credentials(kind, &credentials, &c.base_url, &c.deployment)?;
+    if let Some(p) = &c.proxy {
+        switchyard_server::ops::proxies::check_account_proxy(store.as_ref(), p).await?;
+    }
     let account = store
         .create_account(NewAccount {
             kind: Some(kind),
@@ -409,6 +424,9 @@ async fn add(store: Arc<dyn Store>, args: AddArgs) -> anyhow::Result<()> {
 async fn set(store: Arc<dyn Store>, args: SetArgs) -> anyhow::Result<()> {
     let account = store.find_account(&args.account).await?;
     let c = args.common;
+    if let Some(p) = &c.proxy {
+        switchyard_server::ops::proxies::check_account_proxy(store.as_ref(), p).await?;
+    }
     let mut extra = account.extra.clone();
     let extra_changed = apply_extra(&mut extra, &c)?;
     let replaces_credentials = c.api_key.is_some()

@@ -4,8 +4,10 @@
 mod account;
 mod group;
 mod key;
+mod onboarding;
 mod output;
 mod price;
+mod proxy;
 mod serve;
 mod settings;
 mod usage;
@@ -75,6 +77,9 @@ enum Command {
     /// Usage records.
     #[command(subcommand)]
     Usage(usage::Command),
+    /// Named proxies accounts can use (HTTP, HTTPS, SOCKS5).
+    #[command(subcommand)]
+    Proxy(proxy::Command),
     /// Model prices used for cost accounting.
     #[command(subcommand)]
     Price(price::Command),
@@ -133,6 +138,10 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Settings(c) => with_store(&config, |s| settings::run(s, c)).await,
         Command::Usage(c) => with_store(&config, |s| usage::run(s, c)).await,
         Command::Price(c) => with_store(&config, |s| price::run(s, c)).await,
+        Command::Proxy(c) => {
+            let cfg = config.clone();
+            with_store(&config, |s| proxy::run(s, c, cfg)).await
+        }
     }
 }
 

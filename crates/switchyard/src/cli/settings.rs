@@ -47,6 +47,10 @@ pub async fn run(store: Arc<dyn Store>, cmd: Command) -> anyhow::Result<()> {
         }
         Command::Set { key, value } => {
             let canonical = settings::validate(&key, &value)?;
+            if key == "default_proxy" {
+                switchyard_server::ops::proxies::check_default_proxy(store.as_ref(), &canonical)
+                    .await?;
+            }
             store.set_setting(&key, &canonical).await?;
             store
                 .audit("cli", "settings.set", Some(&key), Some(&canonical))
