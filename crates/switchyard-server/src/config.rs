@@ -339,6 +339,22 @@ impl Config {
         if let Some(url) = &shown.redis_url {
             shown.redis_url = Some(redact_url_password(url));
         }
+        // Mirrors and test hosts may carry credentials in their URL too.
+        let u = &mut shown.upstream;
+        for host in [
+            &mut u.anthropic_api,
+            &mut u.claude_oauth_token_url,
+            &mut u.claude_ai,
+            &mut u.chatgpt,
+            &mut u.openai_auth,
+            &mut u.openai_api,
+            &mut u.gemini_api,
+            &mut u.code_assist,
+            &mut u.google_oauth,
+            &mut u.bedrock_runtime,
+        ] {
+            *host = redact_url_password(host);
+        }
         toml::to_string_pretty(&shown).unwrap_or_else(|e| format!("# cannot render: {e}\n"))
     }
 }
@@ -348,10 +364,15 @@ pub fn env_name(key: &str) -> String {
     format!("SWITCHYARD_{}", key.replace('.', "_").to_ascii_uppercase())
 }
 
+/// The URL with its password (and a user name, which may be a token) shown as `***`.
 fn redact_url_password(url: &str) -> String {
     match url::Url::parse(url) {
-        Ok(mut u) if u.password().is_some() => {
-            let _ = u.set_password(Some("***"));
+        Ok(mut u) if u.password().is_some() || !u.username().is_empty() => {
+            if u.password().is_some() {
+                let _ = u.set_password(Some("***"));
+            } else {
+                let _ = u.set_username("***");
+            }
             u.to_string()
         }
         _ => url.to_string(),

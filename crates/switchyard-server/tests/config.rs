@@ -326,10 +326,22 @@ fn redacted_toml_hides_the_master_key_and_url_passwords() {
                 "SWITCHYARD_REDIS_URL",
                 "redis://:redis-Pa55word-QRS@cache.internal:6379/0",
             ),
+            (
+                "SWITCHYARD_UPSTREAM_OPENAI_API",
+                "http://upuser:UPSTREAMURLPASS@mirror.internal:8443",
+            ),
+            (
+                "SWITCHYARD_UPSTREAM_GEMINI_API",
+                "https://TOKEN-IN-USERNAME@gemini-mirror.internal",
+            ),
         ]),
     )
     .unwrap();
     assert_eq!(c.master_key.as_ref().unwrap().expose(), master);
+    let upstreams = c.to_redacted_toml();
+    assert!(!upstreams.contains("UPSTREAMURLPASS"), "{upstreams}");
+    assert!(!upstreams.contains("TOKEN-IN-USERNAME"), "{upstreams}");
+    assert!(upstreams.contains("mirror.internal:8443"), "{upstreams}");
     let shown = c.to_redacted_toml();
     assert!(!shown.contains(&master), "{shown}");
     assert!(!shown.contains("c0ffee"), "{shown}");

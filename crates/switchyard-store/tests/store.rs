@@ -105,6 +105,34 @@ async fn open_creates_the_data_directory_database_and_private_key_file() {
 }
 
 #[tokio::test]
+async fn the_data_directory_and_database_files_are_private_to_their_owner() {
+    use std::os::unix::fs::PermissionsExt;
+    let parent = tempfile::tempdir().unwrap();
+    let dir = parent.path().join("data");
+    let mode = |p: &std::path::Path| std::fs::metadata(p).unwrap().permissions().mode() & 0o777;
+    let store = open_in(&dir, None).await.unwrap();
+    // Writes make SQLite create the WAL and shared-memory files.
+    store.create_user("bob", "user", None).await.unwrap();
+    assert_eq!(mode(&dir), 0o700, "data directory");
+    for file in ["switchyard.db", "switchyard.db-wal", "switchyard.db-shm"] {
+        let path = dir.join(file);
+        assert!(path.exists(), "{file} exists");
+        assert_eq!(mode(&path), 0o600, "{file}");
+    }
+    store.close().await;
+    // An installation from before keeps working and is tightened at the next start.
+    std::fs::set_permissions(
+        dir.join("switchyard.db"),
+        std::fs::Permissions::from_mode(0o644),
+    )
+    .unwrap();
+    let again = open_in(&dir, None).await.unwrap();
+    assert_eq!(mode(&dir.join("switchyard.db")), 0o600);
+    assert_eq!(again.list_users().await.unwrap().len(), 1);
+    again.close().await;
+}
+
+#[tokio::test]
 async fn users_round_trip() {
     let (_dir, store) = fresh().await;
     assert!(store.list_users().await.unwrap().is_empty());

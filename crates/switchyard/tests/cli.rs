@@ -1496,6 +1496,49 @@ fn a_first_start_that_cannot_bind_writes_no_admin_user() {
 }
 
 #[test]
+fn a_user_added_before_the_first_start_still_leaves_an_admin_and_given_passwords_are_not_echoed() {
+    let sb = Sandbox::new();
+    // `user add` before any `serve`: the first start must still create an active admin.
+    sb.run(&["user", "add", "bob"]).ok();
+    let created = sb
+        .run(&["key", "create", "--name", "ops", "--json"])
+        .ok()
+        .json();
+    assert!(
+        created["key"]
+            .as_str()
+            .is_some_and(|k| k.starts_with("sk-sy-"))
+    );
+    let users = sb.run(&["user", "list", "--json"]).ok().json();
+    let admins: Vec<_> = users
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|u| u["role"] == "admin" && u["status"] == "active")
+        .collect();
+    assert_eq!(admins.len(), 1, "{users}");
+
+    // A password the operator gives is taken and never printed.
+    let sb = Sandbox::new();
+    sb.run(&["user", "add", "admin", "--role", "user"]).ok();
+    let secret = "GivenAdminPassword-7319";
+    let out = sb.run_with(
+        &["key", "create", "--user", "admin", "--name", "k"],
+        &[("SWITCHYARD_ADMIN_PASSWORD", secret)],
+        None,
+    );
+    let text = format!("{}{}", out.stdout, out.stderr);
+    assert!(
+        !text.contains(secret),
+        "the given password was echoed: {text}"
+    );
+    assert!(
+        text.contains("admin-2"),
+        "a new admin next to the `admin` user: {text}"
+    );
+}
+
+#[test]
 fn cli_changes_reach_the_running_server_within_two_seconds() {
     let sb = Sandbox::new();
     let server = Server::start(&sb);

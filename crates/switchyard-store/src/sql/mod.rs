@@ -196,14 +196,20 @@ pub async fn open(loc: StoreLocation<'_>) -> Result<Arc<dyn Store>> {
     Ok(store)
 }
 
-/// Creates the data directory if missing and proves it is writable before anything is stored.
+/// Creates the data directory if missing (0700: it holds the master key and the database) and
+/// proves it is writable before anything is stored.
 fn prepare_data_dir(dir: &Path) -> Result<()> {
-    std::fs::create_dir_all(dir).map_err(|e| {
-        StoreError::Config(format!(
-            "cannot create data directory {}: {e}",
-            dir.display()
-        ))
-    })?;
+    use std::os::unix::fs::DirBuilderExt;
+    std::fs::DirBuilder::new()
+        .recursive(true)
+        .mode(0o700)
+        .create(dir)
+        .map_err(|e| {
+            StoreError::Config(format!(
+                "cannot create data directory {}: {e}",
+                dir.display()
+            ))
+        })?;
     let probe = dir.join(".write-test");
     std::fs::write(&probe, b"ok")
         .and_then(|_| std::fs::remove_file(&probe))

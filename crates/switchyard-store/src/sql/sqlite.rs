@@ -64,8 +64,42 @@ struct PlainCredentials {
     client_secret: Option<String>,
 }
 
+/// The database holds (sealed) credentials, key hashes and every request's metadata: only the
+/// owner may read it. SQLite gives the `-wal` and `-shm` files the database file's mode, so the
+/// file is created 0600 before SQLite opens it, and existing files are tightened.
+fn restrict_to_owner(path: &Path) -> Result<()> {
+    use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
+    let private = |p: &Path| std::fs::set_permissions(p, std::fs::Permissions::from_mode(0o600));
+    let denied = |e: std::io::Error| {
+        StoreError::Config(format!(
+            "cannot restrict {} to its owner: {e}",
+            path.display()
+        ))
+    };
+    if path.as_os_str() == ":memory:" {
+        return Ok(());
+    }
+    std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .mode(0o600)
+        .open(path)
+        .map_err(denied)?;
+    private(path).map_err(denied)?;
+    for suffix in ["-wal", "-shm"] {
+        let mut side = path.as_os_str().to_owned();
+        side.push(suffix);
+        let side = std::path::PathBuf::from(side);
+        if side.exists() {
+            private(&side).map_err(denied)?;
+        }
+    }
+    Ok(())
+}
+
 impl SqliteStore {
     pub async fn open(path: &Path, key: MasterKey) -> Result<Self> {
+        restrict_to_owner(path)?;
         let opts = SqliteConnectOptions::new()
             .filename(path)
             .create_if_missing(true)

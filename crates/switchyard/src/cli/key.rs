@@ -241,11 +241,11 @@ pub async fn run(store: Arc<dyn Store>, cmd: Command) -> anyhow::Result<()> {
     match cmd {
         Command::Create(args) => {
             if args.user == "admin"
-                && let Some(password) =
+                && let Some(admin) =
                     switchyard_server::bootstrap::ensure_admin(store.as_ref()).await?
             {
-                // The store is new: the admin user is created here instead of by `serve`.
-                eprintln!("created admin user `admin` with one-time password: {password}");
+                // No admin yet: it is created here instead of by `serve`.
+                eprintln!("{}", admin.announcement());
             }
             let user = store
                 .user_by_name(&args.user)

@@ -22,10 +22,10 @@ pub async fn run(mut config: Config, args: Args) -> anyhow::Result<()> {
     // Listen for Ctrl-C / SIGTERM before announcing the address, so a signal sent as soon as
     // the server is reachable still shuts it down cleanly.
     let shutdown = shutdown_signal()?;
-    if let Some(password) = switchyard_server::bootstrap::ensure_admin(store.as_ref()).await? {
-        // Printed once, on the first start only; never logged.
-        println!("created admin user `admin` with one-time password: {password}");
-        println!("(change it with `switchyard user passwd admin`)");
+    if let Some(admin) = switchyard_server::bootstrap::ensure_admin(store.as_ref()).await? {
+        // Printed once, when the admin is created; never logged.
+        println!("{}", admin.announcement());
+        println!("(change it with `switchyard user passwd {}`)", admin.name);
     }
     tracing::info!(addr = %app.local_addr(), "switchyard listening");
     println!("switchyard listening on http://{}", app.local_addr());
