@@ -1,7 +1,11 @@
 //! Sign-in: login and logout, who am I, and long-lived API tokens.
 //!
-//! Failed logins are counted per user name and per client address; after
-//! [`MAX_FAILURES`] within [`WINDOW`] either one is locked out for the rest of the window.
+//! Failed logins are counted per (user name, client address) and per client address. After
+//! [`FREE_FAILURES`] a key must wait before its next attempt, twice as long after each further
+//! failure (up to [`MAX_DELAY`]); a key's failures are forgotten after [`WINDOW`] without one.
+//! No user name is ever locked as such: guesses from elsewhere cannot keep its owner out, and a
+//! correct password from an address without recent failures signs in. API tokens never pass
+//! through here.
 //! A wrong password and an unknown user name get the same answer after the same work (a
 //! password hash is always verified), so the API does not tell which names exist.
 
@@ -24,7 +28,10 @@ use super::problem::{Problem, bad_body};
 use super::{Access, Caller, Operation, SESSION_COOKIE, audit, token_hash};
 use crate::state::AppState;
 
-pub const MAX_FAILURES: u32 = 5;
+/// Failed sign-ins a key may make before it has to wait.
+pub const FREE_FAILURES: u32 = 5;
+/// The longest wait between attempts.
+pub const MAX_DELAY: Duration = Duration::from_secs(15 * 60);
 /// Names and addresses tracked at once.
 const MAX_TRACKED: usize = 100_000;
 /// Longest user name accepted at sign-in.
@@ -46,16 +53,28 @@ fn decoy_hash() -> String {
 
 #[derive(Default)]
 pub struct LoginThrottle {
+    /// Key → (failures, time of the last one).
     failures: Mutex<HashMap<String, (u32, Instant)>>,
 }
 
+/// How long a key with `failures` must wait after its last failure.
+fn delay(failures: u32) -> Duration {
+    if failures < FREE_FAILURES {
+        return Duration::ZERO;
+    }
+    let doublings = (failures - FREE_FAILURES).min(20);
+    Duration::from_secs(1u64 << doublings).min(MAX_DELAY)
+}
+
 impl LoginThrottle {
-    /// Seconds until `key` may try again, if it is locked out.
+    /// Seconds until `key` may try again, if it has to wait.
     fn locked(&self, key: &str) -> Option<u64> {
         let map = self.failures.lock().unwrap_or_else(PoisonError::into_inner);
-        map.get(key).and_then(|(n, since)| {
-            let elapsed = since.elapsed();
-            (*n >= MAX_FAILURES && elapsed < WINDOW).then(|| (WINDOW - elapsed).as_secs().max(1))
+        map.get(key).and_then(|(n, last)| {
+            let since = last.elapsed();
+            let wait = delay(*n);
+            (since < WINDOW && since < wait)
+                .then(|| (wait - since).as_secs_f64().ceil().max(1.0) as u64)
         })
     }
 
@@ -64,18 +83,19 @@ impl LoginThrottle {
     fn attempt(&self, key: &str) {
         let mut map = self.failures.lock().unwrap_or_else(PoisonError::into_inner);
         if map.len() >= MAX_TRACKED {
-            // Bounded whatever an attacker sends: drop what expired, then partial counts,
-            // never a lockout in force.
-            map.retain(|_, (_, since)| since.elapsed() < WINDOW);
+            // Bounded whatever an attacker sends: drop what was forgotten, then the keys
+            // that need no wait, never a wait in force.
+            map.retain(|_, (_, last)| last.elapsed() < WINDOW);
             if map.len() >= MAX_TRACKED {
-                map.retain(|_, (n, _)| *n >= MAX_FAILURES);
+                map.retain(|_, (n, _)| *n >= FREE_FAILURES);
             }
         }
         let entry = map.entry(key.to_string()).or_insert((0, Instant::now()));
         if entry.1.elapsed() >= WINDOW {
-            *entry = (0, Instant::now());
+            entry.0 = 0;
         }
         entry.0 += 1;
+        entry.1 = Instant::now();
     }
 
     /// Takes back this attempt's count; `forget` clears the key's earlier failures too (a
@@ -261,7 +281,8 @@ async fn login(
         return Problem::invalid("username", "user name or password too long");
     }
     let ip = format!("ip:{}", client_ip(&parts, &state.config.trusted_proxies));
-    let name_key = format!("user:{}", req.username);
+    // Per name *and* address: a name alone would let anyone lock its owner out.
+    let name_key = format!("user:{}@{ip}", req.username);
     let throttle = &state.login_throttle;
     if let Some(wait) = throttle.locked(&name_key).or_else(|| throttle.locked(&ip)) {
         let mut resp = Problem::response(

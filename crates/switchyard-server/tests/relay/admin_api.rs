@@ -664,6 +664,85 @@ async fn settings_prices_usage_records_and_aggregates() {
 }
 
 #[tokio::test]
+async fn guesses_from_anywhere_cannot_lock_the_admin_out() {
+    let mock = MockUpstream::start().await;
+    let app = TestApp::start_with(&mock, |c| {
+        c.set("trusted_proxies", "127.0.0.1").unwrap();
+    })
+    .await;
+    let bearer = app.admin().await;
+    let token = send_json(
+        app.api(Method::POST, "/tokens", &bearer)
+            .json(&json!({"name": "automation"})),
+    )
+    .await["token"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let login = |password: &'static str, from: String| {
+        app.http
+            .post(format!("{}/api/admin/login", app.url))
+            .header("x-forwarded-for", from)
+            .json(&json!({"username": "root", "password": password}))
+            .send()
+    };
+    // The attacker's side: from one address, five free guesses, then waits that grow.
+    for _ in 0..5 {
+        let resp = login("wrong-password", "203.0.113.9".into()).await.unwrap();
+        assert_eq!(resp.status(), 401);
+    }
+    let first_wait = login("wrong-password", "203.0.113.9".into()).await.unwrap();
+    assert_eq!(first_wait.status(), 429);
+    let wait: u64 = first_wait.headers()["retry-after"]
+        .to_str()
+        .unwrap()
+        .parse()
+        .unwrap();
+    assert!((1..=2).contains(&wait), "a short first wait: {wait}");
+    tokio::time::sleep(Duration::from_millis(1100 * wait)).await;
+    assert_eq!(
+        login("wrong-password", "203.0.113.9".into())
+            .await
+            .unwrap()
+            .status(),
+        401,
+        "one more guess after the wait"
+    );
+    let longer = login("wrong-password", "203.0.113.9".into()).await.unwrap();
+    assert_eq!(longer.status(), 429);
+    let longer: u64 = longer.headers()["retry-after"]
+        .to_str()
+        .unwrap()
+        .parse()
+        .unwrap();
+    assert!(longer > wait, "the wait grows: {wait} then {longer}");
+    // Many addresses, five guesses each, at the same name.
+    for host in 1..=6 {
+        for _ in 0..5 {
+            let resp = login("wrong-password", format!("198.51.100.{host}"))
+                .await
+                .unwrap();
+            assert_eq!(resp.status(), 401);
+        }
+    }
+    // The admin's side: the right password from an address without failures signs in.
+    let resp = login("admin-password-1", "192.0.2.44".into())
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 200, "the admin is never locked out");
+    // API tokens never pass through the throttle.
+    let resp = app
+        .http
+        .get(format!("{}/api/admin/accounts", app.url))
+        .bearer_auth(&token)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 200);
+    app.stop().await;
+}
+
+#[tokio::test]
 async fn behind_a_trusted_proxy_the_throttle_counts_the_forwarded_address() {
     let mut config = switchyard_server::Config::default();
     assert!(
