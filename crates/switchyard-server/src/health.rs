@@ -1,4 +1,5 @@
-//! `/healthz` (the process answers), `/readyz` (the store answers), `/metrics`.
+//! `/healthz` (the process answers), `/readyz` (the store answers and usage reaches it),
+//! `/metrics`.
 
 use axum::extract::State;
 use axum::http::{StatusCode, header};
@@ -12,6 +13,19 @@ pub async fn healthz() -> &'static str {
 }
 
 pub async fn readyz(State(state): State<Arc<AppState>>) -> Response {
+    let writer = state.usage.health();
+    if writer.failing() {
+        // Requests are still served, but their usage only waits in memory: a balancer should
+        // send new work elsewhere until the store takes writes again.
+        return (
+            StatusCode::SERVICE_UNAVAILABLE,
+            format!(
+                "usage store failing: {} records waiting\n",
+                state.usage.backlog()
+            ),
+        )
+            .into_response();
+    }
     match tokio::time::timeout(std::time::Duration::from_secs(2), state.store.ping()).await {
         Ok(Ok(())) => (StatusCode::OK, "ready\n").into_response(),
         Ok(Err(e)) => (
@@ -24,6 +38,12 @@ pub async fn readyz(State(state): State<Arc<AppState>>) -> Response {
 }
 
 pub async fn metrics(State(state): State<Arc<AppState>>) -> Response {
+    let writer = state.usage.health();
+    crate::metrics::usage_writer(
+        state.usage.backlog(),
+        writer.failing(),
+        writer.failed_writes(),
+    );
     (
         [(header::CONTENT_TYPE, "text/plain; version=0.0.4")],
         state.metrics.render(),

@@ -21,6 +21,12 @@ pub const SNAPSHOT_RELOADS: &str = "switchyard_snapshot_reloads_total";
 /// client hammering past its limit must not flood the usage table).
 pub const LIMITED: &str = "switchyard_limited_requests_total";
 
+/// Usage records waiting to be stored (in the channel and in the writer's hands).
+pub const USAGE_BACKLOG: &str = "switchyard_usage_backlog";
+/// 1 while the usage store refuses writes (the records wait in memory and are retried).
+pub const USAGE_STORE_FAILING: &str = "switchyard_usage_store_failing";
+pub const USAGE_WRITE_FAILURES: &str = "switchyard_usage_write_failures_total";
+
 static HANDLE: OnceLock<PrometheusHandle> = OnceLock::new();
 
 /// Installs the process-wide recorder once; later calls (tests starting several apps) reuse it.
@@ -90,4 +96,11 @@ pub fn limited(dialect: &'static str) {
 
 pub fn snapshot_reload() {
     metrics::counter!(SNAPSHOT_RELOADS).increment(1);
+}
+
+/// The usage writer's state, read at each scrape.
+pub fn usage_writer(backlog: u64, failing: bool, failed_writes: u64) {
+    metrics::gauge!(USAGE_BACKLOG).set(backlog as f64);
+    metrics::gauge!(USAGE_STORE_FAILING).set(if failing { 1.0 } else { 0.0 });
+    metrics::counter!(USAGE_WRITE_FAILURES).absolute(failed_writes);
 }

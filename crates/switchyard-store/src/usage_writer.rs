@@ -3,6 +3,7 @@
 //! fails, and flushed when the writer is closed at shutdown.
 
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::Duration;
 use tokio::sync::{mpsc, oneshot};
 use tokio::task::JoinHandle;
@@ -16,6 +17,31 @@ const RETRY: Duration = Duration::from_secs(1);
 #[derive(Clone)]
 pub struct UsageSink {
     tx: mpsc::Sender<UsageRecord>,
+    health: Arc<WriterHealth>,
+}
+
+/// Whether records are reaching the store, for `/readyz` and `/metrics`.
+#[derive(Default)]
+pub struct WriterHealth {
+    failing: AtomicBool,
+    /// Records taken from the channel and not yet stored.
+    unsaved: AtomicU64,
+    failed_writes: AtomicU64,
+}
+
+impl WriterHealth {
+    /// The last write failed and its records still wait in memory.
+    pub fn failing(&self) -> bool {
+        self.failing.load(Ordering::Relaxed)
+    }
+
+    pub fn unsaved(&self) -> u64 {
+        self.unsaved.load(Ordering::Relaxed)
+    }
+
+    pub fn failed_writes(&self) -> u64 {
+        self.failed_writes.load(Ordering::Relaxed)
+    }
 }
 
 impl UsageSink {
@@ -29,6 +55,15 @@ impl UsageSink {
     /// requests already in flight.
     pub fn is_saturated(&self) -> bool {
         self.tx.capacity() == 0
+    }
+
+    pub fn health(&self) -> &WriterHealth {
+        &self.health
+    }
+
+    /// Records waiting: in the channel and in the writer's hands.
+    pub fn backlog(&self) -> u64 {
+        (self.tx.max_capacity() - self.tx.capacity()) as u64 + self.health.unsaved()
     }
 
     /// For callers that cannot wait (a body being dropped): tries at once, and when the
@@ -60,9 +95,10 @@ impl UsageWriter {
     pub fn spawn(store: Arc<dyn Store>, capacity: usize) -> (UsageSink, UsageWriter) {
         let (tx, rx) = mpsc::channel(capacity);
         let (stop_tx, stop_rx) = oneshot::channel();
-        let task = tokio::spawn(run(store, rx, stop_rx));
+        let health = Arc::new(WriterHealth::default());
+        let task = tokio::spawn(run(store, rx, stop_rx, health.clone()));
         (
-            UsageSink { tx },
+            UsageSink { tx, health },
             UsageWriter {
                 stop: stop_tx,
                 task,
@@ -83,6 +119,7 @@ async fn run(
     store: Arc<dyn Store>,
     mut rx: mpsc::Receiver<UsageRecord>,
     mut stop: oneshot::Receiver<()>,
+    health: Arc<WriterHealth>,
 ) {
     let mut batch: Vec<UsageRecord> = Vec::with_capacity(BATCH);
     let mut stopping = false;
@@ -114,24 +151,39 @@ async fn run(
             }
         }
         if !batch.is_empty() {
-            write_until_stored(store.as_ref(), &batch).await;
+            write_until_stored(store.as_ref(), &batch, &health).await;
             batch.clear();
         } else if stopping {
             break;
         }
     }
     if !batch.is_empty() {
-        write_until_stored(store.as_ref(), &batch).await;
+        write_until_stored(store.as_ref(), &batch, &health).await;
     }
 }
 
-async fn write_until_stored(store: &dyn Store, batch: &[UsageRecord]) {
+/// Retries until the batch is known committed (each try is a fresh transaction, and a
+/// connection whose write failed is never reused — see `insert_usage`). Meanwhile the records
+/// wait here and new ones back up in the bounded channel: back-pressure, never a drop.
+async fn write_until_stored(store: &dyn Store, batch: &[UsageRecord], health: &WriterHealth) {
+    health.unsaved.store(batch.len() as u64, Ordering::Relaxed);
     let mut tries = 0u32;
     while let Err(e) = store.insert_usage(batch).await {
         tries += 1;
-        tracing::error!(error = %e, records = batch.len(), tries, "writing usage failed; retrying");
+        health.failing.store(true, Ordering::Relaxed);
+        health.failed_writes.fetch_add(1, Ordering::Relaxed);
+        tracing::error!(error = %e, records = batch.len(), tries, "writing usage failed; records kept in memory, retrying");
         tokio::time::sleep(RETRY).await;
     }
+    if tries > 0 {
+        tracing::info!(
+            records = batch.len(),
+            tries,
+            "usage records stored after the store recovered"
+        );
+    }
+    health.failing.store(false, Ordering::Relaxed);
+    health.unsaved.store(0, Ordering::Relaxed);
 }
 
 #[cfg(test)]
@@ -141,7 +193,10 @@ mod tests {
     #[tokio::test]
     async fn a_full_channel_reports_saturation() {
         let (tx, _rx) = mpsc::channel(1);
-        let sink = UsageSink { tx };
+        let sink = UsageSink {
+            tx,
+            health: Default::default(),
+        };
         assert!(!sink.is_saturated());
         let record = UsageRecord {
             created_at: chrono::Utc::now(),

@@ -120,8 +120,16 @@ impl TestApp {
 
     /// [`TestApp::start`] with a configuration change applied before the server is built.
     pub async fn start_with(mock: &MockUpstream, configure: impl FnOnce(&mut Config)) -> TestApp {
+        Self::start_in(mock, tempfile::tempdir().unwrap(), configure).await
+    }
+
+    /// [`TestApp::start_with`] with its data directory in `dir` (e.g. on a small filesystem).
+    pub async fn start_in(
+        mock: &MockUpstream,
+        dir: tempfile::TempDir,
+        configure: impl FnOnce(&mut Config),
+    ) -> TestApp {
         switchyard_upstream::client::install_tls_provider();
-        let dir = tempfile::tempdir().unwrap();
         let mut config = Config::default();
         config.set("listen", "127.0.0.1:0").unwrap();
         config.data_dir = dir.path().to_path_buf();

@@ -966,43 +966,16 @@ impl Store for SqliteStore {
         // One multi-row INSERT per chunk: SQLite runs on sqlx's worker thread, so every
         // statement is a thread hand-off; a row each would make the writer the busiest thread
         // of a loaded relay. 23 columns x 400 rows stays under SQLite's 32,766 parameters.
-        let mut tx = self.pool.begin().await?;
-        for chunk in records.chunks(400) {
-            let mut q: sqlx::QueryBuilder<sqlx::Sqlite> = sqlx::QueryBuilder::new(
-                "INSERT INTO usage_records (created_at, request_id, api_key_id, user_id, account_id, dialect, endpoint,
-                   requested_model, upstream_model, input_tokens, output_tokens, cache_creation_5m_tokens,
-                   cache_creation_1h_tokens, cache_read_tokens, reasoning_tokens, cost_usd, stream, status,
-                   error_kind, attempts, ttfb_ms, duration_ms, session_hash) ",
-            );
-            q.push_values(chunk, |mut row, r| {
-                row.push_bind(ts(r.created_at))
-                    .push_bind(r.request_id.clone())
-                    .push_bind(r.api_key_id)
-                    .push_bind(r.user_id)
-                    .push_bind(r.account_id)
-                    .push_bind(r.dialect.clone())
-                    .push_bind(r.endpoint.clone())
-                    .push_bind(r.requested_model.clone())
-                    .push_bind(r.upstream_model.clone())
-                    .push_bind(r.usage.input_tokens as i64)
-                    .push_bind(r.usage.output_tokens as i64)
-                    .push_bind(r.usage.cache_creation_5m_tokens as i64)
-                    .push_bind(r.usage.cache_creation_1h_tokens as i64)
-                    .push_bind(r.usage.cache_read_tokens as i64)
-                    .push_bind(r.usage.reasoning_tokens as i64)
-                    .push_bind(r.cost_usd)
-                    .push_bind(i64::from(r.stream))
-                    .push_bind(i64::from(r.status))
-                    .push_bind(r.error_kind.clone())
-                    .push_bind(i64::from(r.attempts))
-                    .push_bind(r.ttfb_ms.map(|v| v as i64))
-                    .push_bind(r.duration_ms as i64)
-                    .push_bind(r.session_hash.clone());
-            });
-            q.build().execute(&mut *tx).await?;
+        // A write that fails (disk full, I/O error) may leave its connection inside a
+        // transaction SQLite did not roll back; pooled again, later inserts would "succeed"
+        // inside it and never commit. So the connection of a failed write is closed, never
+        // reused, and every retry starts on a fresh one.
+        let mut conn = self.pool.acquire().await?;
+        let written = insert_usage_rows(&mut conn, records).await;
+        if written.is_err() {
+            conn.close_on_drop();
         }
-        tx.commit().await?;
-        Ok(())
+        written
     }
 
     async fn recent_usage(&self, limit: u32) -> Result<Vec<UsageRecord>> {
@@ -1320,4 +1293,49 @@ fn audit_from_row(r: &SqliteRow) -> Result<AuditEntry> {
         target: r.try_get("target")?,
         detail: r.try_get("detail")?,
     })
+}
+
+/// One multi-row INSERT per chunk, in one transaction on `conn`.
+async fn insert_usage_rows(
+    conn: &mut sqlx::SqliteConnection,
+    records: &[UsageRecord],
+) -> Result<()> {
+    use sqlx::Connection;
+    let mut tx = conn.begin().await?;
+    for chunk in records.chunks(400) {
+        let mut q: sqlx::QueryBuilder<sqlx::Sqlite> = sqlx::QueryBuilder::new(
+            "INSERT INTO usage_records (created_at, request_id, api_key_id, user_id, account_id, dialect, endpoint,
+               requested_model, upstream_model, input_tokens, output_tokens, cache_creation_5m_tokens,
+               cache_creation_1h_tokens, cache_read_tokens, reasoning_tokens, cost_usd, stream, status,
+               error_kind, attempts, ttfb_ms, duration_ms, session_hash) ",
+        );
+        q.push_values(chunk, |mut row, r| {
+            row.push_bind(ts(r.created_at))
+                .push_bind(r.request_id.clone())
+                .push_bind(r.api_key_id)
+                .push_bind(r.user_id)
+                .push_bind(r.account_id)
+                .push_bind(r.dialect.clone())
+                .push_bind(r.endpoint.clone())
+                .push_bind(r.requested_model.clone())
+                .push_bind(r.upstream_model.clone())
+                .push_bind(r.usage.input_tokens as i64)
+                .push_bind(r.usage.output_tokens as i64)
+                .push_bind(r.usage.cache_creation_5m_tokens as i64)
+                .push_bind(r.usage.cache_creation_1h_tokens as i64)
+                .push_bind(r.usage.cache_read_tokens as i64)
+                .push_bind(r.usage.reasoning_tokens as i64)
+                .push_bind(r.cost_usd)
+                .push_bind(i64::from(r.stream))
+                .push_bind(i64::from(r.status))
+                .push_bind(r.error_kind.clone())
+                .push_bind(i64::from(r.attempts))
+                .push_bind(r.ttfb_ms.map(|v| v as i64))
+                .push_bind(r.duration_ms as i64)
+                .push_bind(r.session_hash.clone());
+        });
+        q.build().execute(&mut *tx).await?;
+    }
+    tx.commit().await?;
+    Ok(())
 }
