@@ -257,8 +257,12 @@ pub fn stream_end(data: &[u8]) {
             assert!(signal.ends_with(b"\n\n"));
         }
     }
-    // A valid array cut after any element takes the signal and parses.
-    if let Ok(Value::Array(items)) = serde_json::from_slice::<Value>(payload) {
+    // A valid array of objects (Gemini's stream: one response object per element) cut after
+    // any element takes the signal and parses. (After a scalar no boundary can be known: `1`
+    // may go on as `12`.)
+    if let Ok(Value::Array(items)) = serde_json::from_slice::<Value>(payload)
+        && items.iter().all(Value::is_object)
+    {
         let keep = at.min(items.len());
         let mut prefix = b"[".to_vec();
         for (i, item) in items[..keep].iter().enumerate() {

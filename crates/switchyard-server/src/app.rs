@@ -63,6 +63,16 @@ impl App {
                     e.to_string()
                 },
             })?;
+        // Records a previous run could not store before it stopped come first (they count
+        // towards cost limits too).
+        let replayed =
+            switchyard_store::usage_writer::replay_spills(store.as_ref(), &config.data_dir).await;
+        if replayed > 0 {
+            tracing::warn!(
+                records = replayed,
+                "usage records from the last run's spill file stored"
+            );
+        }
         let snapshot = Snapshot::load(store.as_ref()).await?;
         // Cost limits start from what was recorded before this start.
         let limits = crate::limits::Limits::default();
@@ -71,7 +81,8 @@ impl App {
             crate::limits::timezone(&snapshot.settings.text("cost_limit_timezone")),
         );
         limits.seed(&store.spend(periods.day, periods.week).await?, &periods);
-        let (usage, writer) = UsageWriter::spawn(store.clone(), USAGE_CHANNEL);
+        let (usage, writer) =
+            UsageWriter::spawn(store.clone(), USAGE_CHANNEL, config.data_dir.clone());
         let hosts = upstream_hosts(&config);
         let state = Arc::new(AppState {
             clients: ClientPool::new(Duration::from_secs(config.timeouts.connect_seconds))?,

@@ -1,7 +1,7 @@
 //! Records the store reads and writes, beyond the domain types of switchyard-core.
 
 use chrono::{DateTime, Utc};
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use std::collections::{BTreeMap, HashMap};
 use switchyard_core::account::{AccountId, Credentials};
 use switchyard_core::key::{KeyPolicy, UserLimits};
@@ -132,7 +132,7 @@ pub struct StoredUsage {
 }
 
 /// One finished relay request. Field names are the documented `usage recent --json` shape.
-#[derive(Debug, Clone, Serialize, PartialEq)]
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 pub struct UsageRecord {
     pub created_at: DateTime<Utc>,
     pub request_id: String,

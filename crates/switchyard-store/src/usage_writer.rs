@@ -2,6 +2,7 @@
 //! sender wait: back-pressure, never a drop), are written in batches, retried while the store
 //! fails, and flushed when the writer is closed at shutdown.
 
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::Duration;
@@ -13,6 +14,10 @@ use crate::{Store, UsageRecord};
 const BATCH: usize = 256;
 const LINGER: Duration = Duration::from_millis(200);
 const RETRY: Duration = Duration::from_secs(1);
+/// At shutdown, how long a failing store is retried before the records go to a spill file.
+const SHUTDOWN_RETRIES: u32 = 5;
+/// Spill files: `usage-spill-<millis>.jsonl`, one record per line, replayed at the next start.
+const SPILL_PREFIX: &str = "usage-spill-";
 
 #[derive(Clone)]
 pub struct UsageSink {
@@ -92,11 +97,17 @@ pub struct UsageWriter {
 }
 
 impl UsageWriter {
-    pub fn spawn(store: Arc<dyn Store>, capacity: usize) -> (UsageSink, UsageWriter) {
+    /// `spill_dir`: where records still unstored at shutdown are written (the data directory);
+    /// see [`replay_spills`].
+    pub fn spawn(
+        store: Arc<dyn Store>,
+        capacity: usize,
+        spill_dir: PathBuf,
+    ) -> (UsageSink, UsageWriter) {
         let (tx, rx) = mpsc::channel(capacity);
         let (stop_tx, stop_rx) = oneshot::channel();
         let health = Arc::new(WriterHealth::default());
-        let task = tokio::spawn(run(store, rx, stop_rx, health.clone()));
+        let task = tokio::spawn(run(store, rx, stop_rx, health.clone(), spill_dir));
         (
             UsageSink { tx, health },
             UsageWriter {
@@ -118,19 +129,29 @@ impl UsageWriter {
 async fn run(
     store: Arc<dyn Store>,
     mut rx: mpsc::Receiver<UsageRecord>,
-    mut stop: oneshot::Receiver<()>,
+    stop: oneshot::Receiver<()>,
     health: Arc<WriterHealth>,
+    spill_dir: PathBuf,
 ) {
+    let mut stop = Stop {
+        rx: stop,
+        requested: false,
+    };
     let mut batch: Vec<UsageRecord> = Vec::with_capacity(BATCH);
     let mut stopping = false;
     loop {
+        if stop.requested && !stopping {
+            // The stop came during a write's retries.
+            stopping = true;
+            rx.close();
+        }
         if !stopping && batch.is_empty() {
             tokio::select! {
                 got = rx.recv() => match got {
                     Some(r) => batch.push(r),
                     None => break,
                 },
-                _ = &mut stop => { stopping = true; rx.close(); }
+                _ = &mut stop.rx, if !stop.requested => { stopping = true; stop.requested = true; rx.close(); }
             }
         }
         // Gather more for a short while, so a busy server writes few large transactions.
@@ -142,7 +163,7 @@ async fn run(
                 tokio::select! {
                     got = rx.recv() => got,
                     _ = tokio::time::sleep_until(deadline) => break,
-                    _ = &mut stop => { stopping = true; rx.close(); continue; }
+                    _ = &mut stop.rx, if !stop.requested => { stopping = true; stop.requested = true; rx.close(); continue; }
                 }
             };
             match next {
@@ -151,29 +172,196 @@ async fn run(
             }
         }
         if !batch.is_empty() {
-            write_until_stored(store.as_ref(), &batch, &health).await;
+            if !write_until_stored(store.as_ref(), &batch, &health, &mut stop).await {
+                rx.close();
+                // Shutting down and the store still fails: nothing may be dropped.
+                while let Some(r) = rx.recv().await {
+                    batch.push(r);
+                }
+                spill(&spill_dir, &batch);
+                return;
+            }
             batch.clear();
         } else if stopping {
             break;
         }
     }
-    if !batch.is_empty() {
-        write_until_stored(store.as_ref(), &batch, &health).await;
+    if !batch.is_empty() && !write_until_stored(store.as_ref(), &batch, &health, &mut stop).await {
+        spill(&spill_dir, &batch);
     }
+}
+
+/// The writer's stop signal, which may arrive in the middle of retries.
+struct Stop {
+    rx: oneshot::Receiver<()>,
+    requested: bool,
+}
+
+impl Stop {
+    fn requested(&mut self) -> bool {
+        if !self.requested
+            && !matches!(self.rx.try_recv(), Err(oneshot::error::TryRecvError::Empty))
+        {
+            self.requested = true;
+        }
+        self.requested
+    }
+
+    /// Sleeps `d`, or less if the stop comes meanwhile.
+    async fn sleep(&mut self, d: Duration) {
+        if self.requested() {
+            tokio::time::sleep(d).await;
+            return;
+        }
+        tokio::select! {
+            () = tokio::time::sleep(d) => {}
+            _ = &mut self.rx => self.requested = true,
+        }
+    }
+}
+
+/// Where spill files go when the data directory itself cannot take them: a folder in the
+/// system's temporary directory named after the data directory, so only its own server
+/// replays them.
+fn fallback_spill_dir(data_dir: &Path) -> PathBuf {
+    use sha2::Digest;
+    let digest = sha2::Sha256::digest(data_dir.as_os_str().as_encoded_bytes());
+    std::env::temp_dir().join(format!("switchyard-spill-{}", hex::encode(&digest[..8])))
+}
+
+/// Writes `records` to a new spill file (data directory first, else the fallback), fsynced,
+/// owner-only. Says loudly how many records were saved where, or lost.
+fn spill(data_dir: &Path, records: &[UsageRecord]) {
+    let mut text = String::new();
+    for r in records {
+        match serde_json::to_string(r) {
+            Ok(line) => {
+                text.push_str(&line);
+                text.push('\n');
+            }
+            Err(e) => {
+                tracing::error!(request_id = %r.request_id, error = %e, "usage record not serialisable")
+            }
+        }
+    }
+    let name = format!(
+        "{SPILL_PREFIX}{}.jsonl",
+        chrono::Utc::now().timestamp_millis()
+    );
+    for dir in [data_dir.to_path_buf(), fallback_spill_dir(data_dir)] {
+        let path = dir.join(&name);
+        match write_private(&path, text.as_bytes()) {
+            Ok(()) => {
+                tracing::error!(records = records.len(), path = %path.display(), "usage store still failing at shutdown: records saved to a spill file, replayed at the next start");
+                return;
+            }
+            Err(e) => {
+                tracing::error!(path = %path.display(), error = %e, "cannot write usage spill file")
+            }
+        }
+    }
+    tracing::error!(
+        records = records.len(),
+        "USAGE RECORDS LOST: the store and every spill location failed"
+    );
+}
+
+fn write_private(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
+    use std::io::Write;
+    use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};
+    if let Some(dir) = path.parent() {
+        std::fs::DirBuilder::new()
+            .recursive(true)
+            .mode(0o700)
+            .create(dir)?;
+    }
+    let mut f = std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(0o600)
+        .open(path)?;
+    f.write_all(bytes)?;
+    f.sync_all()
+}
+
+/// Stores the records of every spill file a previous run left (in `data_dir` or its
+/// fallback) and removes each file once its records are committed. Returns how many records
+/// were replayed. A file that cannot be stored stays for the next start.
+pub async fn replay_spills(store: &dyn Store, data_dir: &Path) -> usize {
+    let mut replayed = 0;
+    for dir in [data_dir.to_path_buf(), fallback_spill_dir(data_dir)] {
+        let Ok(entries) = std::fs::read_dir(&dir) else {
+            continue;
+        };
+        for entry in entries.flatten() {
+            let path = entry.path();
+            let is_spill = path
+                .file_name()
+                .and_then(|n| n.to_str())
+                .is_some_and(|n| n.starts_with(SPILL_PREFIX) && n.ends_with(".jsonl"));
+            if !is_spill {
+                continue;
+            }
+            let text = match std::fs::read_to_string(&path) {
+                Ok(t) => t,
+                Err(e) => {
+                    tracing::error!(path = %path.display(), error = %e, "cannot read usage spill file");
+                    continue;
+                }
+            };
+            let records: Vec<UsageRecord> = text
+                .lines()
+                .filter(|l| !l.trim().is_empty())
+                .filter_map(|l| match serde_json::from_str(l) {
+                    Ok(r) => Some(r),
+                    Err(e) => {
+                        tracing::error!(path = %path.display(), error = %e, "unreadable line in usage spill file");
+                        None
+                    }
+                })
+                .collect();
+            match store.insert_usage(&records).await {
+                Ok(()) => {
+                    replayed += records.len();
+                    tracing::info!(records = records.len(), path = %path.display(), "usage spill file replayed");
+                    if let Err(e) = std::fs::remove_file(&path) {
+                        tracing::error!(path = %path.display(), error = %e, "cannot remove replayed spill file (its records are stored; remove it by hand)");
+                    }
+                }
+                Err(e) => {
+                    tracing::error!(path = %path.display(), error = %e, "cannot replay usage spill file yet; kept for the next start")
+                }
+            }
+        }
+    }
+    replayed
 }
 
 /// Retries until the batch is known committed (each try is a fresh transaction, and a
 /// connection whose write failed is never reused — see `insert_usage`). Meanwhile the records
 /// wait here and new ones back up in the bounded channel: back-pressure, never a drop.
-async fn write_until_stored(store: &dyn Store, batch: &[UsageRecord], health: &WriterHealth) {
+async fn write_until_stored(
+    store: &dyn Store,
+    batch: &[UsageRecord],
+    health: &WriterHealth,
+    stop: &mut Stop,
+) -> bool {
     health.unsaved.store(batch.len() as u64, Ordering::Relaxed);
     let mut tries = 0u32;
+    let mut tries_left_at_stop = SHUTDOWN_RETRIES;
     while let Err(e) = store.insert_usage(batch).await {
         tries += 1;
+        if stop.requested() {
+            tries_left_at_stop = tries_left_at_stop.saturating_sub(1);
+            if tries_left_at_stop == 0 {
+                tracing::error!(error = %e, records = batch.len(), tries, "writing usage still fails at shutdown");
+                return false;
+            }
+        }
         health.failing.store(true, Ordering::Relaxed);
         health.failed_writes.fetch_add(1, Ordering::Relaxed);
         tracing::error!(error = %e, records = batch.len(), tries, "writing usage failed; records kept in memory, retrying");
-        tokio::time::sleep(RETRY).await;
+        stop.sleep(RETRY).await;
     }
     if tries > 0 {
         tracing::info!(
@@ -184,6 +372,7 @@ async fn write_until_stored(store: &dyn Store, batch: &[UsageRecord], health: &W
     }
     health.failing.store(false, Ordering::Relaxed);
     health.unsaved.store(0, Ordering::Relaxed);
+    true
 }
 
 #[cfg(test)]

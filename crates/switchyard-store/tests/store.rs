@@ -1153,3 +1153,52 @@ async fn a_pending_oauth_sign_in_is_taken_once() {
     assert!(store.take_oauth_pending("st-1").await.unwrap().is_none());
     assert!(store.take_oauth_pending("other").await.unwrap().is_none());
 }
+
+#[tokio::test]
+async fn records_the_store_cannot_take_at_shutdown_are_spilled_and_stored_at_the_next_start() {
+    use switchyard_store::usage_writer::{UsageWriter, replay_spills};
+    let (dir, store) = fresh().await;
+    let (sink, writer) = UsageWriter::spawn(store.clone(), 64, dir.path().to_path_buf());
+    // The store goes away under the writer (here: its connections are closed), so every
+    // write fails until shutdown.
+    store.close().await;
+    for n in 0..7 {
+        sink.send(usage_record(n, Utc::now())).await.unwrap();
+    }
+    let failing = async {
+        while !sink.health().failing() {
+            tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+        }
+    };
+    tokio::time::timeout(std::time::Duration::from_secs(5), failing)
+        .await
+        .expect("the writer notices the failing store");
+    assert_eq!(sink.backlog(), 7);
+    drop(sink);
+    tokio::time::timeout(std::time::Duration::from_secs(15), writer.close())
+        .await
+        .expect("shutdown does not wait forever on a failing store");
+    let spilled: Vec<_> = std::fs::read_dir(dir.path())
+        .unwrap()
+        .flatten()
+        .filter(|e| e.file_name().to_string_lossy().starts_with("usage-spill-"))
+        .collect();
+    assert_eq!(spilled.len(), 1, "one spill file in the data directory");
+    use std::os::unix::fs::PermissionsExt;
+    assert_eq!(
+        spilled[0].metadata().unwrap().permissions().mode() & 0o777,
+        0o600
+    );
+
+    // The next start stores them and removes the file.
+    let again = open_in(dir.path(), None).await.unwrap();
+    assert_eq!(replay_spills(again.as_ref(), dir.path()).await, 7);
+    assert_eq!(again.recent_usage(100).await.unwrap().len(), 7);
+    assert!(!spilled[0].path().exists());
+    assert_eq!(
+        replay_spills(again.as_ref(), dir.path()).await,
+        0,
+        "only once"
+    );
+    again.close().await;
+}

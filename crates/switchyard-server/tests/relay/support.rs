@@ -25,7 +25,7 @@ pub struct TestApp {
     pub http: reqwest::Client,
     stop: Option<oneshot::Sender<()>>,
     task: Option<JoinHandle<()>>,
-    _dir: tempfile::TempDir,
+    _dir: Option<tempfile::TempDir>,
 }
 
 pub struct AccountSpec {
@@ -129,10 +129,23 @@ impl TestApp {
         dir: tempfile::TempDir,
         configure: impl FnOnce(&mut Config),
     ) -> TestApp {
+        let mut app = Self::start_at(mock, dir.path(), configure).await;
+        app._dir = Some(dir);
+        app
+    }
+
+    /// A server on the data directory `path`, which outlives it (for restarts). The store
+    /// gets the test user and key only when it has no users yet.
+    pub async fn start_at(
+        mock: &MockUpstream,
+        path: &std::path::Path,
+        configure: impl FnOnce(&mut Config),
+    ) -> TestApp {
         switchyard_upstream::client::install_tls_provider();
+        let dir = path;
         let mut config = Config::default();
         config.set("listen", "127.0.0.1:0").unwrap();
-        config.data_dir = dir.path().to_path_buf();
+        config.data_dir = dir.to_path_buf();
         config.set("upstream.anthropic_api", &mock.url()).unwrap();
         config
             .set(
@@ -155,18 +168,25 @@ impl TestApp {
         config.timeouts.shutdown_grace_seconds = 2;
         configure(&mut config);
         let store = switchyard_store::open(StoreLocation {
-            data_dir: dir.path(),
+            data_dir: dir,
             database_url: None,
             master_key: None,
         })
         .await
         .unwrap();
-        let user = store.create_user("alice", "user", None).await.unwrap();
+        // A restart on the same data directory keeps its user and gets a key of its own.
+        let (user, key_name) = match store.user_by_name("alice").await.unwrap() {
+            Some(u) => (u, format!("test-{}", key::generate().prefix)),
+            None => (
+                store.create_user("alice", "user", None).await.unwrap(),
+                "test".to_string(),
+            ),
+        };
         let generated = key::generate();
         let created = store
             .create_key(NewApiKey {
                 user_id: user.id,
-                name: "test".into(),
+                name: key_name,
                 prefix: generated.prefix.clone(),
                 hash: generated.hash.clone(),
                 ..Default::default()
@@ -189,7 +209,7 @@ impl TestApp {
             http: reqwest::Client::builder().no_proxy().build().unwrap(),
             stop: Some(stop),
             task: Some(task),
-            _dir: dir,
+            _dir: None,
         }
     }
 
