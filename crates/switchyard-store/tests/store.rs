@@ -1202,3 +1202,64 @@ async fn records_the_store_cannot_take_at_shutdown_are_spilled_and_stored_at_the
     );
     again.close().await;
 }
+
+#[tokio::test]
+async fn credentials_inside_urls_are_sealed_at_rest() {
+    let (dir, store) = fresh().await;
+    let proxy = "http://proxyuser:PROXYPASSWORD-8841@127.0.0.1:3128";
+    let base = "https://upuser:UPSTREAMURLPASS-5512@mirror.example/v1";
+    let created = store
+        .create_account(NewAccount {
+            kind: Some(AccountKind::Claude),
+            name: "behind-proxy".into(),
+            base_url: Some(base.into()),
+            proxy_url: Some(proxy.into()),
+            credentials: Credentials {
+                api_key: Some(Secret::new("sk-ant-api03-at-rest")),
+                ..Default::default()
+            },
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    assert_eq!(created.proxy_url.as_deref(), Some(proxy), "read back whole");
+    assert_eq!(created.base_url.as_deref(), Some(base));
+    // A URL without credentials stays as it was.
+    let plain = store
+        .update_account(
+            created.id,
+            AccountPatch {
+                proxy_url: Some(Some("socks5://127.0.0.1:1080".into())),
+                ..Default::default()
+            },
+        )
+        .await
+        .unwrap();
+    assert_eq!(plain.proxy_url.as_deref(), Some("socks5://127.0.0.1:1080"));
+    store
+        .update_account(
+            created.id,
+            AccountPatch {
+                proxy_url: Some(Some(proxy.into())),
+                ..Default::default()
+            },
+        )
+        .await
+        .unwrap();
+    store.close().await;
+    // Nothing the store wrote holds the passwords in the clear (database, WAL, anything).
+    for entry in std::fs::read_dir(dir.path()).unwrap().flatten() {
+        let bytes = std::fs::read(entry.path()).unwrap();
+        for secret in ["PROXYPASSWORD-8841", "UPSTREAMURLPASS-5512", "sk-ant-api03-at-rest"] {
+            assert!(
+                !bytes.windows(secret.len()).any(|w| w == secret.as_bytes()),
+                "{secret} in {}",
+                entry.path().display()
+            );
+        }
+    }
+    let again = open_in(dir.path(), None).await.unwrap();
+    let found = again.find_account("behind-proxy").await.unwrap();
+    assert_eq!(found.proxy_url.as_deref(), Some(proxy));
+    again.close().await;
+}

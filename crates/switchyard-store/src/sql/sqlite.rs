@@ -131,7 +131,60 @@ impl SqliteStore {
             .map_err(|e| open_error(path, e))?;
         let store = Self { pool, key };
         store.check_master_key().await?;
+        store.seal_legacy_urls().await?;
         Ok(store)
+    }
+
+    /// A URL with credentials in it (a proxy's or a mirror's user and password) is stored
+    /// sealed like the other credentials: `sealed:` + the ciphertext. URLs without them stay
+    /// readable.
+    fn seal_url(&self, url: Option<&str>) -> Result<Option<String>> {
+        match url {
+            Some(u) if has_userinfo(u) => Ok(Some(format!(
+                "{SEALED_URL}{}",
+                self.key.encrypt(u.as_bytes())?
+            ))),
+            other => Ok(other.map(str::to_string)),
+        }
+    }
+
+    fn open_url(&self, stored: Option<String>) -> Result<Option<String>> {
+        match stored {
+            Some(s) if s.starts_with(SEALED_URL) => {
+                let plain = self.key.decrypt(&s[SEALED_URL.len()..])?;
+                String::from_utf8(plain)
+                    .map(Some)
+                    .map_err(|_| StoreError::Crypto("a stored URL is not text".into()))
+            }
+            other => Ok(other),
+        }
+    }
+
+    /// Stores written before URLs were sealed kept them in plain text: seal them now.
+    async fn seal_legacy_urls(&self) -> Result<()> {
+        let rows = sqlx::query("SELECT id, base_url, proxy_url FROM accounts")
+            .fetch_all(&self.pool)
+            .await?;
+        for row in rows {
+            let id: i64 = row.try_get("id")?;
+            for (column, update) in [
+                ("base_url", "UPDATE accounts SET base_url = ? WHERE id = ?"),
+                (
+                    "proxy_url",
+                    "UPDATE accounts SET proxy_url = ? WHERE id = ?",
+                ),
+            ] {
+                let value: Option<String> = row.try_get(column)?;
+                if let Some(v) = value.filter(|v| !v.starts_with(SEALED_URL) && has_userinfo(v)) {
+                    sqlx::query(update)
+                        .bind(self.seal_url(Some(&v))?)
+                        .bind(id)
+                        .execute(&self.pool)
+                        .await?;
+                }
+            }
+        }
+        Ok(())
     }
 
     async fn check_master_key(&self) -> Result<()> {
@@ -205,13 +258,13 @@ impl SqliteStore {
             id: row.try_get("id")?,
             kind: AccountKind::from_str(&kind).map_err(|e| StoreError::Database(e.to_string()))?,
             name: row.try_get("name")?,
-            base_url: row.try_get("base_url")?,
+            base_url: self.open_url(row.try_get("base_url")?)?,
             priority: row.try_get("priority")?,
             weight: row.try_get::<i64, _>("weight")?.max(0) as u32,
             allowed_models: json_col(row, "allowed_models")?,
             model_map: json_col(row, "model_map")?,
             max_concurrency: row.try_get::<i64, _>("max_concurrency")?.max(0) as u32,
-            proxy_url: row.try_get("proxy_url")?,
+            proxy_url: self.open_url(row.try_get("proxy_url")?)?,
             status: AccountStatus::from_str(&status).map_err(StoreError::Database)?,
             status_reason: row.try_get("status_reason")?,
             status_until: opt_ts(row, "status_until")?,
@@ -233,6 +286,16 @@ impl SqliteStore {
             .ok_or_else(|| StoreError::NotFound(format!("account {id}")))?;
         self.account_from_row(&row)
     }
+}
+
+/// Marks a sealed URL column value.
+const SEALED_URL: &str = "sealed:";
+
+/// Whether `url` carries a user name or password (`scheme://user:pass@host…`).
+fn has_userinfo(url: &str) -> bool {
+    let rest = url.split_once("://").map_or(url, |(_, r)| r);
+    let authority = rest.split(['/', '?', '#']).next().unwrap_or("");
+    authority.contains('@')
 }
 
 fn open_error(path: &Path, e: sqlx::Error) -> StoreError {
@@ -713,13 +776,13 @@ impl Store for SqliteStore {
         )
         .bind(kind.as_str())
         .bind(&a.name)
-        .bind(&a.base_url)
+        .bind(self.seal_url(a.base_url.as_deref())?)
         .bind(a.priority.unwrap_or(50))
         .bind(i64::from(a.weight.unwrap_or(1)))
         .bind(to_json(&a.allowed_models)?)
         .bind(to_json(&a.model_map)?)
         .bind(i64::from(a.max_concurrency.unwrap_or(0)))
-        .bind(&a.proxy_url)
+        .bind(self.seal_url(a.proxy_url.as_deref())?)
         .bind(to_json(&a.extra)?)
         .bind(self.seal(&a.credentials)?)
         .bind(&now)
@@ -793,13 +856,13 @@ impl Store for SqliteStore {
                max_concurrency = ?, proxy_url = ?, extra = ?, credentials = ?, updated_at = ? WHERE id = ?",
         )
         .bind(&a.name)
-        .bind(&a.base_url)
+        .bind(self.seal_url(a.base_url.as_deref())?)
         .bind(a.priority)
         .bind(i64::from(a.weight))
         .bind(to_json(&a.allowed_models)?)
         .bind(to_json(&a.model_map)?)
         .bind(i64::from(a.max_concurrency))
-        .bind(&a.proxy_url)
+        .bind(self.seal_url(a.proxy_url.as_deref())?)
         .bind(to_json(&a.extra)?)
         .bind(self.seal(&a.credentials)?)
         .bind(ts(Utc::now()))
