@@ -1250,7 +1250,11 @@ async fn credentials_inside_urls_are_sealed_at_rest() {
     // Nothing the store wrote holds the passwords in the clear (database, WAL, anything).
     for entry in std::fs::read_dir(dir.path()).unwrap().flatten() {
         let bytes = std::fs::read(entry.path()).unwrap();
-        for secret in ["PROXYPASSWORD-8841", "UPSTREAMURLPASS-5512", "sk-ant-api03-at-rest"] {
+        for secret in [
+            "PROXYPASSWORD-8841",
+            "UPSTREAMURLPASS-5512",
+            "sk-ant-api03-at-rest",
+        ] {
             assert!(
                 !bytes.windows(secret.len()).any(|w| w == secret.as_bytes()),
                 "{secret} in {}",

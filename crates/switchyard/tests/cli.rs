@@ -1248,7 +1248,11 @@ impl Drop for Server {
 
 impl Server {
     fn start(sb: &Sandbox) -> Server {
-        let mut cmd = base_command(sb.tmp.path());
+        Self::start_cmd(sb, base_command(sb.tmp.path()))
+    }
+
+    /// Starts `cmd` (the binary, or a wrapper that runs it) as `serve` on `sb`.
+    fn start_cmd(sb: &Sandbox, mut cmd: Command) -> Server {
         cmd.arg("--data-dir")
             .arg(&sb.data)
             .args(["serve", "--listen", "127.0.0.1:0"])
@@ -1536,6 +1540,33 @@ fn a_user_added_before_the_first_start_still_leaves_an_admin_and_given_passwords
         text.contains("admin-2"),
         "a new admin next to the `admin` user: {text}"
     );
+}
+
+#[test]
+fn serve_raises_a_low_open_file_limit_to_the_hard_limit() {
+    let sb = Sandbox::new();
+    // Start it with a soft limit of 1,024, as many distributions do.
+    let mut cmd = Command::new("prlimit");
+    cmd.args(["--nofile=1024:", "--", BIN])
+        .env_remove("RUST_LOG")
+        .current_dir(sb.tmp.path());
+    for (name, _) in std::env::vars_os() {
+        if name.to_string_lossy().starts_with("SWITCHYARD_") {
+            cmd.env_remove(name);
+        }
+    }
+    let server = Server::start_cmd(&sb, cmd);
+    let limits = std::fs::read_to_string(format!("/proc/{}/limits", server.child.id())).unwrap();
+    let line = limits
+        .lines()
+        .find(|l| l.starts_with("Max open files"))
+        .unwrap();
+    let fields: Vec<&str> = line.split_whitespace().collect();
+    let (soft, hard) = (fields[3], fields[4]);
+    assert_eq!(soft, hard, "{line}");
+    assert_ne!(soft, "1024", "{line}");
+    let (exit, _, _, _) = server.stop();
+    assert!(exit.success());
 }
 
 #[test]
