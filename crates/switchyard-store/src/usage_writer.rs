@@ -12,7 +12,10 @@ use tokio::task::JoinHandle;
 use crate::{Store, UsageRecord};
 
 const BATCH: usize = 256;
-const LINGER: Duration = Duration::from_millis(200);
+/// How long a batch waits for more records. It bounds what a `kill -9` can take: the records
+/// of requests that finished in the last `LINGER` (ADR 0008: 200 ms lost up to 72 ms of
+/// finished requests at 100 rps, 20 ms loses at most 20 ms). Under load batches fill first.
+const LINGER: Duration = Duration::from_millis(20);
 const RETRY: Duration = Duration::from_secs(1);
 /// At shutdown, how long a failing store is retried before the records go to a spill file.
 const SHUTDOWN_RETRIES: u32 = 5;
