@@ -84,6 +84,7 @@ impl App {
         let (usage, writer) =
             UsageWriter::spawn(store.clone(), USAGE_CHANNEL, config.data_dir.clone());
         let hosts = upstream_hosts(&config);
+        let body_budget = crate::relay::body::BodyBudget::new(config.body_budget_bytes);
         let state = Arc::new(AppState {
             clients: ClientPool::new(Duration::from_secs(config.timeouts.connect_seconds))?,
             tokens: TokenManager::new(Arc::new(StorePersist {
@@ -107,6 +108,7 @@ impl App {
             shutdown: tokio::sync::watch::channel(false).0,
             login_throttle: Default::default(),
             projects: switchyard_upstream::gemini::CodeAssistProjects::new(),
+            body_budget,
         });
         Ok(Self {
             listener,
@@ -150,27 +152,19 @@ impl App {
         let grace = Duration::from_secs(state.config.timeouts.shutdown_grace_seconds);
         let router = Self::router(state.clone());
         let (stopping_tx, stopping_rx) = tokio::sync::oneshot::channel::<()>();
-        // SSE events are small writes: without TCP_NODELAY the last ones of a stream wait for
-        // the client's delayed ACK (~40 ms per stream).
-        let listener = axum::serve::ListenerExt::tap_io(listener, |tcp| {
-            let _ = tcp.set_nodelay(true);
-        });
-        // A make-service hands each connection a clone of the finished router; serving the
-        // router directly rebuilds its route table per connection (~10 KiB each). The peer
-        // address is kept for the admin login throttle.
-        let serve = axum::serve(
-            listener,
-            router.into_make_service_with_connect_info::<std::net::SocketAddr>(),
-        )
-        .with_graceful_shutdown(async move {
+        let limits = crate::connections::ConnectionLimits {
+            header: Duration::from_secs(state.config.timeouts.client_header_seconds),
+            keepalive: Duration::from_secs(state.config.timeouts.client_keepalive_seconds),
+            max_connections: match state.config.max_connections {
+                0 => crate::connections::default_max_connections(),
+                n => n,
+            },
+        };
+        tracing::debug!(max_connections = limits.max_connections, "listening");
+        let served = crate::connections::serve(listener, router, limits, async move {
             shutdown.await;
             let _ = stopping_tx.send(());
         });
-        let served = async move {
-            if let Err(e) = serve.await {
-                tracing::error!(error = %e, "server error");
-            }
-        };
         tokio::pin!(served);
         tokio::select! {
             _ = &mut served => {}

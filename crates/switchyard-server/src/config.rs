@@ -25,6 +25,12 @@ pub struct Config {
     pub log_level: String,
     /// Largest request body accepted, in bytes.
     pub body_limit_bytes: usize,
+    /// Request bodies held in memory at once, across all requests. A body that does not fit
+    /// waits for others to finish (up to `timeouts.client_body_idle_seconds`), then gets 503.
+    pub body_budget_bytes: usize,
+    /// Client connections open at once; 0 means half the open-file limit. At the cap new
+    /// connections wait in the listen backlog.
+    pub max_connections: usize,
     /// Reverse proxies in front of Switchyard (their addresses). For requests they pass on, the
     /// client's address is read from `x-forwarded-for` (for the admin sign-in throttle).
     pub trusted_proxies: Vec<std::net::IpAddr>,
@@ -66,6 +72,15 @@ pub struct Timeouts {
     pub idle_seconds: u64,
     /// Graceful shutdown: how long in-flight requests may take to finish.
     pub shutdown_grace_seconds: u64,
+    /// A client connection must send a whole request head within this long of being opened
+    /// (and of its first byte, for later requests on it).
+    pub client_header_seconds: u64,
+    /// A client connection with no request in flight closes this long after its last response.
+    pub client_keepalive_seconds: u64,
+    /// Longest pause while a request body arrives before the request gets 408.
+    pub client_body_idle_seconds: u64,
+    /// Longest time a whole request body may take to arrive before the request gets 408.
+    pub client_body_seconds: u64,
 }
 
 impl Default for Config {
@@ -79,6 +94,8 @@ impl Default for Config {
             log_format: LogFormat::Text,
             log_level: "info".into(),
             body_limit_bytes: 32 * 1024 * 1024,
+            body_budget_bytes: 256 * 1024 * 1024,
+            max_connections: 0,
             trusted_proxies: Vec::new(),
             upstream: UpstreamHosts::default(),
             timeouts: Timeouts::default(),
@@ -109,6 +126,10 @@ impl Default for Timeouts {
             connect_seconds: 10,
             idle_seconds: 300,
             shutdown_grace_seconds: 30,
+            client_header_seconds: 15,
+            client_keepalive_seconds: 75,
+            client_body_idle_seconds: 15,
+            client_body_seconds: 120,
         }
     }
 }
@@ -139,6 +160,8 @@ impl Config {
         "log_format",
         "log_level",
         "body_limit_bytes",
+        "body_budget_bytes",
+        "max_connections",
         "trusted_proxies",
         "upstream.anthropic_api",
         "upstream.claude_oauth_token_url",
@@ -153,6 +176,10 @@ impl Config {
         "timeouts.connect_seconds",
         "timeouts.idle_seconds",
         "timeouts.shutdown_grace_seconds",
+        "timeouts.client_header_seconds",
+        "timeouts.client_keepalive_seconds",
+        "timeouts.client_body_idle_seconds",
+        "timeouts.client_body_seconds",
     ];
 
     /// File, then environment. Flags are applied by the caller with [`Config::set`].
@@ -235,6 +262,8 @@ impl Config {
             }
             "log_level" => self.log_level = value.to_string(),
             "body_limit_bytes" => self.body_limit_bytes = number(value)? as usize,
+            "body_budget_bytes" => self.body_budget_bytes = number(value)? as usize,
+            "max_connections" => self.max_connections = number(value)? as usize,
             "trusted_proxies" => {
                 self.trusted_proxies = value
                     .split(',')
@@ -265,6 +294,16 @@ impl Config {
             "timeouts.shutdown_grace_seconds" => {
                 self.timeouts.shutdown_grace_seconds = number(value)?
             }
+            "timeouts.client_header_seconds" => {
+                self.timeouts.client_header_seconds = number(value)?
+            }
+            "timeouts.client_keepalive_seconds" => {
+                self.timeouts.client_keepalive_seconds = number(value)?
+            }
+            "timeouts.client_body_idle_seconds" => {
+                self.timeouts.client_body_idle_seconds = number(value)?
+            }
+            "timeouts.client_body_seconds" => self.timeouts.client_body_seconds = number(value)?,
             other => {
                 return Err(ConfigError::Invalid {
                     key: other.to_string(),
@@ -318,11 +357,40 @@ impl Config {
                 reason: "must be greater than 0".into(),
             });
         }
-        if self.timeouts.connect_seconds == 0 {
+        if self.body_budget_bytes < self.body_limit_bytes {
             return Err(ConfigError::Invalid {
-                key: "timeouts.connect_seconds".into(),
-                reason: "must be greater than 0".into(),
+                key: "body_budget_bytes".into(),
+                reason: format!(
+                    "must be at least body_limit_bytes ({}), or no body at the limit could ever be read",
+                    self.body_limit_bytes
+                ),
             });
+        }
+        for (key, value) in [
+            ("timeouts.connect_seconds", self.timeouts.connect_seconds),
+            (
+                "timeouts.client_header_seconds",
+                self.timeouts.client_header_seconds,
+            ),
+            (
+                "timeouts.client_keepalive_seconds",
+                self.timeouts.client_keepalive_seconds,
+            ),
+            (
+                "timeouts.client_body_idle_seconds",
+                self.timeouts.client_body_idle_seconds,
+            ),
+            (
+                "timeouts.client_body_seconds",
+                self.timeouts.client_body_seconds,
+            ),
+        ] {
+            if value == 0 {
+                return Err(ConfigError::Invalid {
+                    key: key.into(),
+                    reason: "must be greater than 0".into(),
+                });
+            }
         }
         Ok(())
     }

@@ -27,6 +27,13 @@ pub const USAGE_BACKLOG: &str = "switchyard_usage_backlog";
 pub const USAGE_STORE_FAILING: &str = "switchyard_usage_store_failing";
 pub const USAGE_WRITE_FAILURES: &str = "switchyard_usage_write_failures_total";
 
+/// Client connections open now, and the times the connection cap was reached.
+pub const CONNECTIONS_OPEN: &str = "switchyard_connections_open";
+pub const CONNECTION_CAP_REACHED: &str = "switchyard_connection_cap_reached_total";
+/// Requests whose body had to wait for room in the body budget, and those refused after waiting.
+pub const BODY_BUDGET_WAITS: &str = "switchyard_body_budget_waits_total";
+pub const BODY_BUDGET_REFUSED: &str = "switchyard_body_budget_refused_total";
+
 static HANDLE: OnceLock<PrometheusHandle> = OnceLock::new();
 
 /// Installs the process-wide recorder once; later calls (tests starting several apps) reuse it.

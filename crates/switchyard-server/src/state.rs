@@ -174,6 +174,8 @@ pub struct AppState {
     pub login_throttle: crate::admin_api::LoginThrottle,
     /// Code Assist projects of Google-login (`gemini`) accounts, discovered once each.
     pub projects: switchyard_upstream::gemini::CodeAssistProjects,
+    /// Bytes of request bodies held at once, across all requests.
+    pub body_budget: crate::relay::body::BodyBudget,
 }
 
 /// How often one account's usage-window report is written to the store at most.

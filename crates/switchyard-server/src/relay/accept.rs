@@ -1,10 +1,9 @@
-//! Phase 1, accept: read the request body within the configured limit.
+//! Phase 1, accept: authenticate, admit, then read the request body (see [`super::body`]).
 
-use axum::body::{Body, Bytes};
+use axum::body::Bytes;
 use axum::http::request::Parts;
 use axum::response::Response;
 use std::sync::Arc;
-use switchyard_core::Dialect;
 
 use super::admit::{self, KeySlots};
 use super::forward::Endpoint;
@@ -22,6 +21,8 @@ pub struct Admitted {
     /// The key's (and its owner's) concurrency slots, held until the request is settled.
     pub key_slot: KeySlots,
     pub body: Bytes,
+    /// The body's room in the shared body budget.
+    pub body_room: super::body::BodyRoom,
     /// The client's query string minus Switchyard's own `key=`, for the upstream URL.
     pub upstream_query: Option<String>,
 }
@@ -61,38 +62,22 @@ pub async fn admitted(
     let key_slot = admit::concurrency(state, &key, dialect)
         .await
         .map_err(refuse)?;
-    let body = read_body(body, state.config.body_limit_bytes, dialect)
-        .await
-        .map_err(|resp| refused(state, &key, endpoint, started, None, resp))?;
+    let (body, body_room) = super::body::read(
+        &state.config,
+        &state.body_budget,
+        &parts.headers,
+        body,
+        dialect,
+    )
+    .await
+    .map_err(|resp| refused(state, &key, endpoint, started, None, resp))?;
     Ok(Admitted {
         parts,
         started,
         key,
         key_slot,
         body,
+        body_room,
         upstream_query: switchyard_upstream::headers::forwardable_query(query),
-    })
-}
-
-pub async fn read_body(body: Body, limit: usize, dialect: Dialect) -> Result<Bytes, Response> {
-    axum::body::to_bytes(body, limit).await.map_err(|e| {
-        let too_large = std::error::Error::source(&e)
-            .is_some_and(|s| s.to_string().contains("length limit"))
-            || e.to_string().contains("length limit");
-        if too_large {
-            reply::error(
-                dialect,
-                413,
-                None,
-                &format!("request body exceeds the limit of {limit} bytes"),
-            )
-        } else {
-            reply::error(
-                dialect,
-                400,
-                None,
-                &format!("could not read request body: {e}"),
-            )
-        }
     })
 }

@@ -98,6 +98,7 @@ pub async fn test_account(state: &Arc<AppState>, account: &Account) -> Response 
         key_slot,
         body: Bytes::from(body.to_string()),
         upstream_query: None,
+        body_room: Default::default(),
     };
     match account.kind {
         AccountKind::OpenaiResponses => {

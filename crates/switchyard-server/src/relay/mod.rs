@@ -17,6 +17,7 @@ pub mod account_test;
 pub mod admit;
 pub mod anthropic;
 pub mod auth;
+pub mod body;
 pub mod forward;
 pub mod gemini;
 pub mod models;

@@ -99,6 +99,8 @@ pub async fn relay_admitted(
         body,
         upstream_query,
         started,
+        // Held until the answer is on its way: the body's bytes count against the budget.
+        body_room: _body_room,
     } = admitted;
 
     // inspect

@@ -16,7 +16,7 @@ pub async fn run(mut config: Config, args: Args) -> anyhow::Result<()> {
         config.set("listen", l)?;
     }
     init_tracing(&config);
-    raise_open_file_limit();
+    switchyard_server::connections::raise_open_file_limit();
     let store = super::open_store(&config).await?;
     // Bind first: a start that cannot listen must not create (and print) the admin user.
     let app = App::build(config, store.clone()).await?;
@@ -66,28 +66,4 @@ fn shutdown_signal() -> anyhow::Result<impl std::future::Future<Output = ()> + S
         let _ = tokio::signal::ctrl_c().await;
         tracing::info!("shutting down: finishing in-flight requests");
     })
-}
-
-/// Every stream holds two descriptors (client and upstream): a soft limit of 1,024 would turn a
-/// busy evening into refused connections blamed on upstream accounts. The soft limit is raised
-/// to the hard one at start, and both are logged.
-fn raise_open_file_limit() {
-    use rustix::process::{Resource, getrlimit, setrlimit};
-    let before = getrlimit(Resource::Nofile);
-    if before.current == before.maximum {
-        tracing::info!(soft = ?before.current, hard = ?before.maximum, "open-file limit");
-        return;
-    }
-    let raised = rustix::process::Rlimit {
-        current: before.maximum,
-        maximum: before.maximum,
-    };
-    match setrlimit(Resource::Nofile, raised) {
-        Ok(()) => {
-            tracing::info!(soft_before = ?before.current, soft = ?before.maximum, hard = ?before.maximum, "open-file limit raised to the hard limit")
-        }
-        Err(e) => {
-            tracing::warn!(soft = ?before.current, hard = ?before.maximum, error = %e, "cannot raise the open-file limit")
-        }
-    }
 }
