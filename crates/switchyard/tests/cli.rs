@@ -1761,3 +1761,5 @@ fn key_policy_groups_and_user_limits_from_the_cli() {
 
 #[path = "cli_onboarding/mod.rs"]
 mod onboarding;
+#[path = "cli_secrets/mod.rs"]
+mod secrets;
