@@ -125,3 +125,144 @@ async fn usage_written_while_the_disk_is_full_lands_once_it_has_room_again() {
     assert!(ready.is_some(), "ready again once usage is stored");
     app.stop().await;
 }
+
+/// An ext4 filesystem in a file, loop-mounted for the test's life, that can be made to fail the
+/// way a disk does: an ext4 error with `errors=remount-ro` turns it read-only under the server.
+struct Ext4Disk {
+    image: PathBuf,
+    path: PathBuf,
+    _parent: tempfile::TempDir,
+}
+
+impl Ext4Disk {
+    fn create(megabytes: u32) -> Ext4Disk {
+        let parent = tempfile::tempdir().unwrap();
+        let image = parent.path().join("disk.img");
+        let path = parent.path().join("disk");
+        std::fs::create_dir(&path).unwrap();
+        let made = Command::new("truncate")
+            .args(["-s", &format!("{megabytes}M")])
+            .arg(&image)
+            .status()
+            .is_ok_and(|s| s.success())
+            && Command::new("mkfs.ext4")
+                .args(["-q", "-F"])
+                .arg(&image)
+                .status()
+                .is_ok_and(|s| s.success());
+        assert!(made, "mkfs.ext4 is part of the machine (e2fsprogs)");
+        let disk = Ext4Disk {
+            image,
+            path,
+            _parent: parent,
+        };
+        disk.mount();
+        disk
+    }
+
+    fn mount(&self) {
+        let ok = Command::new("mount")
+            .args(["-o", "loop,errors=remount-ro"])
+            .arg(&self.image)
+            .arg(&self.path)
+            .status()
+            .is_ok_and(|s| s.success());
+        assert!(
+            ok,
+            "loop-mounting an ext4 image needs root (CI and development machines have it)"
+        );
+    }
+
+    /// The loop device's name, as ext4 names it under /sys/fs/ext4.
+    fn device(&self) -> String {
+        let out = Command::new("findmnt")
+            .args(["-n", "-o", "SOURCE"])
+            .arg(&self.path)
+            .output()
+            .unwrap();
+        let source = String::from_utf8_lossy(&out.stdout).trim().to_string();
+        source.rsplit('/').next().unwrap().to_string()
+    }
+
+    /// An ext4 error: the kernel turns the filesystem read-only at once.
+    fn fail(&self) {
+        let trigger = format!("/sys/fs/ext4/{}/trigger_fs_error", self.device());
+        std::fs::write(&trigger, "switchyard test: simulated disk error").unwrap();
+        assert!(
+            std::fs::write(self.path.join("probe"), b"x").is_err(),
+            "the filesystem is read-only now"
+        );
+    }
+
+    /// Unmounts, repairs (as an operator would after the error) and mounts again.
+    async fn repair(&self) {
+        let mut unmounted = false;
+        for _ in 0..50 {
+            if Command::new("umount")
+                .arg(&self.path)
+                .status()
+                .is_ok_and(|s| s.success())
+            {
+                unmounted = true;
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        assert!(unmounted, "nothing holds the failed filesystem after the server stopped");
+        let status = Command::new("e2fsck")
+            .args(["-f", "-y"])
+            .arg(&self.image)
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .status()
+            .unwrap();
+        assert!(status.code().is_some_and(|c| c <= 2), "e2fsck: {status}");
+        self.mount();
+    }
+}
+
+impl Drop for Ext4Disk {
+    fn drop(&mut self) {
+        let _ = Command::new("umount").arg("-l").arg(&self.path).status();
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn usage_survives_the_data_disk_turning_read_only_under_the_server() {
+    let disk = Ext4Disk::create(64);
+    let data = disk.path.join("data");
+    let mock = MockUpstream::start().await;
+    let app = TestApp::start_at(&mock, &data, |_| {}).await;
+    app.add_account(AccountSpec::claude("a", "sk-ant-a")).await;
+    for _ in 0..20 {
+        assert_eq!(send_status(app.messages(body(false))).await, 200);
+    }
+    app.usage(20).await;
+
+    disk.fail();
+    // The relay keeps answering; the records wait in memory.
+    for _ in 0..30 {
+        assert_eq!(send_status(app.messages(body(false))).await, 200);
+    }
+    let unready = eventually(Duration::from_secs(10), || async {
+        let r = app
+            .http
+            .get(format!("{}/readyz", app.url))
+            .send()
+            .await
+            .ok()?;
+        (r.status() == 503).then_some(())
+    })
+    .await;
+    assert!(unready.is_some(), "/readyz is unready while usage cannot be stored");
+    // Stopping with the store still failing: the records go to a spill file elsewhere.
+    app.stop().await;
+    tokio::time::sleep(Duration::from_millis(300)).await;
+
+    disk.repair().await;
+    let app = TestApp::start_at(&mock, &data, |_| {}).await;
+    let records = app.usage(50).await;
+    assert_eq!(records.len(), 50, "no usage record lost to the failed disk");
+    assert_eq!(records.iter().filter(|r| r.status == 200).count(), 50);
+    app.stop().await;
+}
