@@ -3,6 +3,7 @@
 
 mod client;
 mod load;
+mod memory;
 mod proc;
 mod prom;
 mod relay;
@@ -67,9 +68,26 @@ struct Args {
     #[arg(long)]
     no_build: bool,
     /// Run only these scenario groups (comma list of `rates`, `saturation`, `streams`,
-    /// `open-streams`); default all.
+    /// `open-streams`, `memory`); default all but `memory`.
     #[arg(long, value_delimiter = ',')]
     only: Vec<String>,
+    /// Memory scenario: request bodies sent at once …
+    #[arg(long, default_value_t = 20)]
+    memory_bodies: usize,
+    /// … of this many MB each …
+    #[arg(long, default_value_t = 31)]
+    memory_body_mb: usize,
+    /// … then rounds of held streams …
+    #[arg(long, default_value_t = 3)]
+    memory_rounds: usize,
+    /// … of this many streams each, held this many seconds …
+    #[arg(long, default_value_t = 2000)]
+    memory_streams: usize,
+    #[arg(long, default_value_t = 2)]
+    memory_hold: u64,
+    /// … with RSS read this many seconds after each part.
+    #[arg(long, default_value_t = 20)]
+    memory_settle: u64,
     /// Where `latest.md` and `latest.json` go.
     #[arg(long, default_value = concat!(env!("CARGO_MANIFEST_DIR"), "/../../bench-results"))]
     out: PathBuf,
@@ -302,6 +320,26 @@ async fn run(
     rep: &mut Report,
 ) -> anyhow::Result<()> {
     let wants = |group: &str| args.only.is_empty() || args.only.iter().any(|g| g == group);
+    if args.only.iter().any(|g| g == "memory") {
+        let hold = Duration::from_secs(args.memory_hold);
+        mock.set_stream_hold(hold);
+        say("running: memory (large bodies, then rounds of streams) …");
+        let found = memory::run(
+            relay,
+            args.memory_bodies,
+            args.memory_body_mb,
+            args.memory_rounds,
+            args.memory_streams,
+            hold,
+            Duration::from_secs(args.memory_settle),
+        )
+        .await?;
+        mock.set_stream_hold(Duration::ZERO);
+        for line in &found.lines {
+            say(format!("memory: {line}"));
+        }
+        rep.memory = found.lines;
+    }
     // Non-streaming, open loop at fixed rates.
     let plain = anthropic_targets(mock_url, relay, false)?;
     let rates: &[f64] = if wants("rates") { &args.rates } else { &[] };

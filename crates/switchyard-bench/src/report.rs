@@ -175,6 +175,8 @@ pub struct Report {
     pub held: Vec<Held>,
     pub metrics: Option<SelfMetrics>,
     pub notes: Vec<String>,
+    /// Lines of the memory scenarios (`--only memory`).
+    pub memory: Vec<String>,
     pub started: String,
 }
 
@@ -204,6 +206,7 @@ impl Report {
             held: Vec::new(),
             metrics: None,
             notes: Vec::new(),
+            memory: Vec::new(),
             started,
         }
     }
@@ -419,6 +422,12 @@ impl Report {
             }
         }
 
+        if !self.memory.is_empty() {
+            let _ = writeln!(s, "\n### Memory\n");
+            for line in &self.memory {
+                let _ = writeln!(s, "- {line}");
+            }
+        }
         if !self.notes.is_empty() {
             let _ = writeln!(s, "\n### Notes\n");
             for n in &self.notes {
@@ -456,6 +465,7 @@ impl Report {
                 "ttfb": hist(&m.ttfb),
             })),
             "notes": self.notes,
+            "memory": self.memory,
         })
     }
 }

@@ -6,6 +6,14 @@
 
 mod cli;
 
+#[cfg(feature = "jemalloc")]
+#[global_allocator]
+static GLOBAL: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;
+
 fn main() -> std::process::ExitCode {
+    // Freed memory goes back to the system in the background (dirty pages decay over ~10 s)
+    // rather than only when another allocation happens to trigger a purge.
+    #[cfg(feature = "jemalloc")]
+    let _ = tikv_jemalloc_ctl::background_thread::write(true);
     cli::main()
 }

@@ -208,7 +208,10 @@ impl Ext4Disk {
             }
             tokio::time::sleep(Duration::from_millis(100)).await;
         }
-        assert!(unmounted, "nothing holds the failed filesystem after the server stopped");
+        assert!(
+            unmounted,
+            "nothing holds the failed filesystem after the server stopped"
+        );
         let status = Command::new("e2fsck")
             .args(["-f", "-y"])
             .arg(&self.image)
@@ -254,7 +257,10 @@ async fn usage_survives_the_data_disk_turning_read_only_under_the_server() {
         (r.status() == 503).then_some(())
     })
     .await;
-    assert!(unready.is_some(), "/readyz is unready while usage cannot be stored");
+    assert!(
+        unready.is_some(),
+        "/readyz is unready while usage cannot be stored"
+    );
     // Stopping with the store still failing: the records go to a spill file elsewhere.
     app.stop().await;
     tokio::time::sleep(Duration::from_millis(300)).await;

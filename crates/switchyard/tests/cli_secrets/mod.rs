@@ -8,7 +8,6 @@
 use super::*;
 use switchyard_testkit::{Fault, MockUpstream};
 
-
 const UPSTREAM_KEY: &str = "sk-ant-api03-UPSTREAMKEY-PLANTED-5521";
 const ACCESS_TOKEN: &str = "sk-ant-oat01-ACCESSTOKEN-PLANTED-8812";
 const REFRESH_TOKEN: &str = "sk-ant-ort01-REFRESHTOKEN-PLANTED-9923";
@@ -66,7 +65,10 @@ fn nothing_switchyard_writes_contains_a_planted_secret() {
     let mut said: Vec<(String, Vec<u8>)> = Vec::new();
     let mut cli = |args: &[&str]| {
         let run = sb.run_with(args, &env_refs, None).ok();
-        said.push((format!("switchyard {}", args.join(" ")), run.all_output().into()));
+        said.push((
+            format!("switchyard {}", args.join(" ")),
+            run.all_output().into(),
+        ));
         run
     };
 
@@ -114,7 +116,11 @@ fn nothing_switchyard_writes_contains_a_planted_secret() {
     cli(&["config", "check"]);
     // The one place a relay key is shown, once, by design: not scanned.
     let created = sb
-        .run_with(&["key", "create", "--name", "laptop", "--json"], &env_refs, None)
+        .run_with(
+            &["key", "create", "--name", "laptop", "--json"],
+            &env_refs,
+            None,
+        )
         .ok()
         .json();
     let relay_key = created["key"].as_str().unwrap().to_string();
@@ -124,7 +130,10 @@ fn nothing_switchyard_writes_contains_a_planted_secret() {
     let server = Server::start_cmd(&sb, cmd);
     let addr = server.addr.clone();
     let mut answers = |what: &str, status: u16, head: String, body: String| {
-        said.push((format!("{what} → {status}"), format!("{head}\n{body}").into()));
+        said.push((
+            format!("{what} → {status}"),
+            format!("{head}\n{body}").into(),
+        ));
         (status, body)
     };
 
@@ -229,7 +238,10 @@ fn nothing_switchyard_writes_contains_a_planted_secret() {
     let banner = server.banner.join("\n");
     let (status, _, stdout, log) = server.stop();
     assert!(status.success());
-    said.push(("serve's stdout".into(), format!("{banner}\n{stdout}").into()));
+    said.push((
+        "serve's stdout".into(),
+        format!("{banner}\n{stdout}").into(),
+    ));
     said.push(("serve's log (trace)".into(), log.into()));
     assert!(
         said.iter().any(|(_, s)| find(s, "TRACE").is_some()),
