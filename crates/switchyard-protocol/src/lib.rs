@@ -10,6 +10,7 @@
 pub mod bedrock;
 pub mod chat_usage_strip;
 pub mod code_assist;
+pub mod convert;
 pub mod errors;
 pub mod eventstream;
 #[cfg(any(test, feature = "fuzzing"))]
@@ -28,7 +29,7 @@ mod test_fixtures;
 pub use bedrock::BedrockToAnthropic;
 pub use chat_usage_strip::ChatUsageStripper;
 pub use code_assist::{CodeAssistBodyUnwrap, CodeAssistSseToJsonArray, CodeAssistSseToPublic};
-pub use errors::{error_body, error_body_typed};
+pub use errors::{error_body, error_body_coded, error_body_typed};
 pub use eventstream::{EventStreamDecoder, EventStreamError};
 pub use gemini::{GeminiAction, GeminiRequest, GeminiSurface, inspect_gemini};
 pub use inspect::{

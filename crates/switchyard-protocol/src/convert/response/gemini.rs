@@ -1,0 +1,169 @@
+//! Gemini answers: read from an upstream body (public or Code Assist), written for a client.
+
+use serde_json::{Value, json};
+use switchyard_core::Dialect;
+
+use super::super::fidelity::ConvertError;
+use super::super::ir::{Part, Response, ToolCall};
+use super::super::signature::{Origin, Signature};
+use super::super::usage_map;
+use super::{from_gemini_finish, gemini_finish};
+
+/// The public response inside a Code Assist wrapper, or the body itself.
+pub(crate) fn unwrap(v: &Value) -> &Value {
+    match v.get("response") {
+        Some(inner) if inner.is_object() => inner,
+        _ => v,
+    }
+}
+
+pub(super) fn read(v: &Value) -> Result<Response, ConvertError> {
+    let v = unwrap(v);
+    let candidate =
+        v.get("candidates")
+            .and_then(|c| c.get(0))
+            .ok_or_else(|| ConvertError::Upstream {
+                why: "a Gemini response without candidates".into(),
+            })?;
+    let mut parts = Vec::new();
+    let mut calls = 0usize;
+    for p in candidate
+        .pointer("/content/parts")
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+    {
+        read_part(p, &mut parts, &mut calls);
+    }
+    Ok(Response {
+        id: v
+            .get("responseId")
+            .and_then(Value::as_str)
+            .map(str::to_owned),
+        model: v
+            .get("modelVersion")
+            .and_then(Value::as_str)
+            .map(str::to_owned),
+        stop: from_gemini_finish(
+            candidate
+                .get("finishReason")
+                .and_then(Value::as_str)
+                .unwrap_or("STOP"),
+            calls > 0,
+        ),
+        parts,
+        stop_sequence: None,
+        usage: None,
+    })
+}
+
+/// Reads one Gemini part into neutral parts: a signature becomes (or completes) a thinking
+/// part right before the part it came with; a call without an id gets one by its order.
+pub(crate) fn read_part(p: &Value, parts: &mut Vec<Part>, calls: &mut usize) {
+    let signature = p
+        .get("thoughtSignature")
+        .and_then(Value::as_str)
+        .map(|s| Signature::new(Origin::Gemini, s));
+    let text = p.get("text").and_then(Value::as_str);
+    if p.get("thought").and_then(Value::as_bool) == Some(true) {
+        match parts.last_mut() {
+            Some(Part::Thinking {
+                text: t,
+                signature: s @ None,
+            }) => {
+                t.push_str(text.unwrap_or_default());
+                *s = signature;
+            }
+            _ => parts.push(Part::Thinking {
+                text: text.unwrap_or_default().to_owned(),
+                signature,
+            }),
+        }
+        return;
+    }
+    if let Some(sig) = signature {
+        match parts.last_mut() {
+            Some(Part::Thinking {
+                signature: s @ None,
+                ..
+            }) => *s = Some(sig),
+            _ => parts.push(Part::Thinking {
+                text: String::new(),
+                signature: Some(sig),
+            }),
+        }
+    }
+    if let Some(t) = text.filter(|t| !t.is_empty()) {
+        match parts.last_mut() {
+            Some(Part::Text(prev)) => prev.push_str(t),
+            _ => parts.push(Part::Text(t.to_owned())),
+        }
+    } else if let Some(f) = p.get("functionCall") {
+        *calls += 1;
+        parts.push(Part::ToolCall(ToolCall {
+            id: f
+                .get("id")
+                .and_then(Value::as_str)
+                .map_or_else(|| format!("call_gemini_{calls}"), str::to_owned),
+            name: f
+                .get("name")
+                .and_then(Value::as_str)
+                .unwrap_or_default()
+                .to_owned(),
+            arguments: f.get("args").cloned().unwrap_or_else(|| json!({})),
+        }));
+    }
+}
+
+pub(super) fn write(r: &Response) -> Value {
+    let mut parts = Vec::new();
+    let mut pending: Option<String> = None;
+    for p in &r.parts {
+        let mut part = match p {
+            Part::Text(t) => json!({"text": t}),
+            Part::Thinking { text, signature } => {
+                let sig = signature
+                    .as_ref()
+                    .and_then(|s| s.for_client(Dialect::Gemini));
+                if text.is_empty() {
+                    pending = sig;
+                    continue;
+                }
+                let mut part = json!({"text": text, "thought": true});
+                if let Some(s) = sig {
+                    part["thoughtSignature"] = json!(s);
+                }
+                parts.push(part);
+                continue;
+            }
+            Part::RedactedThinking(sig) => {
+                pending = sig.for_client(Dialect::Gemini);
+                continue;
+            }
+            Part::ToolCall(c) => {
+                json!({"functionCall": {"id": c.id, "name": c.name, "args": c.arguments}})
+            }
+            Part::Media(_) | Part::ToolResult(_) => continue,
+        };
+        if let Some(s) = pending.take() {
+            part["thoughtSignature"] = json!(s);
+        }
+        parts.push(part);
+    }
+    if let Some(s) = pending.take() {
+        parts.push(json!({"text": "", "thoughtSignature": s}));
+    }
+    let mut body = json!({
+        "candidates": [{
+            "content": {"role": "model", "parts": parts},
+            "finishReason": gemini_finish(r.stop),
+            "index": 0,
+        }],
+        "modelVersion": r.model,
+        "responseId": r.id,
+    });
+    if let Some(u) = &r.usage {
+        body["usageMetadata"] = usage_map::gemini(u);
+    }
+    body
+}
