@@ -117,8 +117,12 @@ impl Fidelity {
     /// `field` is left out or changed because it cannot matter to the answer the target gives
     /// (cache hints, client metadata) or the target's rules demand it; recorded, never refused.
     pub(crate) fn adapted(&mut self, field: impl Into<String>, why: impl Into<String>) {
+        let field = field.into();
+        if self.dropped.iter().any(|d| d.field == field) {
+            return;
+        }
         self.dropped.push(Dropped {
-            field: field.into(),
+            field,
             why: why.into(),
         });
     }

@@ -30,8 +30,8 @@ pub mod signature;
 mod stream;
 mod usage_map;
 
-//#[cfg(test)]
-//mod tests;
+#[cfg(test)]
+mod tests;
 
 pub use errors::{ConvertedError, ErrorClass, convert_error};
 pub use fidelity::{ConvertError, Dropped};
@@ -95,16 +95,63 @@ pub fn convert_request(
     if let Some(stream) = options.stream {
         req.stream = stream;
     }
-    let out = match target {
-        Dialect::Anthropic => request::anthropic::write(&req, &mut fx)?,
-        Dialect::OpenaiChat => request::chat::write(&req, &mut fx)?,
-        Dialect::OpenaiResponses => request::responses::write(&req, &mut fx)?,
-        Dialect::Gemini => request::gemini::write(&req, &mut fx)?,
+    let read = fx.dropped.len();
+    let written = match target {
+        Dialect::Anthropic => request::anthropic::write(&req, &mut fx),
+        Dialect::OpenaiChat => request::chat::write(&req, &mut fx),
+        Dialect::OpenaiResponses => request::responses::write(&req, &mut fx),
+        Dialect::Gemini => request::gemini::write(&req, &mut fx),
     };
+    let mut dropped = fx.dropped;
+    for d in &mut dropped[read..] {
+        d.field = client_field(client, &d.field);
+    }
+    let out = written.map_err(|mut e| {
+        if let ConvertError::Unsupported { field, .. }
+        | ConvertError::Invalid { field, .. }
+        | ConvertError::NeedsFetch { field, .. } = &mut e
+        {
+            *field = client_field(client, field);
+        }
+        e
+    })?;
     Ok(ConvertedRequest {
         body: out.to_string().into_bytes(),
         model: req.model,
         stream: req.stream,
-        dropped: fx.dropped,
+        dropped,
     })
+}
+
+/// Writers name fields by their neutral names; a refusal must name the field as the client
+/// wrote it. Turn paths (`messages[i]…`) count the conversation's turns after the system prompt.
+fn client_field(client: Dialect, neutral: &str) -> String {
+    let (head, rest) = match neutral.find(['.', '[']) {
+        Some(i) => neutral.split_at(i),
+        None => (neutral, ""),
+    };
+    let named = match (client, head) {
+        (Dialect::Anthropic, "stop") => "stop_sequences",
+        (Dialect::Anthropic, "response_format") => "output_config.format",
+        (Dialect::Anthropic, "reasoning") => "thinking",
+        (Dialect::Anthropic, "parallel_tool_calls") => "tool_choice.disable_parallel_tool_use",
+        (Dialect::Anthropic, "user") => "metadata.user_id",
+        (Dialect::OpenaiChat, "reasoning") => "reasoning_effort",
+        (Dialect::OpenaiResponses, "response_format") => "text.format",
+        (Dialect::OpenaiResponses, "messages") => "input",
+        (Dialect::Gemini, "stop") => "generationConfig.stopSequences",
+        (Dialect::Gemini, "top_k") => "generationConfig.topK",
+        (Dialect::Gemini, "temperature") => "generationConfig.temperature",
+        (Dialect::Gemini, "response_format") => "generationConfig.responseMimeType",
+        (Dialect::Gemini, "reasoning") => "generationConfig.thinkingConfig",
+        (Dialect::Gemini, "messages") => "contents",
+        (Dialect::Gemini, "parallel_tool_calls") => "tools",
+        (Dialect::Gemini, "user") => "labels",
+        _ => head,
+    };
+    let rest = match client {
+        Dialect::Gemini => rest.replace(".content[", ".parts["),
+        _ => rest.to_owned(),
+    };
+    format!("{named}{rest}")
 }

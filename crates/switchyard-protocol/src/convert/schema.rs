@@ -152,6 +152,35 @@ fn trim(schema: &Value, defs: &Value, depth: usize) -> Value {
     Value::Object(out)
 }
 
+/// A Gemini (OpenAPI) schema as JSON Schema: Gemini clients write types in upper case
+/// (`OBJECT`, `STRING`), which JSON Schema does not know.
+pub(crate) fn from_gemini(schema: &Value) -> Value {
+    match schema {
+        Value::Object(o) => Value::Object(
+            o.iter()
+                .map(|(k, v)| {
+                    let v = match (k.as_str(), v) {
+                        ("type", Value::String(t)) => Value::String(t.to_ascii_lowercase()),
+                        ("properties", Value::Object(props)) => Value::Object(
+                            props
+                                .iter()
+                                .map(|(n, p)| (n.clone(), from_gemini(p)))
+                                .collect(),
+                        ),
+                        ("items", item) => from_gemini(item),
+                        ("anyOf", Value::Array(options)) => {
+                            Value::Array(options.iter().map(from_gemini).collect())
+                        }
+                        (_, other) => other.clone(),
+                    };
+                    (k.clone(), v)
+                })
+                .collect(),
+        ),
+        other => other.clone(),
+    }
+}
+
 /// Anthropic's `input_schema` must be an object schema; a missing schema is an empty object.
 pub(crate) fn for_anthropic(schema: &Value) -> Value {
     match schema {

@@ -33,7 +33,7 @@ pub(crate) fn read(body: &Value, fx: &mut Fidelity) -> Result<Request, ConvertEr
             "stop_sequences" => {
                 req.stop = super::super::json::strings(value, "stop_sequences")?;
             }
-            "system" => req.system = read_system(value)?,
+            "system" => req.system = read_system(value, fx)?,
             "messages" => {
                 for (i, m) in array(value, "messages")?.iter().enumerate() {
                     req.messages.push(read_message(m, &at("messages", i), fx)?);
@@ -43,6 +43,7 @@ pub(crate) fn read(body: &Value, fx: &mut Fidelity) -> Result<Request, ConvertEr
                 for (i, t) in array(value, "tools")?.iter().enumerate() {
                     let path = at("tools", i);
                     let t = object(t, &path)?;
+                    cache_hint(t, fx);
                     match opt_str(t, "type", &path)? {
                         None | Some("custom") => req.tools.push(Tool {
                             name: req_str(t, "name", &path)?.to_owned(),
@@ -152,7 +153,18 @@ fn read_output(
     Ok(())
 }
 
-fn read_system(value: &Value) -> Result<Vec<String>, ConvertError> {
+/// Cache breakpoints only steer Anthropic's prompt cache; the other providers cache on their
+/// own, so the hint is left out (noted once).
+fn cache_hint(o: &Map<String, Value>, fx: &mut Fidelity) {
+    if o.contains_key("cache_control") {
+        fx.adapted(
+            "cache_control",
+            "prompt caching is automatic upstream; hints left out",
+        );
+    }
+}
+
+fn read_system(value: &Value, fx: &mut Fidelity) -> Result<Vec<String>, ConvertError> {
     match value {
         Value::String(s) => Ok(vec![s.clone()]),
         Value::Array(blocks) => blocks
@@ -161,6 +173,7 @@ fn read_system(value: &Value) -> Result<Vec<String>, ConvertError> {
             .map(|(i, b)| {
                 let path = at("system", i);
                 let b = object(b, &path)?;
+                cache_hint(b, fx);
                 Ok(req_str(b, "text", &path)?.to_owned())
             })
             .collect(),
@@ -208,6 +221,7 @@ fn read_message(m: &Value, path: &str, fx: &mut Fidelity) -> Result<Message, Con
 
 fn read_block(b: &Value, path: &str, fx: &mut Fidelity) -> Result<Option<Part>, ConvertError> {
     let o = object(b, path)?;
+    cache_hint(o, fx);
     Ok(Some(match req_str(o, "type", path)? {
         "text" => Part::Text(req_str(o, "text", path)?.to_owned()),
         "image" | "document" => match read_source(o, path)? {
@@ -396,6 +410,10 @@ pub(crate) fn write(req: &Request, fx: &mut Fidelity) -> Result<Value, ConvertEr
         body.insert("system".into(), Value::Array(system));
     }
     let mut thinking = thinking_budget(req);
+    if let Some(why) = thinking.and(thinking_conflict(req, &messages)) {
+        fx.adapted("reasoning", why);
+        thinking = None;
+    }
     let max_tokens = req.max_tokens.unwrap_or(match thinking {
         Some(b) => b + DEFAULT_MAX_TOKENS,
         None => DEFAULT_MAX_TOKENS,
@@ -410,12 +428,6 @@ pub(crate) fn write(req: &Request, fx: &mut Fidelity) -> Result<Value, ConvertEr
             thinking = None;
         } else if b >= max_tokens {
             thinking = Some(max_tokens - 1);
-        }
-    }
-    if thinking.is_some() {
-        if let Some(why) = thinking_conflict(req, &messages) {
-            fx.adapted("reasoning", why);
-            thinking = None;
         }
     }
     body.insert("max_tokens".into(), json!(max_tokens));

@@ -170,13 +170,13 @@ fn read_messages(value: &Value, req: &mut Request, fx: &mut Fidelity) -> Result<
             "assistant" => {
                 head = false;
                 let mut parts = Vec::new();
-                if let Some(Value::String(r)) = o.get("reasoning_content") {
-                    if !r.is_empty() {
-                        parts.push(Part::Thinking {
-                            text: r.clone(),
-                            signature: None,
-                        });
-                    }
+                if let Some(Value::String(r)) = o.get("reasoning_content")
+                    && !r.is_empty()
+                {
+                    parts.push(Part::Thinking {
+                        text: r.clone(),
+                        signature: None,
+                    });
                 }
                 match o.get("content") {
                     None | Some(Value::Null) => {}

@@ -79,14 +79,17 @@ pub(crate) fn read(
                                         name: req_str(d, "name", &dp)?.to_owned(),
                                         description: opt_str(d, "description", &dp)?
                                             .map(str::to_owned),
-                                        parameters: get(
+                                        parameters: match get(
                                             d,
                                             "parametersJsonSchema",
                                             "parameters_json_schema",
-                                        )
-                                        .or_else(|| d.get("parameters"))
-                                        .cloned()
-                                        .unwrap_or(Value::Null),
+                                        ) {
+                                            Some(json_schema) => json_schema.clone(),
+                                            None => d
+                                                .get("parameters")
+                                                .map(schema::from_gemini)
+                                                .unwrap_or(Value::Null),
+                                        },
                                     });
                                 }
                             }
@@ -161,12 +164,8 @@ fn read_config(
             "topK" | "top_k" => req.top_k = opt_f64(c, key, path)?.map(|k| k.max(0.0) as u64),
             "stopSequences" | "stop_sequences" => req.stop = strings(v, &kp)?,
             "responseMimeType" | "response_mime_type" => mime = opt_str(c, key, path)?,
-            "responseSchema"
-            | "response_schema"
-            | "responseJsonSchema"
-            | "response_json_schema" => {
-                schema_v = Some(v.clone());
-            }
+            "responseSchema" | "response_schema" => schema_v = Some(schema::from_gemini(v)),
+            "responseJsonSchema" | "response_json_schema" => schema_v = Some(v.clone()),
             "candidateCount" | "candidate_count" => {
                 if opt_u64(c, key, path)?.unwrap_or(1) != 1 {
                     fx.unsupported(kp, "only one candidate can be converted")?;

@@ -116,43 +116,33 @@ pub(crate) fn read_part(p: &Value, parts: &mut Vec<Part>, calls: &mut usize) {
 }
 
 pub(super) fn write(r: &Response) -> Value {
-    let mut parts = Vec::new();
-    let mut pending: Option<String> = None;
-    for p in &r.parts {
-        let mut part = match p {
-            Part::Text(t) => json!({"text": t}),
-            Part::Thinking { text, signature } => {
-                let sig = signature
-                    .as_ref()
-                    .and_then(|s| s.for_client(Dialect::Gemini));
-                if text.is_empty() {
-                    pending = sig;
-                    continue;
-                }
-                let mut part = json!({"text": text, "thought": true});
-                if let Some(s) = sig {
-                    part["thoughtSignature"] = json!(s);
-                }
-                parts.push(part);
-                continue;
-            }
-            Part::RedactedThinking(sig) => {
-                pending = sig.for_client(Dialect::Gemini);
-                continue;
-            }
-            Part::ToolCall(c) => {
-                json!({"functionCall": {"id": c.id, "name": c.name, "args": c.arguments}})
-            }
-            Part::Media(_) | Part::ToolResult(_) => continue,
-        };
-        if let Some(s) = pending.take() {
+    // Proofs from other providers travel on thought parts, next to the text they sign (see
+    // the stream encoder for why).
+    let thought = |text: &str, sig: Option<String>| {
+        let mut part = json!({"text": text, "thought": true});
+        if let Some(s) = sig {
             part["thoughtSignature"] = json!(s);
         }
-        parts.push(part);
-    }
-    if let Some(s) = pending.take() {
-        parts.push(json!({"text": "", "thoughtSignature": s}));
-    }
+        part
+    };
+    let parts: Vec<Value> = r
+        .parts
+        .iter()
+        .filter_map(|p| match p {
+            Part::Text(t) => Some(json!({"text": t})),
+            Part::Thinking { text, signature } => Some(thought(
+                text,
+                signature
+                    .as_ref()
+                    .and_then(|s| s.for_client(Dialect::Gemini)),
+            )),
+            Part::RedactedThinking(sig) => Some(thought("", sig.for_client(Dialect::Gemini))),
+            Part::ToolCall(c) => {
+                Some(json!({"functionCall": {"id": c.id, "name": c.name, "args": c.arguments}}))
+            }
+            Part::Media(_) | Part::ToolResult(_) => None,
+        })
+        .collect();
     let mut body = json!({
         "candidates": [{
             "content": {"role": "model", "parts": parts},

@@ -20,7 +20,7 @@ use self::event::{Block, Encoder, Event, Meta};
 use super::errors::{ErrorClass, stream_event};
 use super::ir::StopReason;
 use crate::sse::{SseDecoder, SseEvent};
-use crate::stream_end::{Break, ClientFraming, StreamEnd};
+use crate::stream_end::Break;
 use crate::transform::StreamTransform;
 use crate::usage::{StreamError, UsageTap};
 
@@ -64,6 +64,9 @@ pub struct StreamConverter {
     stop: Option<(StopReason, Option<String>)>,
     completed: bool,
     events: Vec<Event>,
+    /// Tests render upstream streams from neutral events with a usage of their choosing.
+    #[cfg(test)]
+    fixed_usage: Option<TokenUsage>,
 }
 
 impl std::fmt::Debug for StreamConverter {
@@ -94,6 +97,8 @@ impl StreamConverter {
             stop: None,
             completed: false,
             events: Vec::new(),
+            #[cfg(test)]
+            fixed_usage: None,
         }
     }
 
@@ -117,12 +122,14 @@ impl StreamConverter {
         if self.phase == Phase::Ended {
             return;
         }
-        self.phase = Phase::Ended;
-        // Every write ends at an event boundary, so the signal always fits.
-        let end = StreamEnd::new(ClientFraming::Sse(self.client));
-        if let Some(signal) = end.signal(why, Some(&self.meta.id)) {
-            out.extend_from_slice(&signal);
-        }
+        // The native path's signal (`StreamEnd`), with the same words; written here so that a
+        // Responses client also gets the next `sequence_number`. Every write of the converter
+        // ends at an event boundary, so the signal always fits.
+        let class = match why.status() {
+            503 => ErrorClass::Overloaded,
+            _ => ErrorClass::Server,
+        };
+        self.error(class, why.message(), out);
     }
 
     /// What the upstream billed so far, normalised; read by the relay's own tap.
@@ -185,10 +192,8 @@ impl StreamConverter {
     fn apply(&mut self, e: Event, out: &mut Vec<u8>) {
         match e {
             Event::Meta { id, model } => {
-                if self.phase == Phase::Idle {
-                    if let Some(id) = id {
-                        self.meta.id = id;
-                    }
+                if let Some(id) = id.filter(|_| self.phase == Phase::Idle) {
+                    self.meta.id = id;
                 }
                 if let Some(model) =
                     model.filter(|_| !self.model_override && self.phase == Phase::Idle)
@@ -252,6 +257,8 @@ impl StreamConverter {
         self.ensure_started(out);
         let (stop, sequence) = self.stop.take().unwrap_or((StopReason::EndTurn, None));
         let usage = self.tap.usage().unwrap_or_default();
+        #[cfg(test)]
+        let usage = self.fixed_usage.unwrap_or(usage);
         self.encoder
             .finish(&self.meta, stop, sequence.as_deref(), &usage, out);
         self.phase = Phase::Ended;
@@ -275,6 +282,27 @@ impl StreamConverter {
             self.encoder.sequence(),
         ));
         self.phase = Phase::Ended;
+    }
+}
+
+#[cfg(test)]
+impl StreamConverter {
+    /// A `dialect` stream written from neutral events, as an upstream of that dialect would
+    /// send it: the property tests' source of arbitrary but valid upstream streams.
+    pub(crate) fn render(dialect: Dialect, events: Vec<Event>, usage: TokenUsage) -> Vec<u8> {
+        let options = StreamOptions {
+            created: 1_759_350_264,
+            model: Some("upstream-model".into()),
+            chat_include_usage: true,
+        };
+        let mut c = StreamConverter::new(dialect, dialect, &options);
+        c.meta.id = "up_1".into();
+        c.fixed_usage = Some(usage);
+        let mut out = Vec::new();
+        for e in events {
+            c.apply(e, &mut out);
+        }
+        out
     }
 }
 

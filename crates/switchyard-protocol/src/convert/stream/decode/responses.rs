@@ -54,10 +54,10 @@ impl ResponsesDecoder {
             "response.reasoning_summary_text.delta" | "response.reasoning_text.delta" => {
                 out.push(Event::Thinking(s(&v, "delta").to_owned()));
             }
-            "response.reasoning_summary_part.added" => {
-                if v.get("summary_index").and_then(Value::as_u64).unwrap_or(0) > 0 {
-                    out.push(Event::Thinking("\n\n".to_owned()));
-                }
+            "response.reasoning_summary_part.added"
+                if v.get("summary_index").and_then(Value::as_u64).unwrap_or(0) > 0 =>
+            {
+                out.push(Event::Thinking("\n\n".to_owned()));
             }
             "response.function_call_arguments.delta" => {
                 self.args_streamed = true;

@@ -3,6 +3,11 @@
 //! call ends), and a last chunk with the finish reason and `usageMetadata`. Events end in CRLF
 //! CRLF like Google's, and nothing but `data:` lines is written (Gemini CLI refuses anything
 //! else).
+//!
+//! A reasoning proof from another provider is written as an empty thought part right after the
+//! thoughts it signs: clients that keep thoughts in their history send both back together (and
+//! the proof can be checked against its text); clients that drop thoughts drop the proof too,
+//! instead of sending a proof without the text it signs.
 
 use serde_json::{Value, json};
 use switchyard_core::{Dialect, TokenUsage};
@@ -17,8 +22,6 @@ use crate::convert::usage_map;
 pub(crate) struct GeminiEncoder {
     /// The open function call: id, name and the argument text so far.
     call: Option<(String, String, String)>,
-    /// A proof waiting for the part it belongs to.
-    signature: Option<String>,
 }
 
 impl GeminiEncoder {
@@ -36,10 +39,7 @@ impl GeminiEncoder {
         out.extend_from_slice(b"\r\n\r\n");
     }
 
-    fn part(&mut self, meta: &Meta, mut part: Value, out: &mut Vec<u8>) {
-        if let Some(s) = self.signature.take() {
-            part["thoughtSignature"] = json!(s);
-        }
+    fn part(&mut self, meta: &Meta, part: Value, out: &mut Vec<u8>) {
         Self::chunk(
             meta,
             json!({"content": {"role": "model", "parts": [part]}, "index": 0}),
@@ -63,19 +63,17 @@ impl Encoder for GeminiEncoder {
     }
 
     fn thinking(&mut self, meta: &Meta, text: &str, out: &mut Vec<u8>) {
-        // A thought part carries no earlier proof: that belongs to the answer after it.
-        let pending = self.signature.take();
-        Self::chunk(
-            meta,
-            json!({"content": {"role": "model", "parts": [{"text": text, "thought": true}]}, "index": 0}),
-            None,
-            out,
-        );
-        self.signature = pending;
+        self.part(meta, json!({"text": text, "thought": true}), out);
     }
 
-    fn signature(&mut self, _: &Meta, sig: &Signature, _: &mut Vec<u8>) {
-        self.signature = sig.for_client(Dialect::Gemini);
+    fn signature(&mut self, meta: &Meta, sig: &Signature, out: &mut Vec<u8>) {
+        if let Some(s) = sig.for_client(Dialect::Gemini) {
+            self.part(
+                meta,
+                json!({"text": "", "thought": true, "thoughtSignature": s}),
+                out,
+            );
+        }
     }
 
     fn args(&mut self, _: &Meta, json: &str, _: &mut Vec<u8>) {
@@ -84,8 +82,8 @@ impl Encoder for GeminiEncoder {
         }
     }
 
-    fn redacted(&mut self, _: &Meta, sig: &Signature, _: &mut Vec<u8>) {
-        self.signature = sig.for_client(Dialect::Gemini);
+    fn redacted(&mut self, meta: &Meta, sig: &Signature, out: &mut Vec<u8>) {
+        self.signature(meta, sig, out);
     }
 
     fn block_stop(&mut self, meta: &Meta, out: &mut Vec<u8>) {
@@ -113,11 +111,7 @@ impl Encoder for GeminiEncoder {
         usage: &TokenUsage,
         out: &mut Vec<u8>,
     ) {
-        let mut candidate = json!({"finishReason": gemini_finish(stop), "index": 0});
-        if let Some(s) = self.signature.take() {
-            candidate["content"] =
-                json!({"role": "model", "parts": [{"text": "", "thoughtSignature": s}]});
-        }
+        let candidate = json!({"finishReason": gemini_finish(stop), "index": 0});
         Self::chunk(meta, candidate, Some(usage_map::gemini(usage)), out);
     }
 }

@@ -1,0 +1,306 @@
+//! What cannot be carried is refused, naming the field in the client's terms — or, when loss
+//! is allowed, left out and listed. Reasoning proofs go back to their maker and nowhere else.
+
+use serde_json::{Value, json};
+use switchyard_core::Dialect;
+
+use super::fixture;
+use crate::convert::{
+    ConvertError, RequestOptions, ResponseOptions, convert_request, convert_response,
+};
+
+fn strict() -> RequestOptions {
+    RequestOptions::default()
+}
+
+fn lossy() -> RequestOptions {
+    RequestOptions {
+        lossy: true,
+        ..RequestOptions::default()
+    }
+}
+
+fn convert(
+    client: Dialect,
+    target: Dialect,
+    body: &Value,
+    options: &RequestOptions,
+) -> Result<Value, ConvertError> {
+    convert_request(client, target, body.to_string().as_bytes(), options)
+        .map(|c| serde_json::from_slice(&c.body).unwrap())
+}
+
+fn refused_field(client: Dialect, target: Dialect, body: &Value) -> String {
+    match convert(client, target, body, &strict()) {
+        Err(e @ ConvertError::Unsupported { .. }) => e.field().to_owned(),
+        other => panic!("expected a refusal, got {other:?}"),
+    }
+}
+
+#[test]
+fn fields_the_target_lacks_are_refused_by_their_client_name() {
+    let anthropic = json!({"model": "m", "max_tokens": 10, "stop_sequences": ["END"],
+        "messages": [{"role": "user", "content": "hi"}]});
+    assert_eq!(
+        refused_field(Dialect::Anthropic, Dialect::OpenaiResponses, &anthropic),
+        "stop_sequences"
+    );
+    let gemini = json!({"contents": [{"role": "user", "parts": [{"text": "hi"}]}],
+        "generationConfig": {"topK": 40}});
+    assert_eq!(
+        refused_field(Dialect::Gemini, Dialect::OpenaiChat, &gemini),
+        "generationConfig.topK"
+    );
+    let chat = json!({"model": "m", "n": 2, "messages": [{"role": "user", "content": "hi"}]});
+    assert_eq!(
+        refused_field(Dialect::OpenaiChat, Dialect::Anthropic, &chat),
+        "n"
+    );
+    let hot =
+        json!({"model": "m", "temperature": 1.5, "messages": [{"role": "user", "content": "hi"}]});
+    assert_eq!(
+        refused_field(Dialect::OpenaiChat, Dialect::Anthropic, &hot),
+        "temperature"
+    );
+    let server_tool = json!({"model": "m", "max_tokens": 10, "messages": [{"role": "user", "content": "hi"}],
+        "tools": [{"type": "web_search_20250305", "name": "web_search"}]});
+    assert_eq!(
+        refused_field(Dialect::Anthropic, Dialect::Gemini, &server_tool),
+        "tools[0].type"
+    );
+    let stateful = json!({"model": "m", "input": "hi", "previous_response_id": "resp_1"});
+    assert_eq!(
+        refused_field(Dialect::OpenaiResponses, Dialect::Anthropic, &stateful),
+        "previous_response_id"
+    );
+    let json_mode = json!({"model": "m", "response_format": {"type": "json_object"},
+        "messages": [{"role": "user", "content": "hi"}]});
+    assert_eq!(
+        refused_field(Dialect::OpenaiChat, Dialect::Anthropic, &json_mode),
+        "response_format"
+    );
+    let unknown = json!({"model": "m", "max_tokens": 1, "messages": [], "mcp_servers": []});
+    assert_eq!(
+        refused_field(Dialect::Anthropic, Dialect::OpenaiChat, &unknown),
+        "mcp_servers"
+    );
+}
+
+#[test]
+fn a_refusal_is_a_400_in_the_clients_dialect() {
+    let body = json!({"model": "m", "max_tokens": 10, "stop_sequences": ["END"],
+        "messages": [{"role": "user", "content": "hi"}]});
+    let e = convert(
+        Dialect::Anthropic,
+        Dialect::OpenaiResponses,
+        &body,
+        &strict(),
+    )
+    .unwrap_err();
+    assert_eq!(e.status(), 400);
+    let v: Value = serde_json::from_str(&e.body(Dialect::Anthropic)).unwrap();
+    assert_eq!(v["error"]["type"], "invalid_request_error");
+    assert!(
+        v["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("`stop_sequences`")
+    );
+    let e = convert_request(
+        Dialect::OpenaiChat,
+        Dialect::Gemini,
+        b"{not json",
+        &strict(),
+    )
+    .unwrap_err();
+    assert!(matches!(e, ConvertError::Invalid { .. }));
+}
+
+#[test]
+fn lossy_conversion_lists_what_it_left_out() {
+    let body = json!({"model": "m", "max_tokens": 10, "stop_sequences": ["END"], "top_k": 5,
+        "messages": [{"role": "user", "content": "hi"}]});
+    let out = convert_request(
+        Dialect::Anthropic,
+        Dialect::OpenaiResponses,
+        body.to_string().as_bytes(),
+        &lossy(),
+    )
+    .unwrap();
+    let fields: Vec<&str> = out.dropped.iter().map(|d| d.field.as_str()).collect();
+    assert!(
+        fields.contains(&"stop_sequences") && fields.contains(&"top_k"),
+        "{fields:?}"
+    );
+    let v: Value = serde_json::from_slice(&out.body).unwrap();
+    assert!(v.get("stop").is_none() && v.get("top_k").is_none());
+}
+
+#[test]
+fn url_media_for_a_target_that_needs_bytes_asks_to_be_fetched() {
+    let body = json!({"model": "m", "messages": [{"role": "user", "content": [
+        {"type": "image_url", "image_url": {"url": "https://example.com/cat.png"}}]}]});
+    match convert(Dialect::OpenaiChat, Dialect::Gemini, &body, &strict()) {
+        Err(ConvertError::NeedsFetch { url, field, .. }) => {
+            assert_eq!(url, "https://example.com/cat.png");
+            assert_eq!(field, "messages[0].content[0]");
+        }
+        other => panic!("{other:?}"),
+    }
+    // Anthropic takes image URLs itself.
+    let v = convert(Dialect::OpenaiChat, Dialect::Anthropic, &body, &strict()).unwrap();
+    assert_eq!(
+        v["messages"][0]["content"][0]["source"],
+        json!({"type": "url", "url": "https://example.com/cat.png"})
+    );
+}
+
+/// A Gemini answer shown to an Anthropic client, sent back as history, reaches Gemini with
+/// Gemini's own signature; sent to OpenAI instead, the proof is left out, not forged.
+#[test]
+fn proofs_go_back_to_their_maker_only() {
+    let answer = convert_response(
+        Dialect::Gemini,
+        Dialect::Anthropic,
+        &fixture("response_gemini.json"),
+        &ResponseOptions::default(),
+    )
+    .unwrap();
+    let shown: Value = serde_json::from_slice(&answer.body).unwrap();
+    let call_id = shown["content"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|b| b["type"] == "tool_use")
+        .unwrap()["id"]
+        .clone();
+    let history = json!({"model": "m", "max_tokens": 100, "messages": [
+        {"role": "user", "content": "read it"},
+        {"role": "assistant", "content": shown["content"]},
+        {"role": "user", "content": [{"type": "tool_result", "tool_use_id": call_id, "content": "# Switchyard"}]},
+    ]});
+    let gemini = convert(Dialect::Anthropic, Dialect::Gemini, &history, &strict()).unwrap();
+    let model_turn = &gemini["contents"][1]["parts"];
+    let call = model_turn
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|p| p.get("functionCall").is_some())
+        .unwrap();
+    assert_eq!(call["thoughtSignature"], "CiQB0e2Kb");
+    assert_eq!(
+        gemini["contents"][2]["parts"][0]["functionResponse"]["name"],
+        "read_file"
+    );
+    let to_openai = convert_request(
+        Dialect::Anthropic,
+        Dialect::OpenaiResponses,
+        history.to_string().as_bytes(),
+        &strict(),
+    )
+    .unwrap();
+    let body = String::from_utf8(to_openai.body).unwrap();
+    assert!(
+        !body.contains("CiQB0e2Kb") && !body.contains("reasoning\""),
+        "{body}"
+    );
+    assert!(
+        to_openai
+            .dropped
+            .iter()
+            .any(|d| d.why.contains("another provider"))
+    );
+}
+
+/// History from another provider cannot carry Anthropic-signed thinking into a tool loop, so
+/// thinking is turned off for that request (and said so) rather than the request failing.
+#[test]
+fn claude_thinking_is_off_when_the_tool_loop_has_no_signed_thinking() {
+    let out = convert_request(
+        Dialect::OpenaiChat,
+        Dialect::Anthropic,
+        &fixture("request_chat.json"),
+        &strict(),
+    )
+    .unwrap();
+    let v: Value = serde_json::from_slice(&out.body).unwrap();
+    assert!(v.get("thinking").is_none());
+    assert!(
+        out.dropped.iter().any(|d| d.field == "reasoning_effort"),
+        "{:?}",
+        out.dropped
+    );
+    // Without a tool loop it stays on, with the effort's budget.
+    let plain = json!({"model": "m", "reasoning_effort": "high", "messages": [{"role": "user", "content": "hi"}]});
+    let v = convert(Dialect::OpenaiChat, Dialect::Anthropic, &plain, &strict()).unwrap();
+    assert_eq!(
+        v["thinking"],
+        json!({"type": "enabled", "budget_tokens": 24576})
+    );
+    assert!(v["max_tokens"].as_u64().unwrap() > 24576);
+}
+
+#[test]
+fn gemini_calls_without_ids_pair_with_their_responses_by_name() {
+    let body = json!({"contents": [
+        {"role": "user", "parts": [{"text": "weather in Paris and Rome"}]},
+        {"role": "model", "parts": [{"functionCall": {"name": "w", "args": {"c": "Paris"}}},
+                                     {"functionCall": {"name": "w", "args": {"c": "Rome"}}}]},
+        {"role": "user", "parts": [{"functionResponse": {"name": "w", "response": {"output": "18"}}},
+                                    {"functionResponse": {"name": "w", "response": {"output": "21"}}}]}]});
+    let options = RequestOptions {
+        model: Some("gpt-5".into()),
+        ..RequestOptions::default()
+    };
+    let v: Value = serde_json::from_slice(
+        &convert_request(
+            Dialect::Gemini,
+            Dialect::OpenaiChat,
+            body.to_string().as_bytes(),
+            &options,
+        )
+        .unwrap()
+        .body,
+    )
+    .unwrap();
+    let calls = &v["messages"][1]["tool_calls"];
+    assert_eq!(v["messages"][2]["tool_call_id"], calls[0]["id"]);
+    assert_eq!(v["messages"][3]["tool_call_id"], calls[1]["id"]);
+    assert_eq!(v["messages"][3]["content"], "21");
+    let orphan = json!({"contents": [{"role": "user", "parts": [{"functionResponse": {"name": "w", "response": {}}}]}]});
+    let e = convert_request(
+        Dialect::Gemini,
+        Dialect::Anthropic,
+        orphan.to_string().as_bytes(),
+        &options,
+    )
+    .unwrap_err();
+    assert_eq!(e.field(), "contents[0].parts[0].functionResponse");
+}
+
+#[test]
+fn an_upstream_error_mid_stream_becomes_one_clean_client_error() {
+    let upstream = concat!(
+        "event: message_start\ndata: {\"type\":\"message_start\",\"message\":{\"id\":\"msg_1\",\"model\":\"c\",\"usage\":{\"input_tokens\":5,\"output_tokens\":1}}}\n\n",
+        "event: content_block_start\ndata: {\"type\":\"content_block_start\",\"index\":0,\"content_block\":{\"type\":\"text\",\"text\":\"\"}}\n\n",
+        "event: content_block_delta\ndata: {\"type\":\"content_block_delta\",\"index\":0,\"delta\":{\"type\":\"text_delta\",\"text\":\"Hel\"}}\n\n",
+        "event: error\ndata: {\"type\":\"error\",\"error\":{\"type\":\"overloaded_error\",\"message\":\"Overloaded\"}}\n\n",
+    );
+    let (out, conv) = super::convert_stream(
+        Dialect::Anthropic,
+        Dialect::OpenaiChat,
+        &[upstream.as_bytes()],
+    );
+    let text = String::from_utf8(out).unwrap();
+    assert!(text.ends_with("\"message\":\"Overloaded\",\"type\":\"server_error\",\"param\":null,\"code\":\"server_is_overloaded\"}}\n\n"), "{text}");
+    assert!(!text.contains("[DONE]"));
+    assert_eq!(
+        conv.stream_error().map(|e| e.error_type.as_str()),
+        Some("overloaded_error")
+    );
+    assert_eq!(
+        conv.usage().map(|u| u.input_tokens),
+        Some(5),
+        "partial usage is still billed"
+    );
+}
