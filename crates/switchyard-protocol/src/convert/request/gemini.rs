@@ -19,7 +19,6 @@ use super::super::json::{
 use super::super::reasoning::{budget_effort, effort_budget, parse_effort};
 use super::super::schema;
 use super::super::signature::Signature;
-use super::calls_by_id;
 
 /// Google's documented value for a function call whose history did not come from Gemini
 /// (another provider, or a client that lost it): it tells Gemini 3 there is no signature to
@@ -361,7 +360,9 @@ fn read_contents(
 pub(crate) fn write(req: &Request, fx: &mut Fidelity) -> Result<Value, ConvertError> {
     let mut body = Map::new();
     let mut system: Vec<Value> = req.system.iter().map(|t| json!({"text": t})).collect();
-    let names = calls_by_id(&req.messages);
+    // Call id → name, as of each point in the history: ids from other providers may repeat
+    // across turns, and a result answers the latest call with its id.
+    let mut names = std::collections::HashMap::new();
     let mut contents = Vec::new();
     let mut dropped_reasoning = false;
     for (i, m) in req.messages.iter().enumerate() {
@@ -393,6 +394,7 @@ pub(crate) fn write(req: &Request, fx: &mut Fidelity) -> Result<Value, ConvertEr
                     MediaSource::Url(url) => return Err(fx.needs_fetch(pp, url)),
                 },
                 Part::ToolCall(c) => {
+                    names.insert(c.id.as_str(), c.name.as_str());
                     let mut part = json!({"functionCall": {"name": c.name, "args": c.arguments}});
                     if first_call && signature.is_none() && m.role == Role::Assistant {
                         signature = Some(SKIP_SIGNATURE.to_owned());

@@ -33,7 +33,12 @@ pub(super) fn read(v: &Value) -> Result<Response, ConvertError> {
         .into_iter()
         .flatten()
     {
-        read_part(p, &mut parts, &mut calls);
+        read_part(
+            p,
+            &mut parts,
+            &mut calls,
+            v.get("responseId").and_then(Value::as_str),
+        );
     }
     Ok(Response {
         id: v
@@ -57,9 +62,26 @@ pub(super) fn read(v: &Value) -> Result<Response, ConvertError> {
     })
 }
 
+/// An id for a Gemini function call that came without one. Unique across turns (it carries the
+/// response id), because clients pair results with calls by id over the whole history.
+pub(crate) fn call_id(response_id: Option<&str>, n: usize) -> String {
+    let tag: String = response_id
+        .unwrap_or("gemini")
+        .chars()
+        .filter(char::is_ascii_alphanumeric)
+        .take(24)
+        .collect();
+    format!("call_{tag}_{n}")
+}
+
 /// Reads one Gemini part into neutral parts: a signature becomes (or completes) a thinking
 /// part right before the part it came with; a call without an id gets one by its order.
-pub(crate) fn read_part(p: &Value, parts: &mut Vec<Part>, calls: &mut usize) {
+pub(crate) fn read_part(
+    p: &Value,
+    parts: &mut Vec<Part>,
+    calls: &mut usize,
+    response_id: Option<&str>,
+) {
     let signature = p
         .get("thoughtSignature")
         .and_then(Value::as_str)
@@ -104,7 +126,7 @@ pub(crate) fn read_part(p: &Value, parts: &mut Vec<Part>, calls: &mut usize) {
             id: f
                 .get("id")
                 .and_then(Value::as_str)
-                .map_or_else(|| format!("call_gemini_{calls}"), str::to_owned),
+                .map_or_else(|| call_id(response_id, *calls), str::to_owned),
             name: f
                 .get("name")
                 .and_then(Value::as_str)

@@ -304,3 +304,145 @@ fn an_upstream_error_mid_stream_becomes_one_clean_client_error() {
         "partial usage is still billed"
     );
 }
+
+/// Gemini CLI's router request asks for JSON matching a schema; the other dialects get their
+/// own structured-output field.
+#[test]
+fn structured_output_maps_where_the_target_has_it() {
+    let schema = json!({"type": "object", "properties": {"model": {"type": "string"}}, "required": ["model"]});
+    let body = json!({"contents": [{"role": "user", "parts": [{"text": "route"}]}],
+        "generationConfig": {"responseMimeType": "application/json", "responseJsonSchema": schema}});
+    let options = RequestOptions {
+        model: Some("gemini-2.5-flash-lite".into()),
+        ..RequestOptions::default()
+    };
+    let go = |target| -> Value {
+        serde_json::from_slice(
+            &convert_request(
+                Dialect::Gemini,
+                target,
+                body.to_string().as_bytes(),
+                &options,
+            )
+            .unwrap()
+            .body,
+        )
+        .unwrap()
+    };
+    assert_eq!(
+        go(Dialect::OpenaiChat)["response_format"],
+        json!({"type": "json_schema", "json_schema": {"name": "response", "schema": schema}})
+    );
+    assert_eq!(
+        go(Dialect::OpenaiResponses)["text"]["format"]["schema"],
+        schema
+    );
+    assert_eq!(
+        go(Dialect::Anthropic)["output_config"],
+        json!({"format": {"type": "json_schema", "schema": schema}})
+    );
+}
+
+/// Code Assist (Gemini CLI with a Google login) wraps the request; the model comes with it.
+#[test]
+fn code_assist_requests_are_read_through_their_wrapper() {
+    let body = json!({"model": "gemini-2.5-pro", "project": "p-1", "user_prompt_id": "u",
+        "request": {"contents": [{"role": "user", "parts": [{"text": "hi"}]}], "session_id": "s"}});
+    let out = convert_request(
+        Dialect::Gemini,
+        Dialect::Anthropic,
+        body.to_string().as_bytes(),
+        &strict(),
+    )
+    .unwrap();
+    assert_eq!(out.model.as_deref(), Some("gemini-2.5-pro"));
+    let v: Value = serde_json::from_slice(&out.body).unwrap();
+    assert_eq!(v["messages"][0]["content"][0]["text"], "hi");
+}
+
+/// A Chat client that did not ask for the usage chunk does not get one (the upstream is still
+/// asked, and the relay still bills it).
+#[test]
+fn chat_clients_get_the_usage_chunk_only_when_they_asked() {
+    use crate::convert::{StreamConverter, StreamOptions};
+    use crate::transform::StreamTransform;
+    let bytes = fixture("stream_anthropic.sse");
+    let mut c = StreamConverter::new(
+        Dialect::Anthropic,
+        Dialect::OpenaiChat,
+        &StreamOptions::default(),
+    );
+    let mut out = Vec::new();
+    c.push(&bytes, &mut out);
+    c.finish(&mut out);
+    let s = super::validity::validate(Dialect::OpenaiChat, &out, false).unwrap();
+    assert_eq!(s.usage_events, 0);
+    assert_eq!(c.usage().map(|u| u.output_tokens), Some(80));
+    assert!(
+        String::from_utf8(out)
+            .unwrap()
+            .ends_with("data: [DONE]\n\n")
+    );
+}
+
+/// Nothing a client or an upstream sends makes the converter panic.
+mod robustness {
+    use super::*;
+    use crate::convert::{StreamConverter, StreamOptions, convert_error};
+    use crate::transform::StreamTransform;
+    use proptest::prelude::*;
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(128))]
+        #[test]
+        fn no_panic_on_arbitrary_bodies(body in prop_oneof![
+            proptest::collection::vec(any::<u8>(), 0..256),
+            "[{}\\[\\]\":,a-z0-9 _\\n]{0,256}".prop_map(String::into_bytes),
+        ], split in any::<usize>()) {
+            for (a, b) in super::super::pairs() {
+                let _ = convert_request(a, b, &body, &lossy());
+                let _ = convert_request(a, b, &body, &strict());
+                let _ = convert_response(a, b, &body, &ResponseOptions::default());
+                let _ = convert_error(a, 400, &body, b);
+                let mut c = StreamConverter::new(a, b, &StreamOptions::default());
+                let mut out = Vec::new();
+                let split = split % (body.len() + 1);
+                c.push(&body[..split], &mut out);
+                c.push(&body[split..], &mut out);
+                c.finish(&mut out);
+            }
+        }
+
+        #[test]
+        fn no_panic_on_mangled_requests(cut in any::<usize>(), flip in any::<u8>()) {
+            for (a, b) in super::super::pairs() {
+                let mut body = fixture(&format!("request_{}.json", super::super::short(a)));
+                let at = cut % body.len();
+                body[at] ^= flip;
+                let _ = convert_request(a, b, &body, &lossy());
+            }
+        }
+    }
+}
+
+/// Call ids may repeat across turns (providers that number calls per answer); a result is
+/// named after the latest call with its id.
+#[test]
+fn repeated_call_ids_answer_the_latest_call() {
+    let call = |name: &str| {
+        json!({"role": "assistant", "content": null, "tool_calls": [
+        {"id": "call_1", "type": "function", "function": {"name": name, "arguments": "{}"}}]})
+    };
+    let result = |text: &str| json!({"role": "tool", "tool_call_id": "call_1", "content": text});
+    let body = json!({"model": "m", "messages": [
+        {"role": "user", "content": "go"}, call("ls"), result("a"), call("cat"), result("b")]});
+    let v = convert(Dialect::OpenaiChat, Dialect::Gemini, &body, &strict()).unwrap();
+    assert_eq!(
+        v["contents"][2]["parts"][0]["functionResponse"]["name"],
+        "ls"
+    );
+    assert_eq!(
+        v["contents"][4]["parts"][0]["functionResponse"]["name"],
+        "cat"
+    );
+}

@@ -9,13 +9,15 @@ use serde_json::Value;
 
 use super::super::event::Event;
 use super::{opt, s, stream_error};
-use crate::convert::response::{from_gemini_finish, gemini::unwrap};
+use crate::convert::response::from_gemini_finish;
+use crate::convert::response::gemini::{call_id, unwrap};
 use crate::convert::signature::{Origin, Signature};
 use crate::sse::SseEvent;
 
 #[derive(Debug, Default)]
 pub(crate) struct GeminiDecoder {
     calls: usize,
+    response_id: Option<String>,
 }
 
 impl GeminiDecoder {
@@ -28,6 +30,9 @@ impl GeminiDecoder {
             let code = e.get("code").map(ToString::to_string).unwrap_or_default();
             out.push(stream_error(s(e, "status"), &code, s(e, "message")));
             return;
+        }
+        if self.response_id.is_none() {
+            self.response_id = opt(v, "responseId");
         }
         out.push(Event::Meta {
             id: opt(v, "responseId"),
@@ -58,7 +63,8 @@ impl GeminiDecoder {
             } else if let Some(f) = p.get("functionCall") {
                 self.calls += 1;
                 out.push(Event::ToolStart {
-                    id: opt(f, "id").unwrap_or_else(|| format!("call_gemini_{}", self.calls)),
+                    id: opt(f, "id")
+                        .unwrap_or_else(|| call_id(self.response_id.as_deref(), self.calls)),
                     name: s(f, "name").to_owned(),
                 });
                 let args = f
