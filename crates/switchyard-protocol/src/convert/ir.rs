@@ -35,6 +35,10 @@ pub struct Request {
     /// An end-user identifier (Anthropic `metadata.user_id`, OpenAI `user`); never affects the
     /// answer, carried where the target has a place for it.
     pub user: Option<String>,
+    /// Tools the client declared as free-form (Responses `custom` tools, e.g. Codex's
+    /// `apply_patch`): sent to other targets as a function taking one string, `input`, and
+    /// shown back to the client as free-form calls.
+    pub freeform_tools: Vec<String>,
 }
 
 /// Who speaks a turn. Tool results travel as [`Part::ToolResult`] inside `User` turns, the

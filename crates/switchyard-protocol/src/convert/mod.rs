@@ -67,6 +67,9 @@ pub struct ConvertedRequest {
     pub stream: bool,
     /// Fields left out or changed, for the usage record (empty when nothing was).
     pub dropped: Vec<Dropped>,
+    /// Free-form tools of a Responses client: pass them to [`ResponseOptions`] and
+    /// [`StreamOptions`] so calls to them are shown as `custom_tool_call`s.
+    pub freeform_tools: Vec<String>,
 }
 
 /// Converts a `client`-dialect request body into a `target`-dialect one.
@@ -120,6 +123,7 @@ pub fn convert_request(
         model: req.model,
         stream: req.stream,
         dropped,
+        freeform_tools: req.freeform_tools,
     })
 }
 

@@ -59,6 +59,11 @@ pub(crate) fn read(body: &Value, fx: &mut Fidelity) -> Result<Request, ConvertEr
                             description: opt_str(t, "description", &path)?.map(str::to_owned),
                             parameters: t.get("parameters").cloned().unwrap_or(Value::Null),
                         }),
+                        "custom" => {
+                            let name = req_str(t, "name", &path)?.to_owned();
+                            req.tools.push(freeform_tool(t, &name, &path)?);
+                            req.freeform_tools.push(name);
+                        }
                         other => fx.unsupported(
                             join(&path, "type"),
                             format!("`{other}` tools are OpenAI's own"),
@@ -138,6 +143,37 @@ pub(crate) fn read(body: &Value, fx: &mut Fidelity) -> Result<Request, ConvertEr
     Ok(req)
 }
 
+/// The one argument of a free-form tool seen as a function.
+pub(crate) const FREEFORM_INPUT: &str = "input";
+
+/// A free-form (`custom`) tool as a function of one string. Its grammar, when it has one, goes
+/// into the description: the other providers cannot enforce it, but the model can follow it.
+fn freeform_tool(
+    t: &super::super::json::Obj,
+    name: &str,
+    path: &str,
+) -> Result<Tool, ConvertError> {
+    let mut description = opt_str(t, "description", path)?
+        .unwrap_or_default()
+        .to_owned();
+    let format = t.get("format");
+    let field = |k: &str| format.and_then(|f| f.get(k)).and_then(Value::as_str);
+    if let (Some(syntax), Some(definition)) = (field("syntax"), field("definition")) {
+        description.push_str(&format!(
+            "\n\nThe input must follow this {syntax} grammar:\n{definition}"
+        ));
+    }
+    Ok(Tool {
+        name: name.to_owned(),
+        description: Some(description),
+        parameters: json!({
+            "type": "object",
+            "properties": {FREEFORM_INPUT: {"type": "string", "description": "the raw input"}},
+            "required": [FREEFORM_INPUT],
+        }),
+    })
+}
+
 fn read_input(value: &Value, req: &mut Request, fx: &mut Fidelity) -> Result<(), ConvertError> {
     let items = match value {
         Value::String(s) => {
@@ -195,7 +231,17 @@ fn read_input(value: &Value, req: &mut Request, fx: &mut Fidelity) -> Result<(),
                 });
                 push(req, Role::Assistant, vec![call]);
             }
-            "function_call_output" => {
+            "custom_tool_call" => {
+                head = false;
+                let input = req_str(o, "input", &path)?;
+                let call = Part::ToolCall(ToolCall {
+                    id: req_str(o, "call_id", &path)?.to_owned(),
+                    name: req_str(o, "name", &path)?.to_owned(),
+                    arguments: json!({ FREEFORM_INPUT: input }),
+                });
+                push(req, Role::Assistant, vec![call]);
+            }
+            "function_call_output" | "custom_tool_call_output" => {
                 head = false;
                 let opath = join(&path, "output");
                 let content = match o.get("output") {

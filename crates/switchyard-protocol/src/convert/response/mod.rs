@@ -22,6 +22,8 @@ pub struct ResponseOptions {
     pub created: u64,
     /// The model name to show the client; `None` shows the upstream's.
     pub model: Option<String>,
+    /// [`ConvertedRequest::freeform_tools`](crate::convert::ConvertedRequest::freeform_tools).
+    pub freeform_tools: Vec<String>,
 }
 
 /// The client's body and what the relay records.
@@ -60,7 +62,9 @@ pub fn convert_response(
     let out = match client {
         Dialect::Anthropic => anthropic::write(&response),
         Dialect::OpenaiChat => chat::write(&response, options.created),
-        Dialect::OpenaiResponses => responses::write(&response, options.created),
+        Dialect::OpenaiResponses => {
+            responses::write(&response, options.created, &options.freeform_tools)
+        }
         Dialect::Gemini => gemini::write(&response),
     };
     Ok(ConvertedResponse {

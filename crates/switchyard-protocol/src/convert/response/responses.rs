@@ -94,7 +94,7 @@ fn summary_text(item: &Value) -> String {
     texts.join("\n\n")
 }
 
-pub(super) fn write(r: &Response, created: u64) -> Value {
+pub(super) fn write(r: &Response, created: u64, freeform: &[String]) -> Value {
     let id = r.id.clone().unwrap_or_else(|| "resp_switchyard".into());
     let mut output = Vec::new();
     let mut texts: Vec<Value> = Vec::new();
@@ -115,6 +115,14 @@ pub(super) fn write(r: &Response, created: u64) -> Value {
             Part::RedactedThinking(sig) => {
                 output.push(reasoning_item(&format!("rs_{i}"), "", Some(sig)));
             }
+            Part::ToolCall(c) if freeform.contains(&c.name) => output.push(json!({
+                "id": format!("ctc_{i}"),
+                "type": "custom_tool_call",
+                "status": "completed",
+                "call_id": c.id,
+                "name": c.name,
+                "input": freeform_input(&c.arguments),
+            })),
             Part::ToolCall(c) => output.push(json!({
                 "id": format!("fc_{i}"),
                 "type": "function_call",
@@ -142,6 +150,14 @@ pub(super) fn write(r: &Response, created: u64) -> Value {
         body["incomplete_details"] = json!({"reason": reason});
     }
     body
+}
+
+/// The raw input of a free-form call made through its one-string function.
+pub(crate) fn freeform_input(arguments: &Value) -> String {
+    match arguments.get("input") {
+        Some(Value::String(s)) => s.clone(),
+        _ => arguments.to_string(),
+    }
 }
 
 pub(crate) fn status(stop: StopReason) -> &'static str {

@@ -34,6 +34,8 @@ pub struct StreamOptions {
     /// Chat clients: whether they asked for the usage chunk (`stream_options.include_usage`).
     /// The upstream is always asked for usage; the client only sees it when it asked.
     pub chat_include_usage: bool,
+    /// [`ConvertedRequest::freeform_tools`](crate::convert::ConvertedRequest::freeform_tools).
+    pub freeform_tools: Vec<String>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -83,7 +85,7 @@ impl StreamConverter {
         StreamConverter {
             client,
             decoder: Decoder::new(upstream),
-            encoder: encode::for_client(client, options.chat_include_usage),
+            encoder: encode::for_client(client, options),
             tap: UsageTap::for_dialect(upstream),
             sse: SseDecoder::new(),
             meta: Meta {
@@ -294,6 +296,7 @@ impl StreamConverter {
             created: 1_759_350_264,
             model: Some("upstream-model".into()),
             chat_include_usage: true,
+            freeform_tools: Vec::new(),
         };
         let mut c = StreamConverter::new(dialect, dialect, &options);
         c.meta.id = "up_1".into();

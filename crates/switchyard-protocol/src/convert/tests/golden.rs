@@ -62,7 +62,7 @@ fn answers_convert_to_every_other_dialect() {
         let body = fixture(&format!("response_{}.json", short(upstream)));
         let options = ResponseOptions {
             created: CREATED,
-            model: None,
+            ..ResponseOptions::default()
         };
         let out = convert_response(upstream, client, &body, &options)
             .unwrap_or_else(|e| panic!("{upstream:?} → {client:?}: {e}"));

@@ -58,6 +58,7 @@ pub(super) fn stream_options() -> StreamOptions {
         created: CREATED,
         model: None,
         chat_include_usage: true,
+        freeform_tools: Vec::new(),
     }
 }
 

@@ -446,3 +446,82 @@ fn repeated_call_ids_answer_the_latest_call() {
         "cat"
     );
 }
+
+/// Codex's free-form tools (`apply_patch`) reach other providers as a function of one string
+/// and come back to Codex as free-form calls, in whole answers and in streams.
+#[test]
+fn codex_freeform_tools_cross_over_and_back() {
+    use crate::convert::{StreamConverter, StreamOptions};
+    use crate::transform::StreamTransform;
+    let body = json!({"model": "gpt-5-codex", "stream": true, "input": [
+        {"type": "message", "role": "user", "content": [{"type": "input_text", "text": "fix it"}]},
+        {"type": "custom_tool_call", "call_id": "call_7", "name": "apply_patch", "input": "*** Begin Patch\n*** End Patch"},
+        {"type": "custom_tool_call_output", "call_id": "call_7", "output": "Done"}],
+        "tools": [{"type": "custom", "name": "apply_patch", "description": "Edit files.",
+            "format": {"type": "grammar", "syntax": "lark", "definition": "start: begin_patch"}}]});
+    let out = convert_request(
+        Dialect::OpenaiResponses,
+        Dialect::Anthropic,
+        body.to_string().as_bytes(),
+        &strict(),
+    )
+    .unwrap();
+    assert_eq!(out.freeform_tools, vec!["apply_patch".to_owned()]);
+    let v: Value = serde_json::from_slice(&out.body).unwrap();
+    assert_eq!(v["tools"][0]["input_schema"]["required"], json!(["input"]));
+    assert!(
+        v["tools"][0]["description"]
+            .as_str()
+            .unwrap()
+            .contains("lark grammar:\nstart: begin_patch")
+    );
+    assert_eq!(
+        v["messages"][1]["content"][0]["input"],
+        json!({"input": "*** Begin Patch\n*** End Patch"})
+    );
+
+    let answer = json!({"id": "msg_1", "type": "message", "role": "assistant", "model": "c",
+        "content": [{"type": "tool_use", "id": "toolu_1", "name": "apply_patch", "input": {"input": "*** Begin Patch"}}],
+        "stop_reason": "tool_use", "usage": {"input_tokens": 1, "output_tokens": 2}});
+    let options = ResponseOptions {
+        freeform_tools: out.freeform_tools.clone(),
+        ..ResponseOptions::default()
+    };
+    let r = convert_response(
+        Dialect::Anthropic,
+        Dialect::OpenaiResponses,
+        answer.to_string().as_bytes(),
+        &options,
+    )
+    .unwrap();
+    let r: Value = serde_json::from_slice(&r.body).unwrap();
+    assert_eq!(r["output"][0]["type"], "custom_tool_call");
+    assert_eq!(r["output"][0]["input"], "*** Begin Patch");
+
+    let stream = concat!(
+        "event: message_start\ndata: {\"type\":\"message_start\",\"message\":{\"id\":\"msg_1\",\"model\":\"c\",\"usage\":{\"input_tokens\":5,\"output_tokens\":1}}}\n\n",
+        "event: content_block_start\ndata: {\"type\":\"content_block_start\",\"index\":0,\"content_block\":{\"type\":\"tool_use\",\"id\":\"toolu_1\",\"name\":\"apply_patch\",\"input\":{}}}\n\n",
+        "event: content_block_delta\ndata: {\"type\":\"content_block_delta\",\"index\":0,\"delta\":{\"type\":\"input_json_delta\",\"partial_json\":\"{\\\"input\\\": \\\"*** Begin\"}}\n\n",
+        "event: content_block_delta\ndata: {\"type\":\"content_block_delta\",\"index\":0,\"delta\":{\"type\":\"input_json_delta\",\"partial_json\":\" Patch\\\"}\"}}\n\n",
+        "event: content_block_stop\ndata: {\"type\":\"content_block_stop\",\"index\":0}\n\n",
+        "event: message_delta\ndata: {\"type\":\"message_delta\",\"delta\":{\"stop_reason\":\"tool_use\"},\"usage\":{\"output_tokens\":9}}\n\n",
+        "event: message_stop\ndata: {\"type\":\"message_stop\"}\n\n",
+    );
+    let options = StreamOptions {
+        freeform_tools: out.freeform_tools,
+        ..StreamOptions::default()
+    };
+    let mut c = StreamConverter::new(Dialect::Anthropic, Dialect::OpenaiResponses, &options);
+    let mut bytes = Vec::new();
+    c.push(stream.as_bytes(), &mut bytes);
+    c.finish(&mut bytes);
+    let s = super::validity::validate(Dialect::OpenaiResponses, &bytes, true)
+        .unwrap_or_else(|e| panic!("{e}\n{}", String::from_utf8_lossy(&bytes)));
+    assert_eq!(
+        s.tools,
+        vec![(
+            "apply_patch".to_owned(),
+            json!({"input": "*** Begin Patch"})
+        )]
+    );
+}

@@ -294,10 +294,12 @@ fn responses(bytes: &[u8]) -> Result<Summary, String> {
             | "response.reasoning_summary_part.done"
             | "response.output_text.done"
             | "response.reasoning_summary_text.done"
-            | "response.function_call_arguments.done" => same_item(&open)?,
+            | "response.function_call_arguments.done"
+            | "response.custom_tool_call_input.done" => same_item(&open)?,
             "response.output_text.delta"
             | "response.reasoning_summary_text.delta"
-            | "response.function_call_arguments.delta" => {
+            | "response.function_call_arguments.delta"
+            | "response.custom_tool_call_input.delta" => {
                 same_item(&open)?;
                 let delta = v["delta"].as_str().unwrap_or_default();
                 if let Some((_, _, acc)) = &mut open {
@@ -329,6 +331,14 @@ fn responses(bytes: &[u8]) -> Result<Summary, String> {
                             item["name"].as_str().unwrap_or_default().to_owned(),
                             args(&acc)?,
                         ));
+                    }
+                    "custom_tool_call" => {
+                        if item["input"] != acc.as_str() {
+                            return Err("custom tool input differs from its deltas".into());
+                        }
+                        let input = serde_json::json!({"input": acc});
+                        s.tools
+                            .push((item["name"].as_str().unwrap_or_default().to_owned(), input));
                     }
                     "message" if item["content"][0]["text"] != acc.as_str() => {
                         return Err("message text differs from its deltas".into());

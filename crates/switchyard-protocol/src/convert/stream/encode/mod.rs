@@ -10,11 +10,13 @@ use switchyard_core::Dialect;
 use super::event::Encoder;
 
 /// The encoder for a client of `client`'s dialect.
-pub(crate) fn for_client(client: Dialect, chat_include_usage: bool) -> Box<dyn Encoder> {
+pub(crate) fn for_client(client: Dialect, options: &super::StreamOptions) -> Box<dyn Encoder> {
     match client {
         Dialect::Anthropic => Box::new(anthropic::AnthropicEncoder::default()),
-        Dialect::OpenaiChat => Box::new(chat::ChatEncoder::new(chat_include_usage)),
-        Dialect::OpenaiResponses => Box::new(responses::ResponsesEncoder::default()),
+        Dialect::OpenaiChat => Box::new(chat::ChatEncoder::new(options.chat_include_usage)),
+        Dialect::OpenaiResponses => Box::new(responses::ResponsesEncoder::new(
+            options.freeform_tools.clone(),
+        )),
         Dialect::Gemini => Box::new(gemini::GeminiEncoder::default()),
     }
 }

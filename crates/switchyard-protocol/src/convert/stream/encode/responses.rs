@@ -11,13 +11,16 @@ use switchyard_core::TokenUsage;
 use super::super::event::{Block, Encoder, Meta, sse};
 use crate::convert::ir::StopReason;
 use crate::convert::response::responses::{
-    incomplete_details, message_item, reasoning_item, status,
+    freeform_input, incomplete_details, message_item, reasoning_item, status,
 };
 use crate::convert::signature::Signature;
 use crate::convert::usage_map;
 
 #[derive(Debug, Default)]
 pub(crate) struct ResponsesEncoder {
+    /// Free-form tools: their calls are `custom_tool_call` items, whose raw input is only
+    /// known once the function-style arguments are complete.
+    freeform: Vec<String>,
     sequence: u64,
     /// Finished output items, for the terminal event.
     items: Vec<Value>,
@@ -35,6 +38,13 @@ struct Open {
 }
 
 impl ResponsesEncoder {
+    pub(crate) fn new(freeform: Vec<String>) -> ResponsesEncoder {
+        ResponsesEncoder {
+            freeform,
+            ..ResponsesEncoder::default()
+        }
+    }
+
     fn emit(&mut self, out: &mut Vec<u8>, kind: &str, mut data: Value) {
         data["type"] = json!(kind);
         data["sequence_number"] = json!(self.sequence);
@@ -85,6 +95,12 @@ impl Encoder for ResponsesEncoder {
                     id.clone(),
                     json!({"id": id, "type": "reasoning", "summary": []}),
                 )
+            }
+            Block::Tool { id: call_id, name } if self.freeform.contains(name) => {
+                let id = format!("ctc_{index}");
+                let item = json!({"id": id, "type": "custom_tool_call", "status": "in_progress",
+                    "call_id": call_id, "name": name, "input": ""});
+                (id, item)
             }
             Block::Tool { id: call_id, name } => {
                 let id = format!("fc_{index}");
@@ -151,6 +167,9 @@ impl Encoder for ResponsesEncoder {
         let index = self.output_index();
         let Some(open) = &mut self.open else { return };
         open.text.push_str(json);
+        if open.id.starts_with("ctc_") {
+            return;
+        }
         let id = open.id.clone();
         self.emit(
             out,
@@ -217,6 +236,24 @@ impl Encoder for ResponsesEncoder {
                 // The id was announced when the item was added; it must not change now.
                 item["id"] = json!(id);
                 item
+            }
+            Block::Tool { id: call_id, name } if id.starts_with("ctc_") => {
+                let arguments: Value = serde_json::from_str(&open.text).unwrap_or(Value::Null);
+                let input = freeform_input(&arguments);
+                self.emit(
+                    out,
+                    "response.custom_tool_call_input.delta",
+                    json!({"item_id": id,
+                    "output_index": index, "delta": input}),
+                );
+                self.emit(
+                    out,
+                    "response.custom_tool_call_input.done",
+                    json!({"item_id": id,
+                    "output_index": index, "input": input}),
+                );
+                json!({"id": id, "type": "custom_tool_call", "status": "completed", "call_id": call_id,
+                    "name": name, "input": input})
             }
             Block::Tool { id: call_id, name } => {
                 self.emit(
