@@ -29,8 +29,12 @@ pub(crate) fn read(body: &Value, fx: &mut Fidelity) -> Result<Request, ConvertEr
     for (key, value) in o {
         match key.as_str() {
             "model" => req.model = Some(string(value, "model")?.to_owned()),
-            "max_tokens" | "max_completion_tokens" => {
-                req.max_tokens = opt_u64(o, key, "")?.or(req.max_tokens);
+            // `max_completion_tokens` replaced `max_tokens`; when both are sent it wins.
+            "max_completion_tokens" => req.max_tokens = opt_u64(o, key, "")?.or(req.max_tokens),
+            "max_tokens" => {
+                if !o.contains_key("max_completion_tokens") {
+                    req.max_tokens = opt_u64(o, key, "")?;
+                }
             }
             "stream" => req.stream = opt_bool(o, key, "")?.unwrap_or(false),
             "temperature" => req.temperature = opt_f64(o, key, "")?,
@@ -362,6 +366,18 @@ pub(crate) fn write(req: &Request, fx: &mut Fidelity) -> Result<Value, ConvertEr
                             for (k, c) in r.content.iter().enumerate() {
                                 match c {
                                     Part::Text(t) => text.push_str(t),
+                                    // Tool messages are text only: an image a tool returned
+                                    // goes to the model in the user turn that follows.
+                                    Part::Media(media) if media.is_image() => {
+                                        fx.adapted(
+                                            at(&join(&pp, "content"), k),
+                                            "an image from a tool result follows in a user turn",
+                                        );
+                                        content.push(json!({
+                                            "type": "image_url",
+                                            "image_url": {"url": media_url(media)},
+                                        }));
+                                    }
                                     _ => fx.unsupported(
                                         at(&join(&pp, "content"), k),
                                         "Chat tool results are text only",

@@ -382,6 +382,7 @@ pub(crate) fn write(req: &Request, fx: &mut Fidelity) -> Result<Value, ConvertEr
         let mut parts: Vec<Value> = Vec::new();
         let mut signature: Option<String> = None;
         let mut first_call = true;
+        let mut after: Vec<Value> = Vec::new();
         for (j, p) in m.parts.iter().enumerate() {
             let pp = at(&join(&path, "content"), j);
             let mut part = match p {
@@ -416,6 +417,25 @@ pub(crate) fn write(req: &Request, fx: &mut Fidelity) -> Result<Value, ConvertEr
                     for (k, c) in r.content.iter().enumerate() {
                         match c {
                             Part::Text(t) => text.push_str(t),
+                            // A function response is JSON only: media a tool returned (Claude
+                            // Code reading an image) follows it in the same turn.
+                            Part::Media(Media {
+                                media_type,
+                                source: MediaSource::Base64(data),
+                            }) => {
+                                fx.adapted(
+                                    at(&join(&pp, "content"), k),
+                                    "media from a tool result follows the function response",
+                                );
+                                after.push(json!({"inlineData": {
+                                    "mimeType": media_type.as_deref().unwrap_or("image/png"),
+                                    "data": data,
+                                }}));
+                            }
+                            Part::Media(Media {
+                                source: MediaSource::Url(url),
+                                ..
+                            }) => return Err(fx.needs_fetch(at(&join(&pp, "content"), k), url)),
                             _ => fx.unsupported(
                                 at(&join(&pp, "content"), k),
                                 "Gemini function responses are JSON only",
@@ -441,6 +461,7 @@ pub(crate) fn write(req: &Request, fx: &mut Fidelity) -> Result<Value, ConvertEr
                 part["thoughtSignature"] = json!(s);
             }
             parts.push(part);
+            parts.append(&mut after);
         }
         if let Some(s) = signature.take() {
             parts.push(json!({"text": "", "thoughtSignature": s}));

@@ -525,3 +525,39 @@ fn codex_freeform_tools_cross_over_and_back() {
         )]
     );
 }
+
+/// Claude Code reading an image gets it back as a tool result; targets whose tool results are
+/// text only see the image right after the result instead of losing it.
+#[test]
+fn images_returned_by_tools_follow_the_result() {
+    let body = json!({"model": "m", "max_tokens": 100, "messages": [
+        {"role": "user", "content": "look at cat.png"},
+        {"role": "assistant", "content": [{"type": "tool_use", "id": "toolu_1", "name": "Read", "input": {"file_path": "cat.png"}}]},
+        {"role": "user", "content": [{"type": "tool_result", "tool_use_id": "toolu_1", "content": [
+            {"type": "text", "text": "cat.png:"},
+            {"type": "image", "source": {"type": "base64", "media_type": "image/png", "data": "iVBORw0KGgo="}}]}]}]});
+    let g = convert(Dialect::Anthropic, Dialect::Gemini, &body, &strict()).unwrap();
+    assert_eq!(
+        g["contents"][2]["parts"][0]["functionResponse"]["response"]["output"],
+        "cat.png:"
+    );
+    assert_eq!(
+        g["contents"][2]["parts"][1]["inlineData"]["mimeType"],
+        "image/png"
+    );
+    let c = convert(Dialect::Anthropic, Dialect::OpenaiChat, &body, &strict()).unwrap();
+    assert_eq!(c["messages"][2]["role"], "tool");
+    assert_eq!(c["messages"][3]["role"], "user");
+    assert_eq!(
+        c["messages"][3]["content"][0]["image_url"]["url"],
+        "data:image/png;base64,iVBORw0KGgo="
+    );
+    let r = convert(
+        Dialect::Anthropic,
+        Dialect::OpenaiResponses,
+        &body,
+        &strict(),
+    )
+    .unwrap();
+    assert_eq!(r["input"][2]["output"][1]["type"], "input_image");
+}
