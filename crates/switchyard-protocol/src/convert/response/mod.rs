@@ -24,6 +24,8 @@ pub struct ResponseOptions {
     pub model: Option<String>,
     /// [`ConvertedRequest::freeform_tools`](crate::convert::ConvertedRequest::freeform_tools).
     pub freeform_tools: Vec<String>,
+    /// Gemini clients of Code Assist (`v1internal`): the body wrapped as `{"response": …}`.
+    pub gemini_code_assist: bool,
 }
 
 /// The client's body and what the relay records.
@@ -64,6 +66,9 @@ pub fn convert_response(
         Dialect::OpenaiChat => chat::write(&response, options.created),
         Dialect::OpenaiResponses => {
             responses::write(&response, options.created, &options.freeform_tools)
+        }
+        Dialect::Gemini if options.gemini_code_assist => {
+            serde_json::json!({ "response": gemini::write(&response) })
         }
         Dialect::Gemini => gemini::write(&response),
     };

@@ -36,6 +36,8 @@ pub struct StreamOptions {
     pub chat_include_usage: bool,
     /// [`ConvertedRequest::freeform_tools`](crate::convert::ConvertedRequest::freeform_tools).
     pub freeform_tools: Vec<String>,
+    /// Gemini clients of Code Assist (`v1internal`): each chunk wrapped as `{"response": …}`.
+    pub gemini_code_assist: bool,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -297,6 +299,7 @@ impl StreamConverter {
             model: Some("upstream-model".into()),
             chat_include_usage: true,
             freeform_tools: Vec::new(),
+            gemini_code_assist: false,
         };
         let mut c = StreamConverter::new(dialect, dialect, &options);
         c.meta.id = "up_1".into();

@@ -59,6 +59,7 @@ pub(super) fn stream_options() -> StreamOptions {
         model: None,
         chat_include_usage: true,
         freeform_tools: Vec::new(),
+        gemini_code_assist: false,
     }
 }
 

@@ -561,3 +561,44 @@ fn images_returned_by_tools_follow_the_result() {
     .unwrap();
     assert_eq!(r["input"][2]["output"][1]["type"], "input_image");
 }
+
+/// Gemini CLI with a Google login speaks Code Assist: answers and stream chunks come wrapped.
+#[test]
+fn code_assist_clients_get_wrapped_answers() {
+    use crate::convert::{StreamConverter, StreamOptions};
+    use crate::transform::StreamTransform;
+    let options = ResponseOptions {
+        gemini_code_assist: true,
+        ..ResponseOptions::default()
+    };
+    let r = convert_response(
+        Dialect::Anthropic,
+        Dialect::Gemini,
+        &fixture("response_anthropic.json"),
+        &options,
+    )
+    .unwrap();
+    let v: Value = serde_json::from_slice(&r.body).unwrap();
+    assert_eq!(v["response"]["candidates"][0]["finishReason"], "STOP");
+    let options = StreamOptions {
+        gemini_code_assist: true,
+        ..StreamOptions::default()
+    };
+    let mut c = StreamConverter::new(Dialect::Anthropic, Dialect::Gemini, &options);
+    let mut out = Vec::new();
+    c.push(&fixture("stream_anthropic.sse"), &mut out);
+    c.finish(&mut out);
+    let text = String::from_utf8(out).unwrap();
+    assert!(
+        text.split("\r\n\r\n")
+            .filter(|e| !e.is_empty())
+            .all(|e| e.starts_with("data: {\"response\":{")),
+        "{text}"
+    );
+    // The relay's own Code Assist unwrapping reads it back as a public stream.
+    let mut public = crate::CodeAssistSseToPublic::new();
+    let mut unwrapped = Vec::new();
+    StreamTransform::push(&mut public, text.as_bytes(), &mut unwrapped);
+    StreamTransform::finish(&mut public, &mut unwrapped);
+    super::validity::validate(Dialect::Gemini, &unwrapped, true).unwrap();
+}

@@ -22,10 +22,19 @@ use crate::convert::usage_map;
 pub(crate) struct GeminiEncoder {
     /// The open function call: id, name and the argument text so far.
     call: Option<(String, String, String)>,
+    /// Wrap each chunk as Code Assist does (`{"response": …}`), for Gemini CLI's Google login.
+    code_assist: bool,
 }
 
 impl GeminiEncoder {
-    fn chunk(meta: &Meta, candidate: Value, usage: Option<Value>, out: &mut Vec<u8>) {
+    pub(crate) fn new(code_assist: bool) -> GeminiEncoder {
+        GeminiEncoder {
+            call: None,
+            code_assist,
+        }
+    }
+
+    fn chunk(&self, meta: &Meta, candidate: Value, usage: Option<Value>, out: &mut Vec<u8>) {
         let mut v = json!({
             "candidates": [candidate],
             "modelVersion": meta.model,
@@ -34,13 +43,16 @@ impl GeminiEncoder {
         if let Some(u) = usage {
             v["usageMetadata"] = u;
         }
+        if self.code_assist {
+            v = json!({ "response": v });
+        }
         out.extend_from_slice(b"data: ");
         out.extend_from_slice(v.to_string().as_bytes());
         out.extend_from_slice(b"\r\n\r\n");
     }
 
     fn part(&mut self, meta: &Meta, part: Value, out: &mut Vec<u8>) {
-        Self::chunk(
+        self.chunk(
             meta,
             json!({"content": {"role": "model", "parts": [part]}, "index": 0}),
             None,
@@ -112,6 +124,6 @@ impl Encoder for GeminiEncoder {
         out: &mut Vec<u8>,
     ) {
         let candidate = json!({"finishReason": gemini_finish(stop), "index": 0});
-        Self::chunk(meta, candidate, Some(usage_map::gemini(usage)), out);
+        self.chunk(meta, candidate, Some(usage_map::gemini(usage)), out);
     }
 }

@@ -17,6 +17,6 @@ pub(crate) fn for_client(client: Dialect, options: &super::StreamOptions) -> Box
         Dialect::OpenaiResponses => Box::new(responses::ResponsesEncoder::new(
             options.freeform_tools.clone(),
         )),
-        Dialect::Gemini => Box::new(gemini::GeminiEncoder::default()),
+        Dialect::Gemini => Box::new(gemini::GeminiEncoder::new(options.gemini_code_assist)),
     }
 }
