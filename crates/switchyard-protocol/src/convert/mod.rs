@@ -11,6 +11,7 @@
 //! What the relay calls, by phase:
 //! - **forward**: [`convert_request`] → the upstream body (or a 400 in the client's dialect);
 //! - **respond**, whole bodies: [`convert_response`] and, for errors, [`convert_error`];
+//! - **count_tokens**: [`convert_count_tokens`] and [`convert_count_tokens_response`];
 //! - **respond**, streams: a [`StreamConverter`] fed the upstream's bytes or decoded events,
 //!   writing the client's events as they come; [`StreamConverter::fail`] ends it with the
 //!   client's own error signal when the relay breaks the stream off.
@@ -18,6 +19,7 @@
 //! Usage is always taken from the upstream's own report, with the same readers the relay uses
 //! for native traffic ([`crate::usage`]), so cost follows what the upstream billed.
 
+mod count_tokens;
 mod errors;
 mod fidelity;
 pub mod ir;
@@ -33,6 +35,7 @@ mod usage_map;
 #[cfg(test)]
 mod tests;
 
+pub use count_tokens::{convert_count_tokens, convert_count_tokens_response};
 pub use errors::{ConvertedError, ErrorClass, convert_error};
 pub use fidelity::{ConvertError, Dropped};
 pub use response::{ConvertedResponse, ResponseOptions, convert_response};
