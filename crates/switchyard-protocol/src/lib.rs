@@ -5,7 +5,8 @@
 //! side (the [`sse`] decoder and the [`usage`] taps), reads just enough of a request to route it
 //! ([`inspect`]), or makes the few minimal, byte-preserving edits the relay is allowed to make
 //! ([`json_edit`], [`chat_usage_strip`]). Error bodies for every dialect are shaped in one place
-//! ([`errors`]).
+//! ([`errors`]). When a client's dialect differs from its account's, [`convert`] translates
+//! requests, answers, streams and errors between dialects (ADR 0010).
 
 pub mod bedrock;
 pub mod chat_usage_strip;

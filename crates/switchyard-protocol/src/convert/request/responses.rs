@@ -511,6 +511,10 @@ pub(crate) fn write(req: &Request, fx: &mut Fidelity) -> Result<Value, ConvertEr
             body.insert("text".into(), json!({"format": f}));
         }
     }
+    if req.user.is_some() {
+        // ChatGPT accounts refuse fields they do not know; an end-user id changes no answer.
+        fx.adapted("user", "left out for the Responses upstream");
+    }
     body.insert("store".into(), json!(false));
     if req.stream {
         body.insert("stream".into(), json!(true));
