@@ -166,8 +166,16 @@ fn usage_for(up: Dialect) -> TokenUsage {
     u
 }
 
+/// Cases per property: `SWITCHYARD_FUZZ_CASES` (CI sets a large number), else 96.
+fn cases() -> u32 {
+    std::env::var("SWITCHYARD_FUZZ_CASES")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(96)
+}
+
 proptest! {
-    #![proptest_config(ProptestConfig::with_cases(96))]
+    #![proptest_config(ProptestConfig::with_cases(cases()))]
 
     /// Every conversion of an arbitrary upstream stream, cut anywhere, is valid for the
     /// client, says the same text, reasoning and tool calls, reports usage exactly once, and
