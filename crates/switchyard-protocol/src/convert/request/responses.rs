@@ -350,8 +350,7 @@ pub(crate) fn write(req: &Request, fx: &mut Fidelity) -> Result<Value, ConvertEr
         .map(|t| message("developer", vec![json!({"type": "input_text", "text": t})]))
         .collect();
     let mut dropped_reasoning = false;
-    for (i, m) in req.messages.iter().enumerate() {
-        let path = at("messages", i);
+    for m in &req.messages {
         let role = match m.role {
             Role::System => "developer",
             Role::User => "user",
@@ -363,8 +362,7 @@ pub(crate) fn write(req: &Request, fx: &mut Fidelity) -> Result<Value, ConvertEr
                 input.push(message(role, std::mem::take(content)));
             }
         };
-        for (j, p) in m.parts.iter().enumerate() {
-            let pp = at(&join(&path, "content"), j);
+        for p in &m.parts {
             match p {
                 Part::Text(t) => {
                     let kind = if m.role == Role::Assistant {
@@ -374,7 +372,7 @@ pub(crate) fn write(req: &Request, fx: &mut Fidelity) -> Result<Value, ConvertEr
                     };
                     content.push(json!({"type": kind, "text": t}));
                 }
-                Part::Media(media) => content.push(media_part(media, &pp, fx)?),
+                Part::Media(media) => content.push(media_part(media)),
                 Part::ToolCall(c) => {
                     flush(&mut content, &mut input);
                     input.push(json!({
@@ -398,16 +396,12 @@ pub(crate) fn write(req: &Request, fx: &mut Fidelity) -> Result<Value, ConvertEr
                         )
                     } else {
                         let mut parts = Vec::new();
-                        for (k, c) in r.content.iter().enumerate() {
+                        for c in &r.content {
                             match c {
                                 Part::Text(t) => {
                                     parts.push(json!({"type": "input_text", "text": t}))
                                 }
-                                Part::Media(media) => parts.push(media_part(
-                                    media,
-                                    &at(&join(&pp, "content"), k),
-                                    fx,
-                                )?),
+                                Part::Media(media) => parts.push(media_part(media)),
                                 _ => {}
                             }
                         }
@@ -526,22 +520,15 @@ fn message(role: &str, content: Vec<Value>) -> Value {
     json!({"type": "message", "role": role, "content": content})
 }
 
-fn media_part(
-    media: &super::super::ir::Media,
-    path: &str,
-    _fx: &mut Fidelity,
-) -> Result<Value, ConvertError> {
-    Ok(if media.is_image() {
-        json!({"type": "input_image", "image_url": media_url(media)})
-    } else {
-        match &media.source {
-            MediaSource::Base64(_) => {
-                json!({"type": "input_file", "filename": "document.pdf", "file_data": media_url(media)})
-            }
-            MediaSource::Url(url) => {
-                let _ = path;
-                json!({"type": "input_file", "file_url": url})
-            }
+/// An image or document as a Responses input part (Responses takes both by URL and by value).
+fn media_part(media: &super::super::ir::Media) -> Value {
+    if media.is_image() {
+        return json!({"type": "input_image", "image_url": media_url(media)});
+    }
+    match &media.source {
+        MediaSource::Base64(_) => {
+            json!({"type": "input_file", "filename": "document.pdf", "file_data": media_url(media)})
         }
-    })
+        MediaSource::Url(url) => json!({"type": "input_file", "file_url": url}),
+    }
 }
