@@ -494,7 +494,7 @@ pub(crate) fn write(req: &Request, fx: &mut Fidelity) -> Result<Value, ConvertEr
             },
         );
     }
-    if let Some(word) = effort(req) {
+    if let Some(word) = effort(req, fx) {
         body.insert("reasoning_effort".into(), json!(word));
     }
     match &req.output {
@@ -536,11 +536,19 @@ pub(crate) fn object_schema(schema: &Value) -> Value {
     }
 }
 
-/// The effort word for OpenAI targets.
-pub(crate) fn effort(req: &Request) -> Option<&'static str> {
+/// The effort word for OpenAI targets. "Off" is left to the model's default: OpenAI has no
+/// word for it that every model takes (`none` and `minimal` each exist on some models only,
+/// and models without reasoning refuse any effort).
+pub(crate) fn effort(req: &Request, fx: &mut Fidelity) -> Option<&'static str> {
     match &req.reasoning {
         None => None,
-        Some(Reasoning::Off) => Some("minimal"),
+        Some(Reasoning::Off) => {
+            fx.adapted(
+                "reasoning",
+                "reasoning off is left to the OpenAI model's default",
+            );
+            None
+        }
         Some(Reasoning::Effort(e)) => Some(effort_word(*e)),
         Some(Reasoning::Budget(b)) => Some(effort_word(budget_effort(*b))),
         Some(Reasoning::Dynamic { effort }) => effort.map(effort_word),

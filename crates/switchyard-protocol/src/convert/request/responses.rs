@@ -481,7 +481,7 @@ pub(crate) fn write(req: &Request, fx: &mut Fidelity) -> Result<Value, ConvertEr
             },
         );
     }
-    if let Some(word) = effort(req) {
+    if let Some(word) = effort(req, fx) {
         body.insert(
             "reasoning".into(),
             json!({"effort": word, "summary": "auto"}),

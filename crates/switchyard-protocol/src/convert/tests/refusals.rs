@@ -602,3 +602,30 @@ fn code_assist_clients_get_wrapped_answers() {
     StreamTransform::finish(&mut public, &mut unwrapped);
     super::validity::validate(Dialect::Gemini, &unwrapped, true).unwrap();
 }
+
+/// Reasoning off has no word every OpenAI model takes; it is left to the model and said so.
+#[test]
+fn reasoning_off_is_left_to_openai_models() {
+    let body = json!({"contents": [{"role": "user", "parts": [{"text": "hi"}]}],
+        "generationConfig": {"thinkingConfig": {"thinkingBudget": 0}}});
+    let options = RequestOptions {
+        model: Some("gpt-4.1".into()),
+        ..RequestOptions::default()
+    };
+    let out = convert_request(
+        Dialect::Gemini,
+        Dialect::OpenaiChat,
+        body.to_string().as_bytes(),
+        &options,
+    )
+    .unwrap();
+    let v: Value = serde_json::from_slice(&out.body).unwrap();
+    assert!(v.get("reasoning_effort").is_none());
+    assert!(
+        out.dropped
+            .iter()
+            .any(|d| d.field == "generationConfig.thinkingConfig"),
+        "{:?}",
+        out.dropped
+    );
+}
