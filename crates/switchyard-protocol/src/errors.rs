@@ -61,6 +61,18 @@ pub fn error_body_typed(
     error_type: Option<&str>,
     message: &str,
 ) -> String {
+    error_body_coded(dialect, status, error_type, None, message)
+}
+
+/// Like [`error_body_typed`], and `code` (when given) overrides the derived OpenAI `code`
+/// (e.g. `context_length_exceeded`, which clients key on); other dialects have no code field.
+pub fn error_body_coded(
+    dialect: Dialect,
+    status: u16,
+    error_type: Option<&str>,
+    code: Option<&str>,
+    message: &str,
+) -> String {
     let result = match dialect {
         Dialect::Anthropic => serde_json::to_string(&AnthropicError {
             kind: "error",
@@ -70,13 +82,13 @@ pub fn error_body_typed(
             },
         }),
         Dialect::OpenaiChat | Dialect::OpenaiResponses => {
-            let (kind, code) = openai_type(status);
+            let (kind, derived) = openai_type(status);
             serde_json::to_string(&OpenaiError {
                 error: OpenaiErrorInner {
                     message,
                     kind: error_type.unwrap_or(kind),
                     param: None,
-                    code,
+                    code: code.or(derived),
                 },
             })
         }

@@ -5,11 +5,13 @@
 //! side (the [`sse`] decoder and the [`usage`] taps), reads just enough of a request to route it
 //! ([`inspect`]), or makes the few minimal, byte-preserving edits the relay is allowed to make
 //! ([`json_edit`], [`chat_usage_strip`]). Error bodies for every dialect are shaped in one place
-//! ([`errors`]).
+//! ([`errors`]). When a client's dialect differs from its account's, [`convert`] translates
+//! requests, answers, streams and errors between dialects (ADR 0010).
 
 pub mod bedrock;
 pub mod chat_usage_strip;
 pub mod code_assist;
+pub mod convert;
 pub mod errors;
 pub mod eventstream;
 #[cfg(any(test, feature = "fuzzing"))]
@@ -28,7 +30,7 @@ mod test_fixtures;
 pub use bedrock::BedrockToAnthropic;
 pub use chat_usage_strip::ChatUsageStripper;
 pub use code_assist::{CodeAssistBodyUnwrap, CodeAssistSseToJsonArray, CodeAssistSseToPublic};
-pub use errors::{error_body, error_body_typed};
+pub use errors::{error_body, error_body_coded, error_body_typed};
 pub use eventstream::{EventStreamDecoder, EventStreamError};
 pub use gemini::{GeminiAction, GeminiRequest, GeminiSurface, inspect_gemini};
 pub use inspect::{

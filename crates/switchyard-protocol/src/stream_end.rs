@@ -60,7 +60,7 @@ impl Break {
         }
     }
 
-    fn message(self) -> &'static str {
+    pub(crate) fn message(self) -> &'static str {
         match self {
             Break::Upstream => "upstream stream ended unexpectedly",
             Break::IdleTimeout => "upstream stream stalled (idle timeout)",
@@ -70,7 +70,7 @@ impl Break {
     }
 
     /// A shutdown is worth retrying elsewhere at once; the others are upstream faults.
-    fn status(self) -> u16 {
+    pub(crate) fn status(self) -> u16 {
         match self {
             Break::Shutdown => 503,
             Break::Upstream | Break::IdleTimeout | Break::OverLong => 502,
