@@ -4,6 +4,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)] // test support code outside #[test] fns
 mod admin_api;
 mod bedrock;
+mod console;
 mod durability;
 mod fault_matrix;
 mod gemini;
