@@ -8,6 +8,7 @@ pub mod admin_api;
 pub mod app;
 pub mod bootstrap;
 pub mod config;
+pub mod console;
 pub mod health;
 pub mod health_check;
 pub mod limits;

@@ -1,7 +1,133 @@
-//! The admin API additions the web console needs.
+//! The web console as the binary serves it: redirects, the single page for app routes,
+//! embedded assets with their types and caching, the security headers, and the admin API
+//! additions the console needs. The browser tests are in `console_e2e`.
 
 use crate::support::TestApp;
 use switchyard_testkit::MockUpstream;
+
+fn no_redirects() -> reqwest::Client {
+    reqwest::Client::builder()
+        .no_proxy()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap()
+}
+
+fn assert_strict_headers(resp: &reqwest::Response) {
+    let h = resp.headers();
+    let csp = h["content-security-policy"].to_str().unwrap();
+    assert!(csp.contains("default-src 'self'"), "{csp}");
+    assert!(csp.contains("frame-ancestors 'none'"), "{csp}");
+    assert!(
+        !csp.contains("unsafe-inline") && !csp.contains("unsafe-eval"),
+        "{csp}"
+    );
+    assert_eq!(h["referrer-policy"], "no-referrer");
+    assert_eq!(h["x-content-type-options"], "nosniff");
+}
+
+#[tokio::test]
+async fn console_is_served_from_the_binary_with_strict_headers() {
+    let mock = MockUpstream::start().await;
+    let app = TestApp::start(&mock).await;
+    let http = no_redirects();
+
+    for path in ["/", "/ui"] {
+        let resp = http.get(format!("{}{path}", app.url)).send().await.unwrap();
+        assert_eq!(resp.status(), 303, "{path}");
+        assert_eq!(resp.headers()["location"], "/ui/");
+    }
+
+    let page = http.get(format!("{}/ui/", app.url)).send().await.unwrap();
+    assert_eq!(page.status(), 200);
+    assert_eq!(page.headers()["content-type"], "text/html; charset=utf-8");
+    assert_eq!(page.headers()["cache-control"], "no-cache");
+    assert_strict_headers(&page);
+    let html = page.text().await.unwrap();
+    assert!(!html.contains("<script>"), "no inline script: {html}");
+    assert!(
+        !html.contains("http://") && !html.contains("https://"),
+        "no other origin: {html}"
+    );
+
+    // Every file the page names is embedded, with its type and a year of caching.
+    let assets: Vec<&str> = html
+        .split('"')
+        .filter(|s| s.starts_with("/ui/assets/"))
+        .collect();
+    assert!(
+        assets.iter().any(|a| a.ends_with(".js")) && assets.iter().any(|a| a.ends_with(".css"))
+    );
+    for asset in assets {
+        let resp = http
+            .get(format!("{}{asset}", app.url))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(resp.status(), 200, "{asset}");
+        let ty = resp.headers()["content-type"].to_str().unwrap().to_string();
+        assert!(
+            ty.starts_with(if asset.ends_with(".js") {
+                "text/javascript"
+            } else {
+                "text/css"
+            }),
+            "{asset}: {ty}"
+        );
+        assert_eq!(
+            resp.headers()["cache-control"],
+            "public, max-age=31536000, immutable"
+        );
+        assert_strict_headers(&resp);
+        let body = resp.text().await.unwrap();
+        assert!(
+            !body.contains("https://cdn") && !body.contains("fonts.googleapis"),
+            "{asset}"
+        );
+    }
+
+    // Routes of the app get the page (a reload on /ui/keys works); missing files are 404s.
+    for route in ["/ui/keys", "/ui/accounts", "/ui/portal"] {
+        let resp = http
+            .get(format!("{}{route}", app.url))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(resp.status(), 200, "{route}");
+        assert_eq!(resp.text().await.unwrap(), html, "{route}");
+    }
+    for missing in ["/ui/assets/nope-123.js", "/ui/favicon.ico"] {
+        let resp = http
+            .get(format!("{}{missing}", app.url))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(resp.status(), 404, "{missing}");
+    }
+
+    // The relay's own paths are untouched: unknown ones still answer in a dialect, the admin
+    // API in problem+json, and Code Assist paths still reach the fallback dispatcher.
+    let resp = http
+        .get(format!("{}/v1/nope", app.url))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 404);
+    assert!(resp.text().await.unwrap().contains("no route"));
+    let resp = http
+        .get(format!("{}/api/admin/nope", app.url))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.headers()["content-type"], "application/problem+json");
+    let resp = http
+        .post(format!("{}/v1internal:loadCodeAssist", app.url))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 401, "Code Assist path reaches the relay");
+    app.stop().await;
+}
 
 #[tokio::test]
 async fn a_user_changes_its_own_password_and_every_session_ends() {

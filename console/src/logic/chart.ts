@@ -1,0 +1,97 @@
+// Shapes the admin API's usage aggregates into chart series: one point per bucket (empty
+// buckets filled with zero), one series per group, the largest groups kept and the rest summed
+// as "other".
+
+export interface Aggregate {
+  bucket_start: string | null
+  group: string | null
+  requests: number
+  errors: number
+  input_tokens: number
+  output_tokens: number
+  cache_creation_tokens: number
+  cache_read_tokens: number
+  reasoning_tokens: number
+  cost_usd: number
+  p50_duration_ms: number
+  p95_duration_ms: number
+}
+
+export type Metric = 'requests' | 'tokens' | 'cost_usd' | 'errors'
+
+export interface Series {
+  name: string
+  values: number[]
+}
+
+export interface ChartData {
+  buckets: string[]
+  series: Series[]
+}
+
+export function value(a: Aggregate, m: Metric): number {
+  if (m === 'tokens') {
+    return a.input_tokens + a.output_tokens + a.cache_creation_tokens + a.cache_read_tokens
+  }
+  return a[m]
+}
+
+/** Bucket starts from `from` (inclusive) to `to` (exclusive), every `step` milliseconds. */
+export function bucketStarts(from: Date, to: Date, step: number): string[] {
+  const out: string[] = []
+  const start = Math.floor(from.getTime() / step) * step
+  for (let t = start; t < to.getTime(); t += step) out.push(new Date(t).toISOString())
+  return out
+}
+
+const key = (iso: string): number => Math.floor(new Date(iso).getTime() / 1000)
+
+export function shape(rows: Aggregate[], buckets: string[], metric: Metric, top = 5): ChartData {
+  const index = new Map(buckets.map((b, i) => [key(b), i]))
+  const totals = new Map<string, number>()
+  for (const r of rows) {
+    const g = r.group ?? '—'
+    totals.set(g, (totals.get(g) ?? 0) + value(r, metric))
+  }
+  const ranked = [...totals.entries()].sort((a, b) => b[1] - a[1] || a[0].localeCompare(b[0]))
+  const kept = new Set(ranked.slice(0, top).map(([g]) => g))
+  const byName = new Map<string, number[]>()
+  for (const [g] of ranked.slice(0, top)) byName.set(g, buckets.map(() => 0))
+  for (const r of rows) {
+    if (!r.bucket_start) continue
+    const i = index.get(key(r.bucket_start))
+    if (i === undefined) continue
+    const g = r.group ?? '—'
+    const name = kept.has(g) ? g : 'other'
+    if (!byName.has(name)) byName.set(name, buckets.map(() => 0))
+    const vals = byName.get(name)
+    if (vals) vals[i] += value(r, metric)
+  }
+  return { buckets, series: [...byName.entries()].map(([name, values]) => ({ name, values })) }
+}
+
+/** Totals over every row. */
+export function totals(rows: Aggregate[]): { requests: number; errors: number; tokens: number; cost: number } {
+  return rows.reduce(
+    (t, r) => ({
+      requests: t.requests + r.requests,
+      errors: t.errors + r.errors,
+      tokens: t.tokens + value(r, 'tokens'),
+      cost: t.cost + r.cost_usd,
+    }),
+    { requests: 0, errors: 0, tokens: 0, cost: 0 },
+  )
+}
+
+/** A "nice" upper bound for an axis holding `max`. */
+export function niceMax(max: number): number {
+  if (max <= 0) return 1
+  const p = 10 ** Math.floor(Math.log10(max))
+  for (const m of [1, 2, 2.5, 5, 10]) if (m * p >= max) return m * p
+  return 10 * p
+}
+
+/** Stacked totals per bucket (for the stacked area's top line). */
+export function stackTotals(data: ChartData): number[] {
+  return data.buckets.map((_, i) => data.series.reduce((s, x) => s + x.values[i], 0))
+}
