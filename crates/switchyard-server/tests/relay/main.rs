@@ -5,6 +5,7 @@
 mod admin_api;
 mod bedrock;
 mod console;
+mod console_e2e;
 mod durability;
 mod fault_matrix;
 mod gemini;

@@ -1,0 +1,283 @@
+// End-to-end test of the console in real headless Chromium, against a running server with the
+// testkit mock upstream. Started by crates/switchyard-server/tests/relay/console_e2e.rs (so
+// `cargo test --workspace` runs it), which passes:
+//   SWITCHYARD_URL       the server, e.g. http://127.0.0.1:40123
+//   ADMIN_USER / ADMIN_PASSWORD   the admin created at start and its one-time password
+//   SCREENSHOTS          folder for full-page screenshots
+// Exits non-zero on the first failed step, on any page error, any CSP violation, or any
+// request to another origin.
+import puppeteer from 'puppeteer-core'
+import { mkdirSync } from 'node:fs'
+import { join } from 'node:path'
+
+const base = process.env.SWITCHYARD_URL
+const shots = process.env.SCREENSHOTS ?? 'e2e-screenshots'
+const chromium = process.env.CHROMIUM ?? '/usr/bin/chromium'
+if (!base || !process.env.ADMIN_PASSWORD) throw new Error('SWITCHYARD_URL and ADMIN_PASSWORD are required')
+mkdirSync(shots, { recursive: true })
+const origin = new URL(base).origin
+const NEW_PASSWORD = 'console-password-42'
+const problems = []
+let step = 'start'
+
+function fail(message) {
+  throw new Error(`[${step}] ${message}`)
+}
+function log(message) {
+  process.stdout.write(`e2e: ${message}\n`)
+}
+
+const browser = await puppeteer.launch({
+  executablePath: chromium,
+  headless: true,
+  args: ['--no-sandbox', '--disable-dev-shm-usage', '--disable-gpu', '--no-first-run'],
+})
+const context = browser.defaultBrowserContext()
+await context.overridePermissions(origin, ['clipboard-read', 'clipboard-write', 'clipboard-sanitized-write'])
+const page = await browser.newPage()
+await page.setViewport({ width: 1280, height: 900 })
+await page.evaluateOnNewDocument(() => {
+  window.__csp = []
+  document.addEventListener('securitypolicyviolation', (e) =>
+    window.__csp.push(`${e.violatedDirective} ${e.blockedURI} ${e.sourceFile}:${e.lineNumber}`),
+  )
+})
+page.on('pageerror', (e) => problems.push(`page error: ${e.message}`))
+page.on('console', (m) => {
+  const text = m.text()
+  if (/Content Security Policy|Refused to/i.test(text)) problems.push(`CSP: ${text}`)
+})
+page.on('request', (r) => {
+  const url = r.url()
+  if (!url.startsWith(origin) && !url.startsWith('data:') && !url.startsWith('blob:')) {
+    problems.push(`request to another origin: ${url}`)
+  }
+})
+
+async function checkClean() {
+  const csp = await page.evaluate(() => window.__csp ?? [])
+  if (csp.length) problems.push(...csp.map((c) => `CSP violation: ${c}`))
+  if (problems.length) fail(problems.join('\n'))
+}
+async function shot(name) {
+  await page.screenshot({ path: join(shots, `${name}.png`), fullPage: true })
+}
+async function go(path) {
+  await page.goto(`${origin}${path}`, { waitUntil: 'networkidle0' })
+}
+async function text(selector) {
+  return page.$eval(selector, (e) => e.textContent?.trim() ?? '')
+}
+async function waitText(selector, predicate, what, timeout = 10_000) {
+  const end = Date.now() + timeout
+  let last = ''
+  while (Date.now() < end) {
+    last = await page.$eval(selector, (e) => e.textContent?.trim() ?? '').catch(() => '')
+    if (predicate(last)) return last
+    await new Promise((r) => setTimeout(r, 100))
+  }
+  fail(`${what}: ${selector} reads "${last}"`)
+}
+async function fill(selector, value) {
+  await page.waitForSelector(selector, { visible: true })
+  await page.$eval(selector, (e) => (e.value = ''))
+  await page.type(selector, value)
+}
+async function signIn(user, password) {
+  await page.waitForSelector('#username')
+  await fill('#username', user)
+  await fill('#password', password)
+  await Promise.all([page.waitForNavigation({ waitUntil: 'networkidle0' }).catch(() => {}), page.click('button[type=submit]')])
+  await page.waitForFunction(() => !location.pathname.endsWith('/signin'), { timeout: 10_000 }).catch(() => fail('still on sign-in'))
+}
+async function relay(key) {
+  const res = await fetch(`${origin}/v1/messages`, {
+    method: 'POST',
+    headers: { 'x-api-key': key, 'anthropic-version': '2023-06-01', 'content-type': 'application/json' },
+    body: JSON.stringify({ model: 'claude-sonnet-4-20250514', max_tokens: 64, messages: [{ role: 'user', content: 'hi' }] }),
+  })
+  await res.text()
+  return res.status
+}
+async function inPage(path, init) {
+  return page.evaluate(
+    async (path, init) => {
+      const r = await fetch(path, init)
+      return { status: r.status, body: await r.text() }
+    },
+    path,
+    init ?? {},
+  )
+}
+
+try {
+  step = 'sign in with the one-time password'
+  await go('/')
+  if (!page.url().includes('/ui/signin')) fail(`/ did not lead to sign-in: ${page.url()}`)
+  await shot('01-signin')
+  await signIn(process.env.ADMIN_USER ?? 'admin', process.env.ADMIN_PASSWORD)
+  await page.waitForSelector('[data-nav=dashboard]')
+  await checkClean()
+
+  step = 'change the password'
+  await go('/ui/password')
+  await fill('#pw-current', process.env.ADMIN_PASSWORD)
+  await fill('#pw-new', NEW_PASSWORD)
+  await fill('#pw-again', NEW_PASSWORD)
+  await page.click('button[type=submit]')
+  await page.waitForFunction(() => location.pathname.endsWith('/signin'), { timeout: 10_000 })
+  await shot('02-password-changed')
+  await signIn(process.env.ADMIN_USER ?? 'admin', NEW_PASSWORD)
+  await page.waitForSelector('[data-nav=accounts]')
+  log('signed in with the new password')
+
+  step = 'add an account through the form'
+  await go('/ui/accounts')
+  await page.click('#account-add')
+  await page.waitForSelector('#acc-kind')
+  await page.select('#acc-kind', 'claude')
+  await fill('#acc-name', 'ui-claude')
+  await fill('#acc-api_key', 'sk-ant-api03-from-the-console')
+  if (await page.$('#acc-access_token')) fail('a claude account form shows OAuth fields')
+  await page.click('#account-form button[type=submit]')
+  await page.waitForSelector('[data-account="ui-claude"]')
+  const masked = await text('[data-account="ui-claude"] td')
+  if (masked.includes('from-the-console')) fail(`the credential is shown: ${masked}`)
+  await shot('03-accounts')
+  await checkClean()
+
+  step = 'create a key with the keyboard only'
+  await go('/ui/keys')
+  let tabs = 0
+  while ((await page.evaluate(() => document.activeElement?.id)) !== 'key-new') {
+    if (++tabs > 40) fail('Tab never reaches the create button')
+    await page.keyboard.press('Tab')
+  }
+  await page.keyboard.press('Enter')
+  await page.waitForSelector('#key-name')
+  if ((await page.evaluate(() => document.activeElement?.id)) !== 'key-name') fail('the form does not take the focus')
+  await page.keyboard.type('console-key')
+  await page.keyboard.press('Enter')
+  await page.waitForSelector('#new-key')
+  const key = await text('#new-key')
+  if (!key.startsWith('sk-sy-')) fail(`the new key reads "${key}"`)
+  if (!(await page.$('[data-snippet="claude-code"]'))) fail('no connection snippets')
+  const snippet = await text('[data-snippet="claude-code"] pre')
+  if (!snippet.includes(origin) || !snippet.includes(key)) fail(`snippet lacks URL or key: ${snippet}`)
+  await page.click('#copy-key')
+  const copied = await page.evaluate(() => navigator.clipboard.readText())
+  if (copied !== key) fail(`clipboard holds "${copied}"`)
+  await shot('04-key-created')
+  log(`key created: ${key.slice(0, 12)}…`)
+
+  step = 'send requests through the relay with that key'
+  for (let i = 0; i < 3; i++) {
+    const status = await relay(key)
+    if (status !== 200) fail(`relay answered ${status}`)
+  }
+
+  step = 'see them in the usage list'
+  await new Promise((r) => setTimeout(r, 300))
+  let rows = 0
+  for (let i = 0; i < 50 && rows < 3; i++) {
+    await go('/ui/usage')
+    rows = (await page.$$('[data-request]')).length
+    if (rows < 3) await new Promise((r) => setTimeout(r, 200))
+  }
+  if (rows < 3) fail(`usage list shows ${rows} rows`)
+  await page.click('[data-request] button')
+  await shot('05-usage')
+
+  step = 'see them on the dashboard'
+  await go('/ui/')
+  await waitText('#stat-requests', (t) => Number(t.replace(/\D/g, '')) >= 3, 'dashboard requests')
+  const bars = await page.$$('#chart-requests rect')
+  if (bars.length < 1) fail('no bars in the requests chart')
+  for (const [loc, theme] of [['en', 'light'], ['en', 'dark'], ['zh-CN', 'light'], ['zh-CN', 'dark']]) {
+    await page.select('#locale', loc)
+    await page.select('#theme', theme)
+    await new Promise((r) => setTimeout(r, 150))
+    await shot(`06-dashboard-${loc}-${theme}`)
+  }
+  const zhTitle = await text('h1')
+  if (zhTitle !== '仪表盘') fail(`Chinese dashboard title reads "${zhTitle}"`)
+  await page.select('#locale', 'en')
+  await page.select('#theme', 'light')
+  await checkClean()
+
+  step = 'change the health-check card'
+  await go('/ui/settings')
+  await fill('#set-account_health_check_interval', '7')
+  await page.click('[data-setting="account_health_check_interval"] [data-save]')
+  await waitText('[data-interval]', (t) => t === '7', 'interval on the status card')
+  const live = JSON.parse((await inPage('/api/admin/health-check')).body)
+  if (live.interval_minutes !== 7) fail(`the server uses interval ${live.interval_minutes}`)
+
+  step = 'run a health round from the console'
+  await page.click('#run-round')
+  await page.waitForSelector('[data-round-result]', { timeout: 20_000 })
+  await shot('07-settings')
+  log(`round: ${await text('[data-round-result]')}`)
+
+  step = 'disable the account and see the relay stop using it'
+  await go('/ui/accounts')
+  await page.click('[data-account="ui-claude"] [data-action=disable]')
+  await waitText('[data-account="ui-claude"] [data-status]', (t) => t === 'Disabled', 'account status')
+  await shot('08-account-disabled')
+  let status = 200
+  for (let i = 0; i < 40 && status === 200; i++) {
+    status = await relay(key)
+    if (status === 200) await new Promise((r) => setTimeout(r, 100))
+  }
+  if (status === 200) fail('the relay still serves with the only account disabled')
+  log(`relay answers ${status} with the account disabled`)
+
+  step = 'a user cannot reach admin screens'
+  await go('/ui/users')
+  await fill('#user-name', 'bob')
+  await page.select('#user-role', 'user')
+  await fill('#user-password', 'bob-password-1')
+  await page.click('#user-form button[type=submit]')
+  await page.waitForSelector('[data-user="bob"]')
+  await page.click('#signout')
+  await page.waitForFunction(() => location.pathname.endsWith('/signin'))
+  await signIn('bob', 'bob-password-1')
+  if (!page.url().endsWith('/ui/portal')) fail(`a user landed on ${page.url()}`)
+  for (const path of ['/ui/accounts', '/ui/keys', '/ui/']) {
+    await go(path)
+    if (!page.url().endsWith('/ui/portal')) fail(`a user reached ${path}`)
+  }
+  if (await page.$('[data-nav=accounts]')) fail('a user sees admin navigation')
+  const refused = await inPage('/api/admin/accounts')
+  if (refused.status !== 403) fail(`the API answered a user with ${refused.status}`)
+
+  step = 'the portal shows the key spend'
+  await fill('#portal-key', key)
+  await page.click('button[type=submit]')
+  await page.waitForSelector('#portal-spend')
+  const spent = await text('[data-period="total"] [data-spent]')
+  if (!/\$\d/.test(spent) || /^\$0\.00$/.test(spent)) fail(`total spend reads "${spent}"`)
+  const recent = (await page.$$('#portal-recent tbody tr')).length
+  if (recent < 3) fail(`portal lists ${recent} recent requests`)
+  const stored = await page.evaluate(() => JSON.stringify({ ...localStorage }) + JSON.stringify({ ...sessionStorage }))
+  if (stored.includes(key)) fail('the key was written to storage')
+  await shot('09-portal')
+  log(`portal total spend ${spent}`)
+
+  step = 'narrow screen'
+  await page.setViewport({ width: 375, height: 800 })
+  await go('/ui/portal')
+  const overflow = await page.evaluate(() => document.documentElement.scrollWidth - window.innerWidth)
+  if (overflow > 0) fail(`the portal is ${overflow}px wider than a 375px screen`)
+  await shot('10-portal-375px')
+
+  step = 'no CSP violation, page error or foreign request'
+  await checkClean()
+  log('all steps passed')
+} catch (e) {
+  await shot('failure').catch(() => {})
+  process.stderr.write(`${e.stack ?? e}\n`)
+  process.exitCode = 1
+} finally {
+  await browser.close()
+}
