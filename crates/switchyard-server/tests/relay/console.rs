@@ -194,3 +194,63 @@ async fn a_user_changes_its_own_password_and_every_session_ends() {
     assert!(doc["paths"]["/api/admin/session/password"]["post"].is_object());
     app.stop().await;
 }
+
+#[tokio::test]
+async fn live_state_shows_spend_sticky_sessions_and_failing_accounts() {
+    let mock = MockUpstream::start().await;
+    let app = TestApp::start(&mock).await;
+    app.add_account(crate::support::AccountSpec::claude("live-1", "sk-ant-live"))
+        .await;
+    let token = app.admin().await;
+    let resp = app
+        .messages(crate::support::session_body("live-session"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 200);
+    resp.bytes().await.unwrap();
+    let get = |path: &'static str| {
+        app.http
+            .get(format!("{}/api/admin{path}", app.url))
+            .bearer_auth(&token)
+            .send()
+    };
+    let live: serde_json::Value =
+        crate::support::eventually(std::time::Duration::from_secs(5), || async {
+            let v: serde_json::Value = get("/live").await.unwrap().json().await.unwrap();
+            let key = v["keys"]
+                .as_array()?
+                .iter()
+                .find(|k| k["id"] == app.key_id)?
+                .clone();
+            (key["total_usd"].as_f64()? > 0.0).then_some(v)
+        })
+        .await
+        .expect("the key's spend shows");
+    assert_eq!(live["in_flight"], 0);
+    let account = &live["accounts"][0];
+    assert_eq!(account["sticky_sessions"], 1, "{live}");
+    assert_eq!(account["in_flight"], 0);
+    assert_eq!(live["health"]["failing"], serde_json::json!([]));
+    assert!(live["users"][0]["today_usd"].as_f64().unwrap() > 0.0);
+
+    let cleared: serde_json::Value = app
+        .http
+        .delete(format!("{}/api/admin/accounts/live-1/sticky", app.url))
+        .bearer_auth(&token)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(cleared["cleared"], 1);
+    let live: serde_json::Value = get("/live").await.unwrap().json().await.unwrap();
+    assert_eq!(live["accounts"][0]["sticky_sessions"], 0);
+
+    // The document lists both.
+    let doc: serde_json::Value = get("/openapi.json").await.unwrap().json().await.unwrap();
+    assert!(doc["paths"]["/api/admin/live"]["get"].is_object());
+    assert!(doc["paths"]["/api/admin/accounts/{id}/sticky"]["delete"].is_object());
+    app.stop().await;
+}
