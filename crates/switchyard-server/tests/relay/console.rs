@@ -248,6 +248,24 @@ async fn live_state_shows_spend_sticky_sessions_and_failing_accounts() {
     let live: serde_json::Value = get("/live").await.unwrap().json().await.unwrap();
     assert_eq!(live["accounts"][0]["sticky_sessions"], 0);
 
+    // Aggregates carry time to first byte beside the duration.
+    app.usage(1).await;
+    let agg: serde_json::Value = get("/usage/aggregate?bucket=hour&by=model")
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let row = &agg[0];
+    let (p50, p95) = (
+        row["p50_ttfb_ms"].as_u64().unwrap(),
+        row["p95_ttfb_ms"].as_u64().unwrap(),
+    );
+    assert!(
+        p95 >= p50 && p95 <= row["p95_duration_ms"].as_u64().unwrap(),
+        "{row}"
+    );
+
     // The document lists both.
     let doc: serde_json::Value = get("/openapi.json").await.unwrap().json().await.unwrap();
     assert!(doc["paths"]["/api/admin/live"]["get"].is_object());
