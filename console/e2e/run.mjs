@@ -8,6 +8,7 @@
 // request to another origin.
 import puppeteer from 'puppeteer-core'
 import { mkdirSync } from 'node:fs'
+import { gzipSync } from 'node:zlib'
 import { join } from 'node:path'
 
 const base = process.env.SWITCHYARD_URL
@@ -119,6 +120,37 @@ try {
   await page.waitForSelector('[data-nav=dashboard]')
   await checkClean()
 
+  step = 'first load of the dashboard: time and size'
+  {
+    const fresh = await browser.createBrowserContext()
+    const p2 = await fresh.newPage()
+    await p2.goto(`${origin}/ui/signin`, { waitUntil: 'networkidle0' })
+    // A fresh browser context: nothing cached. Sign in there, then time a cold load.
+    await p2.type('#username', process.env.ADMIN_USER ?? 'admin')
+    await p2.type('#password', process.env.ADMIN_PASSWORD)
+    await p2.click('button[type=submit]')
+    await p2.waitForSelector('#stat-requests')
+    await p2.setCacheEnabled(false)
+    const t0 = Date.now()
+    await p2.goto(`${origin}/ui/`, { waitUntil: 'load' })
+    await p2.waitForFunction(() => !document.querySelector('[role=status]') && document.querySelector('#stat-requests'))
+    const ms = Date.now() - t0
+    const files = await p2.evaluate(() =>
+      performance.getEntriesByType('resource').map((r) => r.name).filter((u) => /\.(js|css)$/.test(u)),
+    )
+    let raw = 0
+    let gz = 0
+    for (const f of files) {
+      const bytes = Buffer.from(await (await fetch(f)).arrayBuffer())
+      raw += bytes.length
+      gz += gzipSync(bytes, { level: 9 }).length
+    }
+    await fresh.close()
+    log(`dashboard first load ${ms} ms; JS+CSS ${files.length} files, ${raw} B raw, ${gz} B gzip`)
+    if (ms > 1000) fail(`first load took ${ms} ms`)
+    if (gz > 350 * 1024) fail(`first screen JS+CSS is ${gz} B compressed`)
+  }
+
   step = 'change the password'
   await go('/ui/password')
   await fill('#pw-current', process.env.ADMIN_PASSWORD)
@@ -187,10 +219,14 @@ try {
   if (rows < 3) fail(`usage list shows ${rows} rows`)
   await page.click('[data-request] button')
   await shot('05-usage')
+  await go('/ui/keys')
+  await waitText('[data-key="console-key"] [data-period="total"]', (t) => /\$0\.0*[1-9]/.test(t), 'key spend in the keys table')
+  await shot('05-keys-spend')
 
   step = 'see them on the dashboard'
   await go('/ui/')
   await waitText('#stat-requests', (t) => Number(t.replace(/\D/g, '')) >= 3, 'dashboard requests')
+  await waitText('#top-keys', (t) => t.includes('console-key'), 'top keys by cost today')
   const bars = await page.$$('#chart-requests rect')
   if (bars.length < 1) fail('no bars in the requests chart')
   for (const [loc, theme] of [['en', 'light'], ['en', 'dark'], ['zh-CN', 'light'], ['zh-CN', 'dark']]) {

@@ -1,9 +1,10 @@
 import { describe, expect, it } from 'vitest'
-import { bucketStarts, niceMax, shape, totals, type Aggregate } from './chart'
+import { bucketStarts, niceMax, shape, totals, weightedMedian, type Aggregate } from './chart'
 
 const row = (bucket: string, group: string, requests: number, cost = 0): Aggregate => ({
   bucket_start: bucket, group, requests, errors: 0, input_tokens: requests * 10, output_tokens: 0,
   cache_creation_tokens: 0, cache_read_tokens: 0, reasoning_tokens: 0, cost_usd: cost, p50_duration_ms: 0, p95_duration_ms: 0,
+  p50_ttfb_ms: 0, p95_ttfb_ms: 0,
 })
 
 describe('chart data shaping', () => {
@@ -30,5 +31,11 @@ describe('chart data shaping', () => {
     expect(niceMax(7)).toBe(10)
     expect(niceMax(0.03)).toBe(0.05)
     expect(niceMax(120)).toBe(200)
+  })
+  it('takes the weighted median of bucket medians', () => {
+    expect(weightedMedian([[10, 1], [100, 5], [1000, 1]])).toBe(100)
+    expect(weightedMedian([[10, 3], [100, 1]])).toBe(10)
+    expect(weightedMedian([])).toBe(0)
+    expect(weightedMedian([[5, 0]])).toBe(0)
   })
 })

@@ -15,6 +15,8 @@ export interface Aggregate {
   cost_usd: number
   p50_duration_ms: number
   p95_duration_ms: number
+  p50_ttfb_ms: number
+  p95_ttfb_ms: number
 }
 
 export type Metric = 'requests' | 'tokens' | 'cost_usd' | 'errors'
@@ -94,4 +96,16 @@ export function niceMax(max: number): number {
 /** Stacked totals per bucket (for the stacked area's top line). */
 export function stackTotals(data: ChartData): number[] {
   return data.buckets.map((_, i) => data.series.reduce((s, x) => s + x.values[i], 0))
+}
+
+/** The median of values given with weights (e.g. bucket medians weighted by requests). */
+export function weightedMedian(pairs: [number, number][]): number {
+  const sorted = pairs.filter(([, w]) => w > 0).sort((a, b) => a[0] - b[0])
+  const total = sorted.reduce((s, [, w]) => s + w, 0)
+  let seen = 0
+  for (const [v, w] of sorted) {
+    seen += w
+    if (seen * 2 >= total) return v
+  }
+  return 0
 }

@@ -84,3 +84,52 @@ export function accountBody(f: AccountForm): Record<string, unknown> {
   if (Object.keys(extra).length) body.extra = extra
   return body
 }
+
+/** A form holding an account's current settings (secrets stay empty: they are write-only). */
+export function editForm(a: {
+  kind: Kind
+  name: string
+  base_url: string | null
+  priority: number
+  weight: number
+  max_concurrency: number
+  allowed_models: string[]
+  proxy_url: string | null
+  extra: Record<string, unknown>
+}): AccountForm {
+  const extra: Partial<Record<Extra, string>> = {}
+  for (const e of FIELDS[a.kind].extra) {
+    const v = a.extra[e]
+    if (typeof v === 'string') extra[e] = v
+  }
+  return {
+    kind: a.kind,
+    name: a.name,
+    base_url: a.base_url ?? '',
+    priority: String(a.priority),
+    weight: String(a.weight),
+    max_concurrency: String(a.max_concurrency),
+    allowed_models: a.allowed_models.join(', '),
+    proxy_url: a.proxy_url ?? '',
+    secrets: {},
+    extra,
+  }
+}
+
+/** The body of `PATCH /accounts/{id}`: every setting, and only the secrets typed anew. */
+export function patchBody(f: AccountForm): Record<string, unknown> {
+  const full = accountBody(f)
+  const body: Record<string, unknown> = {
+    name: full.name,
+    priority: full.priority,
+    weight: full.weight,
+    max_concurrency: full.max_concurrency,
+    allowed_models: full.allowed_models ?? [],
+    proxy_url: full.proxy_url ?? null,
+  }
+  if (FIELDS[f.kind].baseUrl) body.base_url = full.base_url ?? null
+  if (full.extra) body.extra = full.extra
+  const credentials = full.credentials as Record<string, string>
+  if (Object.keys(credentials).length) body.credentials = credentials
+  return body
+}

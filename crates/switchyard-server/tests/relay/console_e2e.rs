@@ -71,6 +71,8 @@ async fn console_in_headless_chromium() {
         "the browser test failed:\n{stdout}\n{stderr}"
     );
     assert!(stdout.contains("all steps passed"), "{stdout}\n{stderr}");
+    // Figures (first-load time, first-screen size) for `--nocapture`.
+    eprintln!("{stdout}");
 
     // What the browser did reached the store.
     let account = app.account("ui-claude").await;

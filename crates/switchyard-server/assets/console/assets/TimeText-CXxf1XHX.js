@@ -1,1 +1,0 @@
-import{D as e,F as t,R as n,w as r,x as i}from"./index-Vlk2VpZk.js";import{a,i as o}from"./format-Dvger3vZ.js";var s=[`datetime`,`title`],c={key:1},l=r({__name:`TimeText`,props:{at:{}},setup(r){return(l,u)=>r.at?(e(),i(`time`,{key:0,datetime:r.at,title:t(o)(r.at)},n(t(a)(r.at)),9,s)):(e(),i(`span`,c,`—`))}});export{l as t};
