@@ -250,8 +250,10 @@ try {
   if (live.interval_minutes !== 7) fail(`the server uses interval ${live.interval_minutes}`)
 
   step = 'run a health round from the console'
+  const before = await text('[data-last-round]')
   await page.click('#run-round')
   await page.waitForSelector('[data-round-result]', { timeout: 20_000 })
+  await waitText('[data-last-round]', (t) => t !== before && t !== '—', 'last round on the status card')
   await shot('07-settings')
   log(`round: ${await text('[data-round-result]')}`)
 

@@ -237,7 +237,7 @@ export default {
   'settings.lastRound': 'Last round',
   'settings.nextRound': 'Next round',
   'settings.runRound': 'Run a round now',
-  'settings.roundResult': '{passed} passed, {failed} failed, in {ms} ms',
+  'settings.roundResult': '{checked} checked: {passed} passed, {failed} failed, in {ms} ms',
   'settings.default': 'default',
   'settings.reset': 'Reset to default',
   'settings.saved': 'Saved',

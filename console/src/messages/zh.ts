@@ -239,7 +239,7 @@ const zh: Record<keyof typeof en, string> = {
   'settings.lastRound': '上一轮',
   'settings.nextRound': '下一轮',
   'settings.runRound': '立即执行一轮',
-  'settings.roundResult': '通过 {passed} 个，失败 {failed} 个，耗时 {ms} 毫秒',
+  'settings.roundResult': '检查 {checked} 个：通过 {passed} 个，失败 {failed} 个，耗时 {ms} 毫秒',
   'settings.default': '默认值',
   'settings.reset': '恢复默认',
   'settings.saved': '已保存',

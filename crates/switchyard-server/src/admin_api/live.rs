@@ -6,7 +6,7 @@
 use axum::Json;
 use axum::extract::{Extension, Path, State};
 use axum::response::{IntoResponse, Response};
-use axum::routing::{delete, get};
+use axum::routing::{delete, get, post};
 use chrono::{DateTime, Utc};
 use schemars::JsonSchema;
 use serde::Serialize;
@@ -54,7 +54,9 @@ pub struct HealthLive {
     pub interval_minutes: u64,
     pub last_round_at: Option<DateTime<Utc>>,
     pub next_round_at: Option<DateTime<Utc>>,
-    /// Accounts whose last check failed, in the error state, or disabled by the health check.
+    /// What the last round (periodic or run from here) did.
+    pub last_round: Option<crate::health_check::RoundSummary>,
+    /// Accounts with errors in a row, in the error state, or disabled by the health check.
     pub failing: Vec<i64>,
 }
 
@@ -79,7 +81,34 @@ pub fn operations() -> Vec<Operation> {
             delete(clear_sticky),
         )
         .ok::<ClearedSticky>(200),
+        Operation::post(
+            "/health-check/run",
+            "accounts",
+            "Run a health-check round now (the periodic round: checked accounts and recovery probes)",
+            post(run_round),
+        )
+        .ok::<crate::health_check::RoundSummary>(200),
     ]
+}
+
+async fn run_round(
+    State(state): State<Arc<AppState>>,
+    Extension(caller): Extension<Caller>,
+) -> Response {
+    crate::health_check::round(&state).await;
+    let Some(summary) = state.health.last_summary() else {
+        return Problem::response(500, "internal", "the round left no summary", None);
+    };
+    audit(
+        &state,
+        &caller,
+        "health.round",
+        "accounts",
+        None,
+        serde_json::to_value(&summary).ok(),
+    )
+    .await;
+    Json(summary).into_response()
 }
 
 async fn live(State(state): State<Arc<AppState>>) -> Response {
@@ -138,9 +167,7 @@ async fn live(State(state): State<Arc<AppState>>) -> Response {
             a.status == AccountStatus::Error
                 || (a.status == AccountStatus::Disabled
                     && a.status_reason.as_deref() == Some(crate::health_check::REASON))
-                || a.last_check_result
-                    .as_deref()
-                    .is_some_and(|r| r.contains("\"unhealthy\""))
+                || a.consecutive_errors > 0
         })
         .map(|a| a.id)
         .collect();
@@ -155,6 +182,7 @@ async fn live(State(state): State<Arc<AppState>>) -> Response {
             interval_minutes: settings.int("account_health_check_interval"),
             last_round_at: state.health.last_round(),
             next_round_at: state.health.next_round(settings),
+            last_round: state.health.last_summary(),
             failing,
         },
     })

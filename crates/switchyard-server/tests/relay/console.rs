@@ -272,3 +272,68 @@ async fn live_state_shows_spend_sticky_sessions_and_failing_accounts() {
     assert!(doc["paths"]["/api/admin/accounts/{id}/sticky"]["delete"].is_object());
     app.stop().await;
 }
+
+#[tokio::test]
+async fn a_round_run_from_the_api_updates_the_health_status() {
+    let mock = MockUpstream::start().await;
+    let app = TestApp::start(&mock).await;
+    app.add_account(crate::support::AccountSpec::oauth(
+        "max-ok",
+        "sk-ant-oat01-ok",
+        "rt-ok",
+    ))
+    .await;
+    let failing = app
+        .add_account(crate::support::AccountSpec::oauth(
+            "max-bad",
+            "sk-ant-oat01-bad",
+            "rt-bad",
+        ))
+        .await;
+    mock.push_probe_for(
+        "sk-ant-oat01-bad",
+        switchyard_testkit::Fault::server_error(),
+    );
+    let token = app.admin().await;
+    let before: serde_json::Value = app
+        .http
+        .get(format!("{}/api/admin/live", app.url))
+        .bearer_auth(&token)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert!(before["health"]["last_round"].is_null());
+
+    let summary: serde_json::Value = app
+        .http
+        .post(format!("{}/api/admin/health-check/run", app.url))
+        .bearer_auth(&token)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(summary["checked"], 2, "{summary}");
+    assert_eq!(summary["passed"], 1, "{summary}");
+    assert_eq!(summary["failed"], 1, "{summary}");
+
+    let after: serde_json::Value = app
+        .http
+        .get(format!("{}/api/admin/live", app.url))
+        .bearer_auth(&token)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let health = &after["health"];
+    assert_eq!(health["last_round"]["checked"], 2);
+    assert_eq!(health["last_round_at"], summary["started_at"]);
+    assert_eq!(health["failing"], serde_json::json!([failing.id]));
+    app.stop().await;
+}
