@@ -111,6 +111,48 @@ async function inPage(path, init) {
   )
 }
 
+
+// WCAG AA: every visible text against its effective background (4.5:1, or 3:1 for large text).
+async function contrastFailures() {
+  return page.evaluate(() => {
+    const parse = (c) => {
+      const m = c.match(/rgba?\(([^)]+)\)/)
+      if (!m) return null
+      const [r, g, b, a = 1] = m[1].split(/[ ,/]+/).filter(Boolean).map(Number)
+      return { r, g, b, a }
+    }
+    const lum = ({ r, g, b }) => {
+      const f = (v) => ((v /= 255) <= 0.03928 ? v / 12.92 : ((v + 0.055) / 1.055) ** 2.4)
+      return 0.2126 * f(r) + 0.7152 * f(g) + 0.0722 * f(b)
+    }
+    const background = (el) => {
+      for (let e = el; e; e = e.parentElement) {
+        const c = parse(getComputedStyle(e).backgroundColor)
+        if (c && c.a > 0.5) return c
+      }
+      return parse(getComputedStyle(document.documentElement).backgroundColor) ?? { r: 255, g: 255, b: 255 }
+    }
+    const out = []
+    const walker = document.createTreeWalker(document.body, NodeFilter.SHOW_TEXT)
+    while (walker.nextNode()) {
+      const node = walker.currentNode
+      const el = node.parentElement
+      if (!el || !node.textContent.trim() || el.closest('svg, option')) continue
+      const style = getComputedStyle(el)
+      const rect = el.getBoundingClientRect()
+      if (style.visibility === 'hidden' || rect.width === 0 || el.closest('button:disabled')) continue
+      const fg = parse(style.color)
+      if (!fg) continue
+      const [l1, l2] = [lum(fg), lum(background(el))].sort((a, b) => b - a)
+      const ratio = (l1 + 0.05) / (l2 + 0.05)
+      const size = parseFloat(style.fontSize)
+      const large = size >= 24 || (size >= 18.66 && Number(style.fontWeight) >= 700)
+      if (ratio < (large ? 3 : 4.5)) out.push(`${node.textContent.trim().slice(0, 30)} (${ratio.toFixed(2)})`)
+    }
+    return out
+  })
+}
+
 try {
   step = 'sign in with the one-time password'
   await go('/')
@@ -238,7 +280,30 @@ try {
   const zhTitle = await text('h1')
   if (zhTitle !== '仪表盘') fail(`Chinese dashboard title reads "${zhTitle}"`)
   await page.select('#locale', 'en')
+  step = 'contrast (WCAG AA) in both themes'
+  for (const path of ['/ui/', '/ui/accounts', '/ui/keys', '/ui/settings']) {
+    for (const theme of ['light', 'dark']) {
+      await go(path)
+      await page.select('#theme', theme)
+      await new Promise((r) => setTimeout(r, 100))
+      const bad = await contrastFailures()
+      if (bad.length) fail(`${path} (${theme}): ${bad.join('; ')}`)
+    }
+  }
+  log('contrast: every text passes WCAG AA on dashboard, accounts, keys and settings in light and dark')
   await page.select('#theme', 'light')
+
+  step = 'usable at 375 px'
+  await page.setViewport({ width: 375, height: 800 })
+  for (const path of ['/ui/', '/ui/accounts', '/ui/keys', '/ui/users', '/ui/usage', '/ui/settings']) {
+    await go(path)
+    const overflow = await page.evaluate(() => document.documentElement.scrollWidth - window.innerWidth)
+    if (overflow > 0) fail(`${path} is ${overflow}px wider than a 375px screen`)
+  }
+  await go('/ui/')
+  await shot('06-dashboard-375px')
+  await page.setViewport({ width: 1280, height: 900 })
+  log('375 px: no screen scrolls sideways (wide tables scroll inside their card)')
   await checkClean()
 
   step = 'change the health-check card'
