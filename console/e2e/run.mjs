@@ -7,7 +7,8 @@
 // Exits non-zero on the first failed step, on any page error, any CSP violation, or any
 // request to another origin.
 import puppeteer from 'puppeteer-core'
-import { mkdirSync } from 'node:fs'
+import { mkdirSync, mkdtempSync, writeFileSync } from 'node:fs'
+import { tmpdir } from 'node:os'
 import { gzipSync } from 'node:zlib'
 import { join } from 'node:path'
 
@@ -219,6 +220,36 @@ try {
   if (masked.includes('from-the-console')) fail(`the credential is shown: ${masked}`)
   await shot('03-accounts')
   await checkClean()
+
+  step = 'import a Claude Code credentials file, then delete the account with confirmation'
+  const credFile = join(mkdtempSync(join(tmpdir(), 'sy-e2e-')), '.credentials.json')
+  writeFileSync(
+    credFile,
+    JSON.stringify({
+      claudeAiOauth: {
+        accessToken: 'sk-ant-oat01-E2E-IMPORT',
+        refreshToken: 'sk-ant-ort01-E2E-IMPORT',
+        expiresAt: Date.now() + 3600_000,
+        scopes: ['user:inference', 'user:profile'],
+        subscriptionType: 'max',
+      },
+    }),
+  )
+  await page.click('#account-onboard')
+  await page.click('#onboard-import')
+  await fill('#onboard-name', 'imported-max')
+  const upload = await page.$('#onboard-file')
+  await upload.uploadFile(credFile)
+  await page.waitForFunction(() => !document.querySelector('#onboard-import-go')?.disabled)
+  await page.click('#onboard-import-go')
+  await page.waitForSelector('[data-onboard-done]')
+  await page.waitForSelector('[data-account="imported-max"]')
+  await shot('03-accounts-imported')
+  await page.click('[data-account="imported-max"] [data-action=delete]')
+  await page.waitForSelector('dialog.confirm[open]')
+  await page.click('dialog.confirm [data-confirm=yes]')
+  await page.waitForFunction(() => !document.querySelector('[data-account="imported-max"]'), { timeout: 10_000 })
+  log('imported a Claude Code credentials file and deleted the account')
 
   step = 'create a key with the keyboard only'
   await go('/ui/keys')

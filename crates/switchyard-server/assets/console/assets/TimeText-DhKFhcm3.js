@@ -1,1 +1,0 @@
-import{I as e,O as t,w as n,x as r,z as i}from"./index-BUln47Ok.js";import{a,i as o}from"./format-nq2LiBYz.js";var s=[`datetime`,`title`],c={key:1},l=n({__name:`TimeText`,props:{at:{}},setup(n){return(l,u)=>n.at?(t(),r(`time`,{key:0,datetime:n.at,title:e(o)(n.at)},i(e(a)(n.at)),9,s)):(t(),r(`span`,c,`—`))}});export{l as t};
