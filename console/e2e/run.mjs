@@ -281,18 +281,49 @@ try {
     if (status !== 200) fail(`relay answered ${status}`)
   }
 
-  step = 'see them in the usage list'
-  await new Promise((r) => setTimeout(r, 300))
+  step = 'see them in the usage list, filtered by the key'
+  const keyId = JSON.parse((await inPage('/api/admin/keys')).body).find((k) => k.name === 'console-key').id
   let rows = 0
   for (let i = 0; i < 50 && rows < 3; i++) {
     await go('/ui/usage')
+    await fill('#u-key', String(keyId))
+    await page.click('form button[type=submit]')
+    await new Promise((r) => setTimeout(r, 200))
     rows = (await page.$$('[data-request]')).length
-    if (rows < 3) await new Promise((r) => setTimeout(r, 200))
   }
-  if (rows < 3) fail(`usage list shows ${rows} rows`)
+  if (rows !== 3) fail(`usage list shows ${rows} rows for the key`)
   await page.click('[data-request] button')
   await shot('05-usage')
+
+  step = 'lists that grow: 10,000 keys and 100,000 usage records'
+  {
+    let t0 = Date.now()
+    await go('/ui/keys')
+    await page.waitForSelector('[data-key]')
+    const keysMs = Date.now() - t0
+    const shown = (await page.$$('[data-key]')).length
+    if (shown > 100) fail(`the keys table renders ${shown} rows at once`)
+    await fill('#key-search', 'console-key')
+    await page.waitForFunction(() => document.querySelectorAll('[data-key]').length === 1)
+    t0 = Date.now()
+    await go('/ui/usage')
+    for (let i = 0; i < 3; i++) {
+      const first = await text('[data-request]')
+      await page.click('#usage-older')
+      await page.waitForFunction((f) => document.querySelector('[data-request]')?.textContent?.trim() !== f, {}, first)
+    }
+    const usageMs = Date.now() - t0
+    await go('/ui/')
+    t0 = Date.now()
+    await page.select('#dash-range', '30d')
+    await page.waitForFunction(() => !document.querySelector('[role=status]'), { timeout: 30_000 })
+    const monthMs = Date.now() - t0
+    log(`10,000 keys: list ready in ${keysMs} ms (${shown} rows rendered); 100,000 usage rows: 4 pages in ${usageMs} ms; 30-day dashboard in ${monthMs} ms`)
+    if (keysMs > 3000 || usageMs > 5000) fail('a long list is slow')
+    await shot('05-dashboard-30d')
+  }
   await go('/ui/keys')
+  await fill('#key-search', 'console-key')
   await waitText('[data-key="console-key"] [data-period="total"]', (t) => /\$0\.0*[1-9]/.test(t), 'key spend in the keys table')
   await shot('05-keys-spend')
 

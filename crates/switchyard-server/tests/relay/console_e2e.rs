@@ -5,6 +5,7 @@
 
 use crate::support::TestApp;
 use std::path::PathBuf;
+use switchyard_store::{NewApiKey, UsageRecord};
 use switchyard_testkit::MockUpstream;
 
 const CHROMIUM: &str = "/usr/bin/chromium";
@@ -52,6 +53,15 @@ async fn console_in_headless_chromium() {
         .expect("a fresh store gets an admin");
     let password = admin.generated_password.expect("a one-time password");
 
+    // Lists that grow: 10,000 keys and 100,000 usage records over the last 30 days (before
+    // the browser's own requests, so those stay the newest).
+    let seeded = std::time::Instant::now();
+    seed(&app).await;
+    eprintln!(
+        "seeded 10,000 keys and 100,000 usage records in {:?}",
+        seeded.elapsed()
+    );
+
     let out = tokio::process::Command::new("node")
         .arg("e2e/run.mjs")
         .current_dir(&dir)
@@ -85,4 +95,62 @@ async fn console_in_headless_chromium() {
             .is_some_and(|u| u.role == "user")
     );
     app.stop().await;
+}
+
+async fn seed(app: &TestApp) {
+    let owner = app.store.user_by_name("alice").await.unwrap().unwrap();
+    for i in 0..10_000 {
+        let k = switchyard_core::key::generate();
+        app.store
+            .create_key(NewApiKey {
+                user_id: owner.id,
+                name: format!("bulk-{i:05}"),
+                prefix: k.prefix,
+                hash: k.hash,
+                ..Default::default()
+            })
+            .await
+            .unwrap();
+    }
+    let now = chrono::Utc::now();
+    let mut batch = Vec::with_capacity(1000);
+    for i in 0..100_000i64 {
+        batch.push(UsageRecord {
+            // Oldest first, the newest a minute ago.
+            created_at: now - chrono::Duration::seconds(60 + (100_000 - i) * 26),
+            request_id: format!("req_seed_{i}"),
+            api_key_id: Some(app.key_id),
+            user_id: Some(owner.id),
+            account_id: None,
+            dialect: "anthropic".into(),
+            endpoint: "/v1/messages".into(),
+            requested_model: Some(
+                if i % 3 == 0 {
+                    "claude-opus-4-1"
+                } else {
+                    "claude-sonnet-4-20250514"
+                }
+                .into(),
+            ),
+            upstream_model: None,
+            usage: switchyard_core::usage::TokenUsage {
+                input_tokens: 100,
+                output_tokens: 20,
+                ..Default::default()
+            },
+            cost_usd: Some(0.0006),
+            stream: i % 2 == 0,
+            status: if i % 50 == 0 { 529 } else { 200 },
+            error_kind: (i % 50 == 0).then(|| "overloaded".to_string()),
+            attempts: 1,
+            ttfb_ms: Some(300),
+            duration_ms: 900,
+            session_hash: None,
+        });
+        if batch.len() == 1000 {
+            app.store.insert_usage(&batch).await.unwrap();
+            batch.clear();
+        }
+    }
+    app.state.refresh_if_changed().await.unwrap();
 }
