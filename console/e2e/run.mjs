@@ -85,11 +85,16 @@ async function fill(selector, value) {
   await page.$eval(selector, (e) => (e.value = ''))
   await page.type(selector, value)
 }
+// Keyboard only: the page puts the focus on the user name; Tab, Enter.
 async function signIn(user, password) {
   await page.waitForSelector('#username')
-  await fill('#username', user)
-  await fill('#password', password)
-  await Promise.all([page.waitForNavigation({ waitUntil: 'networkidle0' }).catch(() => {}), page.click('button[type=submit]')])
+  await page.waitForFunction(() => document.activeElement?.id === 'username', { timeout: 5_000 }).catch(() =>
+    fail('the sign-in page does not focus the user name'),
+  )
+  await page.keyboard.type(user)
+  await page.keyboard.press('Tab')
+  await page.keyboard.type(password)
+  await page.keyboard.press('Enter')
   await page.waitForFunction(() => !location.pathname.endsWith('/signin'), { timeout: 10_000 }).catch(() => fail('still on sign-in'))
 }
 async function relay(key) {
@@ -386,7 +391,13 @@ try {
 
   step = 'disable the account and see the relay stop using it'
   await go('/ui/accounts')
-  await page.click('[data-account="ui-claude"] [data-action=disable]')
+  // Keyboard only: Tab to the account's Disable button, Enter.
+  let presses = 0
+  while (!(await page.evaluate(() => document.activeElement?.matches('[data-account="ui-claude"] [data-action=disable]')))) {
+    if (++presses > 80) fail('Tab never reaches the Disable button')
+    await page.keyboard.press('Tab')
+  }
+  await page.keyboard.press('Enter')
   await waitText('[data-account="ui-claude"] [data-status]', (t) => t === 'Disabled', 'account status')
   await shot('08-account-disabled')
   let status = 200

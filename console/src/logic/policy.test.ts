@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest'
-import { admitted, emptyForm, fromForm, globMatch, toForm } from './policy'
+import { admitted, emptyForm, fromForm, globMatch, localInput, toForm } from './policy'
 
 describe('policy editor', () => {
   it('turns an empty form into a policy without limits', () => {
@@ -33,5 +33,14 @@ describe('policy editor', () => {
     expect(globMatch('a.b', 'axb')).toBe(false)
     expect(admitted(['claude-*'], ['claude-x', 'gpt-5'])).toEqual(['claude-x'])
     expect(admitted([], ['claude-x', 'gpt-5'])).toEqual(['claude-x', 'gpt-5'])
+  })
+  it('shows an expiry in the browser zone and reads it back as the same instant', () => {
+    const iso = '2026-05-04T03:02:00.000Z'
+    const local = localInput(iso)
+    expect(local).toMatch(/^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}$/)
+    expect(new Date(local).toISOString()).toBe(iso)
+    const { policy } = fromForm({ ...emptyForm(), expires_at: local })
+    expect(policy?.expires_at).toBe(iso)
+    expect(toForm(policy ?? null).expires_at).toBe(local)
   })
 })

@@ -42,11 +42,19 @@ export function emptyForm(): PolicyForm {
   return toForm(null)
 }
 
+/** An instant as a `datetime-local` input holds it: the browser's zone, to the minute. */
+export function localInput(iso: string): string {
+  const d = new Date(iso)
+  if (Number.isNaN(d.getTime())) return ''
+  const p = (n: number) => String(n).padStart(2, '0')
+  return `${d.getFullYear()}-${p(d.getMonth() + 1)}-${p(d.getDate())}T${p(d.getHours())}:${p(d.getMinutes())}`
+}
+
 const str = (v: number | null | undefined): string => (v === null || v === undefined || v === 0 ? '' : String(v))
 
 export function toForm(p: KeyPolicy | null): PolicyForm {
   return {
-    expires_at: p?.expires_at ? p.expires_at.slice(0, 16) : '',
+    expires_at: p?.expires_at ? localInput(p.expires_at) : '',
     expires_after_days: p?.expires_after_seconds ? String(p.expires_after_seconds / 86400) : '',
     allowed_models: (p?.allowed_models ?? []).join(', '),
     allowed_dialects: [...(p?.allowed_dialects ?? [])],
