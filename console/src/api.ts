@@ -121,7 +121,7 @@ export async function signOut(): Promise<void> {
 
 /** `/api/self/usage` with a key held in memory only. */
 export async function selfUsage<T>(key: string): Promise<T> {
-  const res = await fetch('/api/self/usage?limit=50', {
+  const res = await fetch('/api/self/usage?limit=200', {
     headers: { authorization: `Bearer ${key}` },
     credentials: 'omit',
   })

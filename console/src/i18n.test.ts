@@ -34,4 +34,25 @@ describe('message catalogues', () => {
     const missing = [...used].filter((k) => !(k in en))
     expect(missing).toEqual([])
   })
+  it('leaves no words in the templates outside the catalogues', () => {
+    // Product and kind names and units are not translated.
+    const allowed = new Set(['Switchyard', 'ms', 'claude-official (Claude Pro/Max)', 'openai-responses (ChatGPT/Codex)', 'gemini (Google)'])
+    const found: string[] = []
+    const walk = (d: string) => {
+      for (const f of readdirSync(d)) {
+        const p = join(d, f)
+        if (statSync(p).isDirectory()) walk(p)
+        else if (f.endsWith('.vue')) {
+          const source = readFileSync(p, 'utf8')
+          const template = source.slice(source.indexOf('<template>')).replace(/\{\{[\s\S]*?\}\}/g, '')
+          for (const m of template.matchAll(/>([^<>]+)</g)) {
+            const text = m[1].trim().replace(/^[/·\s]+|[/·\s]+$/g, '')
+            if (/[A-Za-z]{2,}/.test(text) && !allowed.has(text)) found.push(`${f}: ${text}`)
+          }
+        }
+      }
+    }
+    walk(join(__dirname))
+    expect(found).toEqual([])
+  })
 })

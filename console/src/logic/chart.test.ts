@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest'
-import { bucketStarts, niceMax, shape, totals, weightedMedian, type Aggregate } from './chart'
+import { bucketStarts, fromRecords, niceMax, shape, totals, weightedMedian, type Aggregate } from './chart'
 
 const row = (bucket: string, group: string, requests: number, cost = 0): Aggregate => ({
   bucket_start: bucket, group, requests, errors: 0, input_tokens: requests * 10, output_tokens: 0,
@@ -37,5 +37,14 @@ describe('chart data shaping', () => {
     expect(weightedMedian([[10, 3], [100, 1]])).toBe(10)
     expect(weightedMedian([])).toBe(0)
     expect(weightedMedian([[5, 0]])).toBe(0)
+  })
+  it('sums records into hourly aggregates per model', () => {
+    const rec = (at: string, model: string, status = 200) => ({ created_at: at, status, cost_usd: 0.5, input_tokens: 1, output_tokens: 2, requested_model: model })
+    const rows = fromRecords([rec('2026-01-01T01:10:00Z', 'a'), rec('2026-01-01T01:50:00Z', 'a', 500), rec('2026-01-01T02:00:00Z', 'b')])
+    expect(rows.map((r) => [r.bucket_start, r.group, r.requests, r.errors, r.cost_usd])).toEqual([
+      ['2026-01-01T01:00:00.000Z', 'a', 2, 1, 1],
+      ['2026-01-01T02:00:00.000Z', 'b', 1, 0, 0.5],
+    ])
+    expect(shape(rows, buckets, 'requests').series).toEqual([{ name: 'a', values: [0, 2, 0] }, { name: 'b', values: [0, 0, 1] }])
   })
 })

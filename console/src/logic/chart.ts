@@ -109,3 +109,29 @@ export function weightedMedian(pairs: [number, number][]): number {
   }
   return 0
 }
+
+/** Usage records (e.g. a key's recent requests) summed into hourly aggregates. */
+export function fromRecords(
+  records: { created_at: string; status: number; cost_usd: number | null; input_tokens: number; output_tokens: number; requested_model?: string | null }[],
+  step = 3600_000,
+): Aggregate[] {
+  const byBucket = new Map<string, Aggregate>()
+  for (const r of records) {
+    const t = Math.floor(new Date(r.created_at).getTime() / step) * step
+    const bucket = new Date(t).toISOString()
+    const group = r.requested_model ?? null
+    const k = `${bucket}|${group}`
+    const a = byBucket.get(k) ?? {
+      bucket_start: bucket, group, requests: 0, errors: 0, input_tokens: 0, output_tokens: 0,
+      cache_creation_tokens: 0, cache_read_tokens: 0, reasoning_tokens: 0, cost_usd: 0,
+      p50_duration_ms: 0, p95_duration_ms: 0, p50_ttfb_ms: 0, p95_ttfb_ms: 0,
+    }
+    a.requests += 1
+    if (r.status >= 400) a.errors += 1
+    a.input_tokens += r.input_tokens
+    a.output_tokens += r.output_tokens
+    a.cost_usd += r.cost_usd ?? 0
+    byBucket.set(k, a)
+  }
+  return [...byBucket.values()]
+}

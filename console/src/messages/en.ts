@@ -194,6 +194,8 @@ export default {
   'policy.boundAccount': 'Route only to account',
   'policy.boundGroup': 'Route only to group',
   'policy.notBound': 'Not bound (shared pool)',
+  'usage.classes': 'input {input} · output {output} · cache write {write} · cache read {read} · reasoning {reasoning}',
+  'policy.rpmShort': '{n} rpm',
   'policy.poolFallback': 'Fall back to the shared pool when the binding cannot serve',
   'policy.unlimited': 'Unlimited',
   'policy.noLimits': 'No limits',
@@ -291,5 +293,6 @@ export default {
   'portal.rate': 'Last minute: {rpm} of {rpmLimit} requests, {tpm} tokens; {inflight} in flight.',
   'portal.resets': 'The daily limit resets',
   'portal.recent': 'Recent requests',
+  'portal.myUsage': 'My spend over the last 24 hours',
   'portal.myKeys': 'My keys',
 } as const

@@ -196,6 +196,8 @@ const zh: Record<keyof typeof en, string> = {
   'policy.boundAccount': '只路由到账号',
   'policy.boundGroup': '只路由到分组',
   'policy.notBound': '不绑定（共享池）',
+  'usage.classes': '输入 {input} · 输出 {output} · 缓存写入 {write} · 缓存读取 {read} · 推理 {reasoning}',
+  'policy.rpmShort': '每分钟 {n} 次',
   'policy.poolFallback': '绑定的账号不可用时回退到共享池',
   'policy.unlimited': '不限',
   'policy.noLimits': '无限制',
@@ -293,6 +295,7 @@ const zh: Record<keyof typeof en, string> = {
   'portal.rate': '最近一分钟：{rpm} / {rpmLimit} 次请求，{tpm} 个 Token；进行中 {inflight} 个。',
   'portal.resets': '每日额度重置于',
   'portal.recent': '最近请求',
+  'portal.myUsage': '我最近 24 小时的消费',
   'portal.myKeys': '我的密钥',
 }
 
