@@ -430,6 +430,12 @@ try {
   if (status === 200) fail('the relay still serves with the only account disabled')
   log(`relay answers ${status} with the account disabled`)
 
+  step = 'let users manage their own keys'
+  await go('/ui/settings')
+  await page.click('#set-user_key_self_service')
+  await page.click('[data-setting="user_key_self_service"] button')
+  await page.waitForSelector('[data-setting="user_key_self_service"] [role=status]')
+
   step = 'a user cannot reach admin screens'
   await go('/ui/users')
   await fill('#user-name', 'bob')
@@ -448,6 +454,16 @@ try {
   if (await page.$('[data-nav=accounts]')) fail('a user sees admin navigation')
   const refused = await inPage('/api/admin/accounts')
   if (refused.status !== 403) fail(`the API answered a user with ${refused.status}`)
+
+  step = 'a user creates and revokes its own key in the portal'
+  await fill('#my-key-name', 'bob-laptop')
+  await page.keyboard.press('Enter')
+  await page.waitForSelector('#my-new-key')
+  if (!(await text('#my-new-key')).startsWith('sk-sy-')) fail('no key shown')
+  await page.waitForSelector('[data-my-key="bob-laptop"] [data-action=revoke]')
+  await page.click('[data-my-key="bob-laptop"] [data-action=revoke]')
+  await page.click('dialog.confirm [data-confirm=yes]')
+  await waitText('[data-my-key="bob-laptop"]', (t) => t.includes('Revoked'), 'revoked own key')
 
   step = 'the portal shows the key spend'
   await fill('#portal-key', key)

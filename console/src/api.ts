@@ -42,6 +42,7 @@ export interface SessionView {
   user: UserView
   kind: string
   expires_at: string | null
+  manages_own_keys?: boolean
 }
 
 const CSRF = 'sy.csrf'

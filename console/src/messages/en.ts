@@ -294,5 +294,6 @@ export default {
   'portal.resets': 'The daily limit resets',
   'portal.recent': 'Recent requests',
   'portal.myUsage': 'My spend over the last 24 hours',
+  'portal.askAdmin': 'Your admin manages your keys.',
   'portal.myKeys': 'My keys',
 } as const

@@ -296,6 +296,7 @@ const zh: Record<keyof typeof en, string> = {
   'portal.resets': '每日额度重置于',
   'portal.recent': '最近请求',
   'portal.myUsage': '我最近 24 小时的消费',
+  'portal.askAdmin': '您的密钥由管理员管理。',
   'portal.myKeys': '我的密钥',
 }
 

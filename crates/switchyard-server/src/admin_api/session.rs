@@ -158,6 +158,8 @@ pub struct SessionView {
     /// `session` or `token`.
     pub kind: String,
     pub expires_at: Option<chrono::DateTime<Utc>>,
+    /// Whether this user may create, revoke and rotate its own keys.
+    pub manages_own_keys: bool,
 }
 
 #[derive(Deserialize, JsonSchema)]
@@ -395,11 +397,15 @@ async fn logout(
     resp
 }
 
-async fn whoami(Extension(caller): Extension<Caller>) -> Response {
+async fn whoami(
+    State(state): State<Arc<AppState>>,
+    Extension(caller): Extension<Caller>,
+) -> Response {
     Json(SessionView {
         user: UserView::from(&caller.user),
         kind: caller.session.kind.clone(),
         expires_at: caller.session.expires_at,
+        manages_own_keys: caller.is_admin() || super::keys::self_service_allowed(&state),
     })
     .into_response()
 }

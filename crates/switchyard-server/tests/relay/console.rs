@@ -337,3 +337,123 @@ async fn a_round_run_from_the_api_updates_the_health_status() {
     assert_eq!(health["failing"], serde_json::json!([failing.id]));
     app.stop().await;
 }
+
+#[tokio::test]
+async fn users_manage_their_own_keys_only_when_allowed() {
+    let mock = MockUpstream::start().await;
+    let app = TestApp::start(&mock).await;
+    let admin = app.admin().await;
+    let alice = app.store.user_by_name("alice").await.unwrap().unwrap();
+    let hash = switchyard_store::crypto::hash_password("alice-password-1").unwrap();
+    app.store.set_user_password("alice", &hash).await.unwrap();
+    let user = app.login("alice", "alice-password-1").await;
+    let call =
+        |method: reqwest::Method, path: &str, token: &str, body: Option<serde_json::Value>| {
+            let mut r = app
+                .http
+                .request(method, format!("{}/api/admin{path}", app.url))
+                .bearer_auth(token);
+            if let Some(b) = body {
+                r = r.json(&b);
+            }
+            r.send()
+        };
+    let me: serde_json::Value = call(reqwest::Method::GET, "/session", &user, None)
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(me["manages_own_keys"], false);
+    let refused = call(
+        reqwest::Method::POST,
+        "/keys",
+        &user,
+        Some(serde_json::json!({"name": "mine"})),
+    )
+    .await
+    .unwrap();
+    assert_eq!(refused.status(), 403);
+
+    app.setting("user_key_self_service", "true").await;
+    let me: serde_json::Value = call(reqwest::Method::GET, "/session", &user, None)
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(me["manages_own_keys"], true);
+    let created = call(
+        reqwest::Method::POST,
+        "/keys",
+        &user,
+        Some(serde_json::json!({"name": "mine", "policy": {"daily_cost_limit_usd": 1.0}})),
+    )
+    .await
+    .unwrap();
+    assert_eq!(created.status(), 201);
+    let created: serde_json::Value = created.json().await.unwrap();
+    assert_eq!(created["user_id"], alice.id);
+    assert!(created["key"].as_str().unwrap().starts_with("sk-sy-"));
+    for (body, field) in [
+        (serde_json::json!({"name": "x", "user": "root"}), "user"),
+        (
+            serde_json::json!({"name": "x", "policy": {"bound_account_id": 1}}),
+            "bound_account_id",
+        ),
+    ] {
+        let resp = call(reqwest::Method::POST, "/keys", &user, Some(body))
+            .await
+            .unwrap();
+        assert_eq!(resp.status(), 422);
+        assert_eq!(
+            resp.json::<serde_json::Value>().await.unwrap()["field"],
+            field
+        );
+    }
+    // Someone else's key does not exist for a user; its own rotates and revokes.
+    let other: serde_json::Value = call(
+        reqwest::Method::POST,
+        "/keys",
+        &admin,
+        Some(serde_json::json!({"name": "root-key"})),
+    )
+    .await
+    .unwrap()
+    .json()
+    .await
+    .unwrap();
+    let path = format!("/keys/{}/revoke", other["id"]);
+    let resp = call(reqwest::Method::POST, &path, &user, None)
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 404);
+    let path = format!("/keys/{}/rotate", created["id"]);
+    let rotated: serde_json::Value = call(reqwest::Method::POST, &path, &user, None)
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_ne!(rotated["key"], created["key"]);
+    let path = format!("/keys/{}/revoke", created["id"]);
+    let revoked: serde_json::Value = call(reqwest::Method::POST, &path, &user, None)
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(revoked["status"], "revoked");
+    // Policy changes stay with the admin.
+    let path = format!("/keys/{}", created["id"]);
+    let resp = call(
+        reqwest::Method::PATCH,
+        &path,
+        &user,
+        Some(serde_json::json!({"daily_cost_limit_usd": 100.0})),
+    )
+    .await
+    .unwrap();
+    assert_eq!(resp.status(), 403);
+    app.stop().await;
+}
