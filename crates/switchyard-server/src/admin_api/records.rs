@@ -32,6 +32,8 @@ pub struct UsageQuery {
     pub model: Option<String>,
     #[schemars(range(min = 100, max = 599))]
     pub status: Option<u16>,
+    /// `anthropic`, `openai-chat`, `openai-responses` or `gemini`.
+    pub dialect: Option<String>,
     /// From a previous page's `next_cursor`.
     pub cursor: Option<String>,
     /// Page size, 1–500 (default 50).
@@ -190,6 +192,7 @@ async fn usage(
         account_id: q.account_id,
         model: q.model,
         status: q.status,
+        dialect: q.dialect,
         before_id,
     };
     match state.store.usage_page(&filter, limit).await {
@@ -237,6 +240,7 @@ async fn aggregate(
         account_id: q.account_id,
         model: q.model,
         status: None,
+        dialect: None,
         before_id: None,
     };
     let rows = match state.store.usage_page(&filter, AGGREGATE_ROWS + 1).await {

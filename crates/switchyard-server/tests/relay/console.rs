@@ -457,3 +457,56 @@ async fn users_manage_their_own_keys_only_when_allowed() {
     assert_eq!(resp.status(), 403);
     app.stop().await;
 }
+
+#[tokio::test]
+async fn usage_records_filter_by_dialect() {
+    let mock = MockUpstream::start().await;
+    let app = TestApp::start(&mock).await;
+    let token = app.admin().await;
+    let record = |dialect: &str, n: u32| switchyard_store::UsageRecord {
+        created_at: chrono::Utc::now(),
+        request_id: format!("req_{dialect}_{n}"),
+        api_key_id: Some(app.key_id),
+        user_id: None,
+        account_id: None,
+        dialect: dialect.into(),
+        endpoint: "/x".into(),
+        requested_model: Some("m".into()),
+        upstream_model: None,
+        usage: Default::default(),
+        cost_usd: None,
+        stream: false,
+        status: 200,
+        error_kind: None,
+        attempts: 1,
+        ttfb_ms: None,
+        duration_ms: 1,
+        session_hash: None,
+    };
+    app.store
+        .insert_usage(&[
+            record("anthropic", 1),
+            record("gemini", 1),
+            record("gemini", 2),
+        ])
+        .await
+        .unwrap();
+    let page: serde_json::Value = app
+        .http
+        .get(format!("{}/api/admin/usage?dialect=gemini", app.url))
+        .bearer_auth(&token)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let ids: Vec<&str> = page["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["request_id"].as_str().unwrap())
+        .collect();
+    assert_eq!(ids, ["req_gemini_2", "req_gemini_1"]);
+    app.stop().await;
+}
