@@ -340,6 +340,7 @@ try {
   await waitText('#top-keys', (t) => t.includes('console-key'), 'top keys by cost today')
   const bars = await page.$$('#chart-requests rect')
   if (bars.length < 1) fail('no bars in the requests chart')
+  if ((await page.$$('#chart-classes rect')).length < 1) fail('no bars in the tokens-by-class chart')
   for (const [loc, theme] of [['en', 'light'], ['en', 'dark'], ['zh-CN', 'light'], ['zh-CN', 'dark']]) {
     await page.select('#locale', loc)
     await page.select('#theme', theme)

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest'
-import { bucketStarts, fromRecords, niceMax, shape, totals, weightedMedian, type Aggregate } from './chart'
+import { bucketStarts, byClass, fromRecords, niceMax, shape, totals, weightedMedian, type Aggregate } from './chart'
 
 const row = (bucket: string, group: string, requests: number, cost = 0): Aggregate => ({
   bucket_start: bucket, group, requests, errors: 0, input_tokens: requests * 10, output_tokens: 0,
@@ -46,5 +46,14 @@ describe('chart data shaping', () => {
       ['2026-01-01T02:00:00.000Z', 'b', 1, 0, 0.5],
     ])
     expect(shape(rows, buckets, 'requests').series).toEqual([{ name: 'a', values: [0, 2, 0] }, { name: 'b', values: [0, 0, 1] }])
+  })
+  it('splits tokens by class across groups and drops empty classes', () => {
+    const r = { ...row('2026-01-01T01:00:00Z', 'a', 1), output_tokens: 5, cache_read_tokens: 7 }
+    const d = byClass([r, row('2026-01-01T02:00:00Z', 'b', 2)], buckets, ['in', 'out', 'cw', 'cr'])
+    expect(d.series).toEqual([
+      { name: 'in', values: [0, 10, 20] },
+      { name: 'out', values: [0, 5, 0] },
+      { name: 'cr', values: [0, 7, 0] },
+    ])
   })
 })

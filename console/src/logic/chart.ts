@@ -135,3 +135,16 @@ export function fromRecords(
   }
   return [...byBucket.values()]
 }
+
+/** Tokens per bucket split by class (input, output, cache write, cache read), whatever the group. */
+export function byClass(rows: Aggregate[], buckets: string[], names: [string, string, string, string]): ChartData {
+  const index = new Map(buckets.map((b, i) => [key(b), i]))
+  const fields = ['input_tokens', 'output_tokens', 'cache_creation_tokens', 'cache_read_tokens'] as const
+  const series = fields.map((_, j) => ({ name: names[j], values: buckets.map(() => 0) }))
+  for (const r of rows) {
+    const i = r.bucket_start ? index.get(key(r.bucket_start)) : undefined
+    if (i === undefined) continue
+    fields.forEach((f, j) => (series[j].values[i] += r[f]))
+  }
+  return { buckets, series: series.filter((x) => x.values.some((v) => v > 0)) }
+}
