@@ -149,6 +149,12 @@ pub const DEFS: &[SettingDef] = &[
         default: "UTC",
         help: "where daily and weekly cost limits reset (midnight, weeks start Monday): UTC or an offset like +08:00",
     },
+    SettingDef {
+        key: "user_key_self_service",
+        ty: SettingType::Bool,
+        default: "false",
+        help: "users may create, revoke and rotate their own API keys (within their user limits; no account or group binding)",
+    },
 ];
 
 pub fn def(key: &str) -> Option<&'static SettingDef> {

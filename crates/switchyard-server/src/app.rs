@@ -134,6 +134,7 @@ impl App {
             .route("/metrics", get(health::metrics))
             .merge(relay::routes())
             .merge(crate::admin_api::routes(state.clone()))
+            .merge(crate::console::routes())
             .fallback(relay::not_found)
             .method_not_allowed_fallback(relay::method_not_allowed)
             .with_state(state)

@@ -71,10 +71,24 @@ pub struct Decision {
     pub state: Option<AccountState>,
 }
 
+/// What the last round did, for the console's health status.
+#[derive(Debug, Clone, Serialize, schemars::JsonSchema)]
+pub struct RoundSummary {
+    pub started_at: DateTime<Utc>,
+    pub duration_ms: u64,
+    /// Accounts probed.
+    pub checked: usize,
+    /// Probes that found the account `healthy`.
+    pub passed: usize,
+    /// Probes that found it `unhealthy`.
+    pub failed: usize,
+}
+
 /// Per-server memory of the loop: when the last round ran, and the recovery back-off.
 #[derive(Default)]
 pub struct HealthState {
     last_round: Mutex<Option<DateTime<Utc>>>,
+    last_summary: Mutex<Option<RoundSummary>>,
     /// Recovery probes so far and when the next is due, per disabled account.
     backoff: Mutex<HashMap<AccountId, (u32, DateTime<Utc>)>>,
 }
@@ -85,6 +99,13 @@ impl HealthState {
             .last_round
             .lock()
             .unwrap_or_else(PoisonError::into_inner)
+    }
+
+    pub fn last_summary(&self) -> Option<RoundSummary> {
+        self.last_summary
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clone()
     }
 
     /// When the next round is due under the current settings.
@@ -363,6 +384,7 @@ pub async fn round(state: &Arc<AppState>) -> Vec<CheckReport> {
     let snap = state.snapshot.load();
     let settings = Arc::clone(&snap.settings);
     let now = Utc::now();
+    let started = std::time::Instant::now();
     let recovery = settings.bool("account_recovery_enabled");
     let due: Vec<Arc<Account>> = {
         let backoff = state
@@ -425,6 +447,17 @@ pub async fn round(state: &Arc<AppState>) -> Vec<CheckReport> {
         .last_round
         .lock()
         .unwrap_or_else(PoisonError::into_inner) = Some(now);
+    *state
+        .health
+        .last_summary
+        .lock()
+        .unwrap_or_else(PoisonError::into_inner) = Some(RoundSummary {
+        started_at: now,
+        duration_ms: started.elapsed().as_millis() as u64,
+        checked: reports.len(),
+        passed: reports.iter().filter(|r| r.result == "healthy").count(),
+        failed: reports.iter().filter(|r| r.result == "unhealthy").count(),
+    });
     reports
 }
 

@@ -9,6 +9,7 @@ pub mod app;
 pub mod bootstrap;
 pub mod config;
 pub mod connections;
+pub mod console;
 pub mod health;
 pub mod health_check;
 pub mod limits;

@@ -74,6 +74,19 @@ impl StickyMap {
         map.retain(|_, (_, expires)| *expires > now);
     }
 
+    /// Live (unexpired) bindings per account.
+    pub fn per_account(&self) -> HashMap<AccountId, usize> {
+        let map = self.inner.lock().unwrap_or_else(PoisonError::into_inner);
+        let now = Instant::now();
+        let mut counts = HashMap::new();
+        for (id, expires) in map.values() {
+            if *expires > now {
+                *counts.entry(*id).or_insert(0) += 1;
+            }
+        }
+        counts
+    }
+
     pub fn len(&self) -> usize {
         self.inner
             .lock()

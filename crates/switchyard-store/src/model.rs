@@ -119,6 +119,8 @@ pub struct UsageFilter {
     /// Matches the requested or the upstream model.
     pub model: Option<String>,
     pub status: Option<u16>,
+    /// `anthropic`, `openai-chat`, `openai-responses` or `gemini`.
+    pub dialect: Option<String>,
     /// Only records with a smaller id (cursor paging, newest first).
     pub before_id: Option<i64>,
 }

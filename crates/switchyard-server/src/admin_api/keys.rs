@@ -1,5 +1,7 @@
 //! API keys: list, get, create (the full key is returned once), update policy, revoke,
-//! rotate. A `user` sees only its own keys; changes need the admin role.
+//! rotate. A `user` sees only its own keys, and creates, revokes and rotates them when the
+//! `user_key_self_service` setting allows (never bound to accounts or groups); policy changes
+//! need the admin role.
 
 use axum::Json;
 use axum::extract::rejection::JsonRejection;
@@ -77,9 +79,10 @@ pub fn operations() -> Vec<Operation> {
         Operation::post(
             "/keys",
             "keys",
-            "Create a key (the full key is returned once)",
+            "Create a key (the full key is returned once; a `user` its own, when allowed)",
             post(create),
         )
+        .access(Access::Member)
         .body::<NewKeyBody>()
         .ok::<CreatedKey>(201),
         Operation::get(
@@ -98,14 +101,21 @@ pub fn operations() -> Vec<Operation> {
         )
         .body::<KeyPolicy>()
         .ok::<KeyView>(200),
-        Operation::post("/keys/{id}/revoke", "keys", "Revoke a key", post(revoke))
-            .ok::<KeyView>(200),
+        Operation::post(
+            "/keys/{id}/revoke",
+            "keys",
+            "Revoke a key (a `user` its own, when allowed)",
+            post(revoke),
+        )
+        .access(Access::Member)
+        .ok::<KeyView>(200),
         Operation::post(
             "/keys/{id}/rotate",
             "keys",
-            "Replace a key's secret, keeping its policy (returned once)",
+            "Replace a key's secret, keeping its policy (returned once; a `user` its own, when allowed)",
             post(rotate),
         )
+        .access(Access::Member)
         .ok::<CreatedKey>(200),
     ]
 }
@@ -164,6 +174,22 @@ async fn get_one(
     }
 }
 
+/// A `user` changes its own keys only when the `user_key_self_service` setting allows it.
+pub fn self_service_allowed(state: &AppState) -> bool {
+    state.snapshot.load().settings.bool("user_key_self_service")
+}
+
+fn self_service(state: &AppState, caller: &Caller) -> Result<(), Response> {
+    if caller.is_admin() || self_service_allowed(state) {
+        Ok(())
+    } else {
+        Err(Problem::forbidden(
+            "forbidden",
+            "users may not manage their own keys here (setting `user_key_self_service`)",
+        ))
+    }
+}
+
 fn value(k: &ApiKey) -> Option<serde_json::Value> {
     serde_json::to_value(KeyView::from(k)).ok()
 }
@@ -177,8 +203,25 @@ async fn create(
         Ok(b) => b,
         Err(e) => return bad_body(e),
     };
+    if let Err(resp) = self_service(&state, &caller) {
+        return resp;
+    }
     if b.name.trim().is_empty() {
         return Problem::invalid("name", "a key needs a name");
+    }
+    if !caller.is_admin() {
+        // A user's key is its own, routed through the shared pool; the owner's limits apply.
+        if b.user.as_ref().is_some_and(|u| *u != caller.user.name) {
+            return Problem::invalid("user", "a user creates keys for itself only");
+        }
+        if b.policy.bound_account_id.is_some() || b.policy.bound_group_id.is_some() {
+            let field = if b.policy.bound_account_id.is_some() {
+                "bound_account_id"
+            } else {
+                "bound_group_id"
+            };
+            return Problem::invalid(field, "only an admin binds keys to accounts or groups");
+        }
     }
     let owner = match &b.user {
         Some(name) => match state.store.user_by_name(name).await {
@@ -283,6 +326,9 @@ async fn revoke(
     Extension(caller): Extension<Caller>,
     Path(id): Path<String>,
 ) -> Response {
+    if let Err(resp) = self_service(&state, &caller) {
+        return resp;
+    }
     let old = match find(&state, &caller, &id).await {
         Ok(k) => k,
         Err(resp) => return resp,
@@ -309,6 +355,9 @@ async fn rotate(
     Extension(caller): Extension<Caller>,
     Path(id): Path<String>,
 ) -> Response {
+    if let Err(resp) = self_service(&state, &caller) {
+        return resp;
+    }
     let old = match find(&state, &caller, &id).await {
         Ok(k) => k,
         Err(resp) => return resp,

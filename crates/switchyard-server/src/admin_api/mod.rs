@@ -12,6 +12,7 @@
 
 mod accounts;
 mod keys;
+mod live;
 mod onboarding;
 mod openapi;
 mod problem;
@@ -183,6 +184,7 @@ pub fn operations() -> Vec<Operation> {
     ops.extend(users::operations());
     ops.extend(settings::operations());
     ops.extend(records::operations());
+    ops.extend(live::operations());
     ops.extend(openapi::operations());
     ops
 }

@@ -32,6 +32,8 @@ pub struct UsageQuery {
     pub model: Option<String>,
     #[schemars(range(min = 100, max = 599))]
     pub status: Option<u16>,
+    /// `anthropic`, `openai-chat`, `openai-responses` or `gemini`.
+    pub dialect: Option<String>,
     /// From a previous page's `next_cursor`.
     pub cursor: Option<String>,
     /// Page size, 1–500 (default 50).
@@ -78,6 +80,9 @@ pub struct Aggregate {
     pub cost_usd: f64,
     pub p50_duration_ms: u64,
     pub p95_duration_ms: u64,
+    /// Time to first byte, over the records that have one (0 when none does).
+    pub p50_ttfb_ms: u64,
+    pub p95_ttfb_ms: u64,
 }
 
 #[derive(Deserialize, JsonSchema, Default)]
@@ -187,6 +192,7 @@ async fn usage(
         account_id: q.account_id,
         model: q.model,
         status: q.status,
+        dialect: q.dialect,
         before_id,
     };
     match state.store.usage_page(&filter, limit).await {
@@ -234,6 +240,7 @@ async fn aggregate(
         account_id: q.account_id,
         model: q.model,
         status: None,
+        dialect: None,
         before_id: None,
     };
     let rows = match state.store.usage_page(&filter, AGGREGATE_ROWS + 1).await {
@@ -247,7 +254,7 @@ async fn aggregate(
         );
     }
     type Bucket = (Option<DateTime<Utc>>, Option<String>);
-    let mut groups: BTreeMap<Bucket, (Aggregate, Vec<u64>)> = BTreeMap::new();
+    let mut groups: BTreeMap<Bucket, (Aggregate, Vec<u64>, Vec<u64>)> = BTreeMap::new();
     for StoredUsage { record: r, .. } in rows {
         let start = r.created_at.duration_trunc(step).ok();
         let group = match by.as_str() {
@@ -256,7 +263,7 @@ async fn aggregate(
             "account" => r.account_id.map(|v| v.to_string()),
             _ => r.upstream_model.clone().or(r.requested_model.clone()),
         };
-        let (agg, durations) = groups.entry((start, group.clone())).or_default();
+        let (agg, durations, ttfbs) = groups.entry((start, group.clone())).or_default();
         agg.bucket_start = start;
         agg.group = group;
         agg.requests += 1;
@@ -271,13 +278,17 @@ async fn aggregate(
         agg.reasoning_tokens += r.usage.reasoning_tokens;
         agg.cost_usd += r.cost_usd.unwrap_or(0.0);
         durations.push(r.duration_ms);
+        ttfbs.extend(r.ttfb_ms);
     }
     let out: Vec<Aggregate> = groups
         .into_values()
-        .map(|(mut agg, mut durations)| {
+        .map(|(mut agg, mut durations, mut ttfbs)| {
             durations.sort_unstable();
             agg.p50_duration_ms = percentile(&durations, 0.50);
             agg.p95_duration_ms = percentile(&durations, 0.95);
+            ttfbs.sort_unstable();
+            agg.p50_ttfb_ms = percentile(&ttfbs, 0.50);
+            agg.p95_ttfb_ms = percentile(&ttfbs, 0.95);
             agg
         })
         .collect();

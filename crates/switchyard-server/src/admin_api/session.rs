@@ -158,6 +158,8 @@ pub struct SessionView {
     /// `session` or `token`.
     pub kind: String,
     pub expires_at: Option<chrono::DateTime<Utc>>,
+    /// Whether this user may create, revoke and rotate its own keys.
+    pub manages_own_keys: bool,
 }
 
 #[derive(Deserialize, JsonSchema)]
@@ -168,6 +170,15 @@ pub struct NewToken {
     pub name: String,
     /// Days until it expires; without it the token lasts until revoked.
     pub expires_in_days: Option<u32>,
+}
+
+#[derive(Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct PasswordChange {
+    pub current_password: String,
+    /// At least 8 characters.
+    #[schemars(length(min = 8, max = 1024))]
+    pub new_password: String,
 }
 
 #[derive(Serialize, JsonSchema)]
@@ -205,6 +216,15 @@ pub fn operations() -> Vec<Operation> {
         Operation::get("/session", "session", "Who is signed in", get(whoami))
             .access(Access::Member)
             .ok::<SessionView>(200),
+        Operation::post(
+            "/session/password",
+            "session",
+            "Change your own password (ends every browser session of yours)",
+            post(change_password),
+        )
+        .access(Access::Member)
+        .body::<PasswordChange>()
+        .no_content(),
         Operation::get(
             "/tokens",
             "session",
@@ -377,13 +397,75 @@ async fn logout(
     resp
 }
 
-async fn whoami(Extension(caller): Extension<Caller>) -> Response {
+async fn whoami(
+    State(state): State<Arc<AppState>>,
+    Extension(caller): Extension<Caller>,
+) -> Response {
     Json(SessionView {
         user: UserView::from(&caller.user),
         kind: caller.session.kind.clone(),
         expires_at: caller.session.expires_at,
+        manages_own_keys: caller.is_admin() || super::keys::self_service_allowed(&state),
     })
     .into_response()
+}
+
+/// A signed-in user changes its own password: the current one must be given (a session left
+/// open is not enough), and every browser session of the user ends, this one included.
+async fn change_password(
+    State(state): State<Arc<AppState>>,
+    Extension(caller): Extension<Caller>,
+    body: Result<Json<PasswordChange>, JsonRejection>,
+) -> Response {
+    let Json(req) = match body {
+        Ok(b) => b,
+        Err(e) => return bad_body(e),
+    };
+    if req.current_password.len() > 1024 {
+        return Problem::invalid("current_password", "the current password is wrong");
+    }
+    if !(8..=1024).contains(&req.new_password.chars().count()) {
+        return Problem::invalid("new_password", "a password needs 8 to 1024 characters");
+    }
+    let Ok(_permit) = VERIFYING.acquire().await else {
+        return Problem::response(503, "unavailable", "password changes are unavailable", None);
+    };
+    let hash = caller.user.password_hash.clone();
+    let (current, new) = (req.current_password, req.new_password);
+    let hashed = tokio::task::spawn_blocking(move || {
+        let hash = hash.unwrap_or_else(decoy_hash);
+        if !switchyard_store::crypto::verify_password(&current, &hash) {
+            return Ok(None);
+        }
+        switchyard_store::crypto::hash_password(&new).map(Some)
+    })
+    .await;
+    let hashed = match hashed {
+        Ok(Ok(Some(h))) => h,
+        Ok(Ok(None)) => {
+            return Problem::invalid("current_password", "the current password is wrong");
+        }
+        Ok(Err(e)) => return Problem::from_store(e),
+        Err(_) => return Problem::response(500, "internal", "hashing failed", None),
+    };
+    let name = caller.user.name.clone();
+    let applied = async {
+        state.store.set_user_password(&name, &hashed).await?;
+        state.store.revoke_user_sessions(caller.user.id).await
+    }
+    .await;
+    if let Err(e) = applied {
+        return Problem::from_store(e);
+    }
+    audit(&state, &caller, "user.password", &name, None, None).await;
+    let mut resp = axum::http::StatusCode::NO_CONTENT.into_response();
+    resp.headers_mut().insert(
+        header::SET_COOKIE,
+        HeaderValue::from_static(
+            "switchyard_session=; HttpOnly; SameSite=Strict; Path=/api/admin; Max-Age=0",
+        ),
+    );
+    resp
 }
 
 fn token_view(s: &switchyard_store::AdminSession) -> TokenView {

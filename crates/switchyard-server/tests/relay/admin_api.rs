@@ -46,6 +46,8 @@ async fn the_openapi_document_is_valid_and_in_step_with_the_routes() {
         .await
         .unwrap();
     let member = app.login("carol", "user-password-1").await;
+    // Operations open to users include managing their own keys, when this allows it.
+    app.setting("user_key_self_service", "true").await;
 
     let resp = app
         .http

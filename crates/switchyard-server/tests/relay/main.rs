@@ -5,6 +5,8 @@
 mod admin_api;
 mod bedrock;
 mod connections;
+mod console;
+mod console_e2e;
 mod durability;
 mod fault_matrix;
 mod gemini;

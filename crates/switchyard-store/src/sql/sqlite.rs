@@ -1275,6 +1275,7 @@ impl Store for SqliteStore {
                AND (?5 IS NULL OR account_id = ?5)
                AND (?6 IS NULL OR requested_model = ?6 OR upstream_model = ?6)
                AND (?7 IS NULL OR status = ?7) AND (?8 IS NULL OR id < ?8)
+               AND (?10 IS NULL OR dialect = ?10)
              ORDER BY id DESC LIMIT ?9",
         )
         .bind(f.from.map(ts))
@@ -1286,6 +1287,7 @@ impl Store for SqliteStore {
         .bind(f.status.map(i64::from))
         .bind(f.before_id)
         .bind(i64::from(limit))
+        .bind(f.dialect.as_deref())
         .fetch_all(&self.pool)
         .await?;
         rows.iter()

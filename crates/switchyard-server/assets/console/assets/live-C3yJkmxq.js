@@ -1,0 +1,1 @@
+function e(e,t,n=5){return e.filter(e=>e.today_usd>0).sort((e,t)=>t.today_usd-e.today_usd||e.id-t.id).slice(0,n).map(e=>({id:e.id,name:t.get(e.id)??`#${e.id}`,today_usd:e.today_usd}))}function t(e,t){return t==null||t<=0?null:Math.min(1,e/t)}export{e as n,t};
