@@ -9,9 +9,11 @@
 //! - A connection with no request in flight is closed `client_keepalive_seconds` after its
 //!   last response ended. A request in flight (a long stream included) is never cut by these
 //!   timers; the relay's own timeouts govern it.
-//! - At most `max_connections` are open at once. At the cap the listener stops accepting, so
-//!   newcomers wait in the kernel's backlog instead of taking descriptors the open requests
-//!   need for their upstreams; the episode is logged once and counted.
+//! - At most `max_connections` are open at once. At the cap the connection idle longest (no
+//!   request in flight) is closed to make room, so a flood of silent sockets cannot keep
+//!   clients out; when every connection has a request in flight the listener stops accepting
+//!   and newcomers wait in the kernel's backlog instead of taking descriptors the open requests
+//!   need for their upstreams. The episode is logged once and counted.
 
 use axum::Router;
 use axum::body::Body;
@@ -21,14 +23,15 @@ use http::Request;
 use hyper::body::Incoming;
 use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
 use hyper_util::server::conn::auto::Builder;
+use std::collections::HashMap;
 use std::convert::Infallible;
 use std::future::Future;
 use std::io;
 use std::net::SocketAddr;
 use std::pin::Pin;
-use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
-use std::task::{Context, Poll};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex, PoisonError};
+use std::task::{Context, Poll, Waker};
 use std::time::Duration;
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::net::{TcpListener, TcpStream};
@@ -56,33 +59,10 @@ pub async fn serve(
     let max = limits.max_connections.clamp(1, Semaphore::MAX_PERMITS);
     let slots = Arc::new(Semaphore::new(max));
     let (closing, _) = watch::channel(false);
+    let open = Arc::new(OpenConnections::default());
     tokio::pin!(shutdown);
     let mut at_cap = false;
-    loop {
-        let slot = match slots.clone().try_acquire_owned() {
-            Ok(slot) => {
-                at_cap = false;
-                slot
-            }
-            Err(_) => {
-                if !at_cap {
-                    at_cap = true;
-                    ::metrics::counter!(metrics::CONNECTION_CAP_REACHED).increment(1);
-                    tracing::warn!(
-                        max_connections = max,
-                        "connection cap reached: new connections wait in the listen backlog \
-                         until one closes"
-                    );
-                }
-                tokio::select! {
-                    slot = slots.clone().acquire_owned() => match slot {
-                        Ok(slot) => slot,
-                        Err(_) => break,
-                    },
-                    _ = &mut shutdown => break,
-                }
-            }
-        };
+    'accepting: loop {
         let accepted = tokio::select! {
             accepted = listener.accept() => accepted,
             _ = &mut shutdown => break,
@@ -94,17 +74,51 @@ pub async fn serve(
                 continue;
             }
         };
+        // The newcomer is held (one descriptor over the cap at most) while room is made.
+        let slot = match slots.clone().try_acquire_owned() {
+            Ok(slot) => {
+                at_cap = false;
+                slot
+            }
+            Err(_) => {
+                if !at_cap {
+                    at_cap = true;
+                    ::metrics::counter!(metrics::CONNECTION_CAP_REACHED).increment(1);
+                    tracing::warn!(
+                        max_connections = max,
+                        "connection cap reached: idle connections are closed to make room; \
+                         when none is idle, new connections wait in the listen backlog"
+                    );
+                }
+                loop {
+                    open.evict_idlest();
+                    tokio::select! {
+                        slot = slots.clone().acquire_owned() => match slot {
+                            Ok(slot) => break slot,
+                            Err(_) => break 'accepting,
+                        },
+                        // A connection busy now may be idle soon.
+                        _ = tokio::time::sleep(Duration::from_millis(100)) => {}
+                        _ = &mut shutdown => break 'accepting,
+                    }
+                }
+            }
+        };
         // SSE events are small writes: without TCP_NODELAY the last ones of a stream wait for
         // the client's delayed ACK (~40 ms per stream).
         let _ = tcp.set_nodelay(true);
         let router = router.clone();
         let mut closing = closing.subscribe();
+        let activity = Arc::new(Activity::new());
+        let id = open.add(activity.clone());
+        let open = open.clone();
         tokio::spawn(async move {
             let _slot = slot;
-            let open = ::metrics::gauge!(metrics::CONNECTIONS_OPEN);
-            open.increment(1.0);
-            serve_connection(tcp, remote, router, limits, &mut closing).await;
-            open.decrement(1.0);
+            let gauge = ::metrics::gauge!(metrics::CONNECTIONS_OPEN);
+            gauge.increment(1.0);
+            serve_connection(tcp, remote, router, limits, activity, &mut closing).await;
+            open.remove(id);
+            gauge.decrement(1.0);
         });
     }
     drop(listener);
@@ -135,9 +149,9 @@ async fn serve_connection(
     remote: SocketAddr,
     router: Router,
     limits: ConnectionLimits,
+    activity: Arc<Activity>,
     closing: &mut watch::Receiver<bool>,
 ) {
-    let activity = Arc::new(Activity::new());
     let io = TokioIo::new(WatchedIo::new(tcp, activity.clone(), limits));
     let service = hyper::service::service_fn(move |mut req: Request<Incoming>| {
         // The peer address, for the admin sign-in throttle.
@@ -186,6 +200,10 @@ struct Activity {
     in_flight: AtomicUsize,
     /// Milliseconds after `opened` when the last response ended; `u64::MAX` before the first.
     last_end_ms: AtomicU64,
+    /// Set to close the connection at its next idle moment, to make room at the cap.
+    evicted: AtomicBool,
+    /// The task waiting on the socket while idle, woken when the connection is evicted.
+    waiting: Mutex<Option<Waker>>,
 }
 
 impl Activity {
@@ -194,7 +212,20 @@ impl Activity {
             opened: Instant::now(),
             in_flight: AtomicUsize::new(0),
             last_end_ms: AtomicU64::new(u64::MAX),
+            evicted: AtomicBool::new(false),
+            waiting: Mutex::new(None),
         }
+    }
+
+    /// Since when the connection has had nothing in flight, if that is its state.
+    fn idle_since(&self) -> Option<Instant> {
+        if self.in_flight.load(Ordering::Acquire) > 0 {
+            return None;
+        }
+        Some(match self.last_end_ms.load(Ordering::Acquire) {
+            u64::MAX => self.opened,
+            ms => self.opened + Duration::from_millis(ms),
+        })
     }
 
     /// When a connection with nothing in flight is closed.
@@ -202,6 +233,57 @@ impl Activity {
         match self.last_end_ms.load(Ordering::Acquire) {
             u64::MAX => self.opened + limits.header,
             ms => self.opened + Duration::from_millis(ms) + limits.keepalive,
+        }
+    }
+}
+
+/// The open connections, so that one can be chosen to make room at the cap.
+#[derive(Default)]
+struct OpenConnections {
+    next: AtomicU64,
+    all: Mutex<HashMap<u64, Arc<Activity>>>,
+}
+
+impl OpenConnections {
+    fn add(&self, activity: Arc<Activity>) -> u64 {
+        let id = self.next.fetch_add(1, Ordering::Relaxed);
+        self.all
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .insert(id, activity);
+        id
+    }
+
+    fn remove(&self, id: u64) {
+        self.all
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .remove(&id);
+    }
+
+    /// Closes the connection idle longest, unless one is idle and being closed already.
+    fn evict_idlest(&self) {
+        let all = self.all.lock().unwrap_or_else(PoisonError::into_inner);
+        if all
+            .values()
+            .any(|a| a.evicted.load(Ordering::Acquire) && a.idle_since().is_some())
+        {
+            return;
+        }
+        let idlest = all
+            .values()
+            .filter_map(|a| a.idle_since().map(|since| (since, a)))
+            .min_by_key(|(since, _)| *since);
+        if let Some((_, activity)) = idlest {
+            activity.evicted.store(true, Ordering::Release);
+            let waker = activity
+                .waiting
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner)
+                .take();
+            if let Some(waker) = waker {
+                waker.wake();
+            }
         }
     }
 }
@@ -285,6 +367,17 @@ impl AsyncRead for WatchedIo {
         }
         if this.activity.in_flight.load(Ordering::Acquire) > 0 {
             return Poll::Pending;
+        }
+        *this
+            .activity
+            .waiting
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner) = Some(cx.waker().clone());
+        if this.activity.evicted.load(Ordering::Acquire) {
+            return Poll::Ready(Err(io::Error::new(
+                io::ErrorKind::ConnectionAborted,
+                "closed to make room at the connection cap",
+            )));
         }
         let deadline = this.activity.idle_deadline(&this.limits);
         if this.timer.deadline() != deadline {

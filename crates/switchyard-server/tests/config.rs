@@ -153,6 +153,8 @@ fn every_key_has_the_documented_environment_name() {
             "log_format" => "json",
             "log_level" => "warn",
             "trusted_proxies" => "127.0.0.1, ::1",
+            // Never below body_limit_bytes (32 MiB by default).
+            "body_budget_bytes" => "67108864",
             "upstream.bedrock_runtime" => "http://bedrock.test/{region}",
             k if k.starts_with("upstream.") => "http://mirror.test:8",
             _ => "42",

@@ -180,7 +180,7 @@ async fn requests_in_flight_outlive_the_idle_timers_and_idle_keepalive_connectio
 }
 
 #[tokio::test]
-async fn at_the_connection_cap_newcomers_wait_and_are_served_when_room_frees() {
+async fn at_the_connection_cap_idle_connections_make_room_and_busy_ones_are_waited_for() {
     let mock = MockUpstream::start().await;
     let app = TestApp::start_with(&mock, |c| {
         c.max_connections = 8;
@@ -188,18 +188,24 @@ async fn at_the_connection_cap_newcomers_wait_and_are_served_when_room_frees() {
     })
     .await;
     app.add_account(AccountSpec::claude("a", "sk-ant-a")).await;
+    // Eight silent sockets fill the cap: a client arriving now is served at once, and the
+    // socket idle longest is closed to make room.
     let mut hogs = Vec::new();
     for _ in 0..8 {
         hogs.push(TcpStream::connect(addr(&app)).await.unwrap());
+        tokio::time::sleep(Duration::from_millis(20)).await;
     }
     tokio::time::sleep(Duration::from_millis(200)).await;
-    let waiting = app
-        .messages(body(false))
-        .timeout(Duration::from_millis(800));
+    let started = Instant::now();
+    let status = send_status(app.messages(body(false)).timeout(Duration::from_secs(5))).await;
+    assert_eq!(status, 200);
     assert!(
-        waiting.send().await.is_err(),
-        "no ninth connection is served while eight are open"
+        started.elapsed() < Duration::from_secs(1),
+        "served without waiting for the silent sockets' timeout: {:?}",
+        started.elapsed()
     );
+    let (_, oldest_closed) = read_to_close(&mut hogs[0], Duration::from_millis(500)).await;
+    assert!(oldest_closed, "the connection idle longest made room");
     let metrics = app.state.metrics.render();
     let reached = metrics
         .lines()
@@ -215,7 +221,38 @@ async fn at_the_connection_cap_newcomers_wait_and_are_served_when_room_frees() {
         "{reached:?}"
     );
     drop(hogs);
-    assert_eq!(send_status(app.messages(body(false))).await, 200);
+    app.stop().await;
+
+    // Eight requests in flight fill the cap: nothing is closed under them; a ninth client
+    // waits until one has its answer.
+    let mock = MockUpstream::start().await;
+    let app = TestApp::start_with(&mock, |c| c.max_connections = 8).await;
+    app.add_account(AccountSpec::claude("a", "sk-ant-a")).await;
+    mock.push_n(8, Fault::SlowFirstByte(Duration::from_millis(1500)));
+    let busy: Vec<_> = (0..8)
+        .map(|_| {
+            let req = app.messages(body(false));
+            tokio::spawn(async move { send_status(req).await })
+        })
+        .collect();
+    tokio::time::sleep(Duration::from_millis(400)).await;
+    let started = Instant::now();
+    let ninth = reqwest::Client::new()
+        .post(format!("{}/v1/messages", app.url))
+        .header("x-api-key", &app.key)
+        .json(&body(false))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(ninth.status(), 200);
+    assert!(
+        started.elapsed() >= Duration::from_millis(700),
+        "the ninth waited for room: {:?}",
+        started.elapsed()
+    );
+    for b in busy {
+        assert_eq!(b.await.unwrap(), 200, "no request in flight was cut");
+    }
     app.stop().await;
 }
 
