@@ -61,7 +61,8 @@ pub async fn serve(
     let (closing, _) = watch::channel(false);
     let open = Arc::new(OpenConnections::default());
     tokio::pin!(shutdown);
-    let mut at_cap = false;
+    // The cap is logged at most once a minute; the metric counts every time it is reached.
+    let mut warned: Option<Instant> = None;
     'accepting: loop {
         let accepted = tokio::select! {
             accepted = listener.accept() => accepted,
@@ -76,14 +77,11 @@ pub async fn serve(
         };
         // The newcomer is held (one descriptor over the cap at most) while room is made.
         let slot = match slots.clone().try_acquire_owned() {
-            Ok(slot) => {
-                at_cap = false;
-                slot
-            }
+            Ok(slot) => slot,
             Err(_) => {
-                if !at_cap {
-                    at_cap = true;
-                    ::metrics::counter!(metrics::CONNECTION_CAP_REACHED).increment(1);
+                ::metrics::counter!(metrics::CONNECTION_CAP_REACHED).increment(1);
+                if warned.is_none_or(|at| at.elapsed() > Duration::from_secs(60)) {
+                    warned = Some(Instant::now());
                     tracing::warn!(
                         max_connections = max,
                         "connection cap reached: idle connections are closed to make room; \
