@@ -272,3 +272,61 @@ async fn usage_survives_the_data_disk_turning_read_only_under_the_server() {
     assert_eq!(records.iter().filter(|r| r.status == 200).count(), 50);
     app.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn admin_sign_in_on_a_full_disk_fails_clearly_and_works_once_it_has_room() {
+    let disk = SmallDisk::mount("8m");
+    let data = tempfile::tempdir_in(&disk.path).unwrap();
+    let mock = MockUpstream::start().await;
+    let app = TestApp::start_in(&mock, data, |_| {}).await;
+    app.add_account(AccountSpec::claude("a", "sk-ant-a")).await;
+    let first = app.admin().await;
+    let filler = disk.fill();
+    // Usage is queued meanwhile, so the store has failed writes behind it.
+    for _ in 0..5 {
+        assert_eq!(send_status(app.messages(body(false))).await, 200);
+    }
+    let login = || {
+        app.http
+            .post(format!("{}/api/admin/login", app.url))
+            .json(&serde_json::json!({"username": "root", "password": "admin-password-1"}))
+            .send()
+    };
+    let whoami = |token: String| {
+        app.http
+            .get(format!("{}/api/admin/session", app.url))
+            .bearer_auth(token)
+            .send()
+    };
+    for _ in 0..3 {
+        let resp = login().await.unwrap();
+        let status = resp.status().as_u16();
+        if status == 200 {
+            // A token handed out must work: never half-applied state.
+            let v: serde_json::Value = resp.json().await.unwrap();
+            let token = v["token"].as_str().unwrap().to_string();
+            assert_eq!(whoami(token).await.unwrap().status(), 200);
+        } else {
+            assert!(
+                status >= 500,
+                "a store failure is the server's, not a wrong password: {status}"
+            );
+        }
+    }
+    // The session from before keeps working.
+    assert_eq!(whoami(first).await.unwrap().status(), 200);
+    free(&filler);
+    let token = eventually(Duration::from_secs(10), || async {
+        let resp = login().await.ok()?;
+        if resp.status() != 200 {
+            return None;
+        }
+        let v: serde_json::Value = resp.json().await.ok()?;
+        v["token"].as_str().map(str::to_string)
+    })
+    .await
+    .expect("sign-in works once the disk has room");
+    assert_eq!(whoami(token).await.unwrap().status(), 200);
+    app.usage(5).await;
+    app.stop().await;
+}

@@ -67,6 +67,20 @@ struct PlainCredentials {
 /// The database holds (sealed) credentials, key hashes and every request's metadata: only the
 /// owner may read it. SQLite gives the `-wal` and `-shm` files the database file's mode, so the
 /// file is created 0600 before SQLite opens it, and existing files are tightened.
+/// A write with `RETURNING` is read to its end. SQLite commits an autocommit statement only
+/// when it steps past its last row, and a commit that fails there (disk full, I/O error) is
+/// reported only to a reader that gets that far: `fetch_one` stops at the first row, so the
+/// row came back while the write was never stored (seen: a sign-in on a full disk handed out
+/// a token that the next call refused).
+fn returned_one(rows: Vec<SqliteRow>) -> std::result::Result<SqliteRow, sqlx::Error> {
+    rows.into_iter().next().ok_or(sqlx::Error::RowNotFound)
+}
+
+/// [`returned_one`] for writes that may touch no row.
+fn returned_optional(rows: Vec<SqliteRow>) -> Option<SqliteRow> {
+    rows.into_iter().next()
+}
+
 fn restrict_to_owner(path: &Path) -> Result<()> {
     use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
     let private = |p: &Path| std::fs::set_permissions(p, std::fs::Permissions::from_mode(0o600));
@@ -478,8 +492,9 @@ impl Store for SqliteStore {
         .bind(password_hash)
         .bind(&now)
         .bind(&now)
-        .fetch_one(&self.pool)
+        .fetch_all(&self.pool)
         .await
+        .and_then(returned_one)
         .map_err(|e| match StoreError::from(e) {
             StoreError::Conflict(_) => StoreError::Conflict(format!("user `{name}` already exists")),
             other => other,
@@ -526,8 +541,9 @@ impl Store for SqliteStore {
                 .bind(status)
                 .bind(ts(Utc::now()))
                 .bind(name)
-                .fetch_optional(&self.pool)
-                .await?
+                .fetch_all(&self.pool)
+                .await
+                .map(returned_optional)?
                 .ok_or_else(|| StoreError::NotFound(format!("user `{name}`")))?;
         user_from_row(&row)
     }
@@ -545,8 +561,9 @@ impl Store for SqliteStore {
         .bind(l.total_cost_limit_usd)
         .bind(ts(Utc::now()))
         .bind(name)
-        .fetch_optional(&self.pool)
-        .await?
+        .fetch_all(&self.pool)
+        .await
+        .map(returned_optional)?
         .ok_or_else(|| StoreError::NotFound(format!("user `{name}`")))?;
         user_from_row(&row)
     }
@@ -561,8 +578,9 @@ impl Store for SqliteStore {
         .bind(&key.prefix)
         .bind(&key.hash)
         .bind(ts(Utc::now()))
-        .fetch_one(&self.pool)
-        .await?;
+        .fetch_all(&self.pool)
+        .await
+        .and_then(returned_one)?;
         let created = key_from_row(&row)?;
         match self.set_key_policy(created.id, &key.policy).await {
             Ok(k) => Ok(k),
@@ -619,8 +637,9 @@ impl Store for SqliteStore {
         .bind(p.bound_group_id)
         .bind(i64::from(p.pool_fallback))
         .bind(id)
-        .fetch_optional(&self.pool)
+        .fetch_all(&self.pool)
         .await
+        .map(returned_optional)
         .map_err(|e| match &e {
             sqlx::Error::Database(db) if db.message().contains("FOREIGN KEY") => {
                 StoreError::Invalid("the bound account or group does not exist".into())
@@ -759,8 +778,9 @@ impl Store for SqliteStore {
         let key = self.find_key(selector).await?;
         let row = sqlx::query("UPDATE api_keys SET status = 'revoked' WHERE id = ? RETURNING *")
             .bind(key.id)
-            .fetch_one(&self.pool)
-            .await?;
+            .fetch_all(&self.pool)
+            .await
+            .and_then(returned_one)?;
         key_from_row(&row)
     }
 
@@ -791,8 +811,9 @@ impl Store for SqliteStore {
         .bind(self.seal(&a.credentials)?)
         .bind(&now)
         .bind(&now)
-        .fetch_one(&self.pool)
+        .fetch_all(&self.pool)
         .await
+        .and_then(returned_one)
         .map_err(|e| match StoreError::from(e) {
             StoreError::Conflict(_) => {
                 StoreError::Conflict(format!("an account named `{name}` already exists"))
@@ -1146,8 +1167,9 @@ impl Store for SqliteStore {
                 .bind(role)
                 .bind(ts(Utc::now()))
                 .bind(name)
-                .fetch_optional(&self.pool)
-                .await?
+                .fetch_all(&self.pool)
+                .await
+                .map(returned_optional)?
                 .ok_or_else(|| StoreError::NotFound(format!("user `{name}`")))?;
         user_from_row(&row)
     }
@@ -1177,8 +1199,9 @@ impl Store for SqliteStore {
                 .bind(prefix)
                 .bind(hash)
                 .bind(id)
-                .fetch_optional(&self.pool)
-                .await?
+                .fetch_all(&self.pool)
+                .await
+                .map(returned_optional)?
                 .ok_or_else(|| StoreError::NotFound(format!("key {id}")))?;
         // The hash is not a policy column, so bump the change counter here: the old secret
         // must stop working on running servers.
@@ -1216,8 +1239,9 @@ impl Store for SqliteStore {
         .bind(name)
         .bind(ts(Utc::now()))
         .bind(expires_at.map(ts))
-        .fetch_one(&self.pool)
-        .await?;
+        .fetch_all(&self.pool)
+        .await
+        .and_then(returned_one)?;
         session_from_row(&row)
     }
 
