@@ -1759,6 +1759,8 @@ fn key_policy_groups_and_user_limits_from_the_cli() {
     sb.run(&["group", "delete", "team"]).ok();
 }
 
+#[path = "cli_durability/mod.rs"]
+mod durability;
 #[path = "cli_onboarding/mod.rs"]
 mod onboarding;
 #[path = "cli_secrets/mod.rs"]
