@@ -66,6 +66,12 @@ pub const DEFS: &[SettingDef] = &[
         help: "no further account is tried once a request has waited this long without a first byte",
     },
     SettingDef {
+        key: "cross_dialect",
+        ty: SettingType::Text,
+        default: "fallback",
+        help: "accounts of another dialect serving a request through conversion: off, fallback (only when no native account can serve the model) or any",
+    },
+    SettingDef {
         key: "first_byte_timeout_seconds",
         ty: SettingType::Int,
         default: "120",
@@ -223,6 +229,12 @@ pub fn validate(key: &str, value: &str) -> Result<String, SettingError> {
             match crate::policy::parse_offset(value) {
                 Some(_) => Ok(value.trim().to_string()),
                 None => Err(invalid("UTC or a fixed offset such as +08:00 or -05:00")),
+            }
+        }
+        SettingType::Text if key == "cross_dialect" => {
+            match value.trim().to_ascii_lowercase().as_str() {
+                v @ ("off" | "fallback" | "any") => Ok(v.to_string()),
+                _ => Err(invalid("off, fallback or any")),
             }
         }
         SettingType::Text => Ok(value.to_string()),

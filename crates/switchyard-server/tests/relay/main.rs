@@ -5,6 +5,7 @@
 mod admin_api;
 mod bedrock;
 mod connections;
+mod cross;
 mod durability;
 mod fault_matrix;
 mod gemini;
