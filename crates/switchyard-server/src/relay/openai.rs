@@ -29,8 +29,8 @@ const RESPONSES_KINDS: &[AccountKind] = &[
 ];
 const CHAT_KINDS: &[AccountKind] = &[AccountKind::Openai, AccountKind::Azure];
 /// Served through conversion (issue 18) when no OpenAI account can: Anthropic API-key
-/// accounts, spoken to in Messages.
-const CHAT_CONVERTED_KINDS: &[AccountKind] = &[AccountKind::Claude];
+/// accounts and Claude subscriptions, spoken to in Messages.
+const CHAT_CONVERTED_KINDS: &[AccountKind] = &[AccountKind::ClaudeOfficial, AccountKind::Claude];
 
 pub static RESPONSES: Endpoint = Endpoint {
     dialect: Dialect::OpenaiResponses,

@@ -415,3 +415,139 @@ async fn a_claude_stream_cut_short_ends_the_chat_stream_with_one_error_and_no_do
     assert_eq!(text.matches("\"error\"").count(), 1, "{text}");
     assert_ne!(app.usage(1).await[0].error_kind, None);
 }
+
+#[tokio::test]
+async fn with_any_a_converted_account_of_a_better_tier_serves_before_a_native_one() {
+    let mock = MockUpstream::start().await;
+    let app = TestApp::start(&mock).await;
+    app.add_account(AccountSpec {
+        priority: 10,
+        ..AccountSpec::claude("claude-key", "sk-ant-api03-x")
+    })
+    .await;
+    app.add_account(AccountSpec::openai(
+        "compat",
+        "sk-compat",
+        format!("{}/v1", mock.url()),
+    ))
+    .await;
+    // Each request its own conversation, so no sticky binding decides for the scheduler.
+    let (app, mock) = (&app, &mock);
+    let send = |session: &'static str| async move {
+        let resp = app
+            .post("/v1/chat/completions", chat_body(false))
+            .header("x-session-id", session)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(resp.status(), 200);
+        mock.last_request().unwrap().path_only().to_string()
+    };
+    assert_eq!(
+        send("one").await,
+        "/v1/chat/completions",
+        "fallback: native first"
+    );
+    app.setting("cross_dialect", "any").await;
+    assert_eq!(
+        send("two").await,
+        "/v1/messages",
+        "any: one pool, tiers decide"
+    );
+}
+
+#[tokio::test]
+async fn an_openai_error_reaches_a_messages_client_in_the_anthropic_shape() {
+    let mock = MockUpstream::start().await;
+    let app = TestApp::start(&mock).await;
+    app.add_account(AccountSpec::openai(
+        "compat",
+        "sk-compat",
+        format!("{}/v1", mock.url()),
+    ))
+    .await;
+    mock.push(Fault::status(
+        400,
+        bodies::openai_error_json(
+            "invalid_request_error",
+            "This model's maximum context length is 128000 tokens.",
+            Some("context_length_exceeded"),
+        ),
+    ));
+    let mut body = claude_code_body();
+    body["stream"] = serde_json::json!(false);
+    let resp = app.messages(body).send().await.unwrap();
+    assert_eq!(resp.status(), 400);
+    let v: serde_json::Value = resp.json().await.unwrap();
+    assert_eq!(v["type"], "error", "{v}");
+    assert!(
+        v["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("prompt is too long"),
+        "Claude Code compacts on these words: {v}"
+    );
+}
+
+#[tokio::test]
+async fn a_messages_client_gets_a_whole_converted_answer_from_an_openai_account() {
+    let mock = MockUpstream::start().await;
+    mock.set_usage(MockUsage {
+        input: 90,
+        output: 25,
+        ..Default::default()
+    });
+    let app = TestApp::start(&mock).await;
+    app.add_account(AccountSpec::openai(
+        "compat",
+        "sk-compat",
+        format!("{}/v1", mock.url()),
+    ))
+    .await;
+    let mut body = claude_code_body();
+    body["stream"] = serde_json::json!(false);
+    let resp = app.messages(body).send().await.unwrap();
+    assert_eq!(resp.status(), 200);
+    let v: serde_json::Value = resp.json().await.unwrap();
+    assert_eq!(v["type"], "message");
+    assert_eq!(v["model"], "gpt-5");
+    assert_eq!(
+        v["content"][0]["text"],
+        bodies::full_text(bodies::DEFAULT_DELTAS)
+    );
+    let r = &app.usage(1).await[0];
+    assert_eq!(r.usage.input_tokens, 90);
+    assert_eq!(r.usage.output_tokens, 25);
+    assert!(r.cost_usd.is_some_and(|c| c > 0.0));
+}
+
+#[tokio::test]
+async fn a_chat_front_end_is_served_by_a_claude_subscription_account() {
+    let mock = MockUpstream::start().await;
+    let app = TestApp::start(&mock).await;
+    app.add_account(AccountSpec::oauth(
+        "sub",
+        "sk-ant-oat01-x",
+        "sk-ant-ort01-x",
+    ))
+    .await;
+    let resp = app
+        .post("/v1/chat/completions", chat_body(true))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 200);
+    let text = resp.text().await.unwrap();
+    assert_eq!(
+        chat_stream_text(&text),
+        bodies::full_text(bodies::DEFAULT_DELTAS)
+    );
+    let sent = mock.last_request().unwrap();
+    assert_eq!(sent.path_only(), "/v1/messages");
+    assert_eq!(sent.header("authorization"), Some("Bearer sk-ant-oat01-x"));
+    assert!(
+        sent.header("anthropic-beta")
+            .is_some_and(|b| b.contains("oauth-2025-04-20"))
+    );
+    assert_eq!(app.usage(1).await[0].status, 200);
+}
