@@ -28,15 +28,16 @@ const RESPONSES_KINDS: &[AccountKind] = &[
     AccountKind::Azure,
 ];
 const CHAT_KINDS: &[AccountKind] = &[AccountKind::Openai, AccountKind::Azure];
-/// Served through conversion (issue 18) when no OpenAI account can: Anthropic API-key
-/// accounts and Claude subscriptions, spoken to in Messages.
+/// Served through conversion (issue 18) when no OpenAI account can (Chat Completions and
+/// Responses, not compaction): Anthropic API-key accounts and Claude subscriptions, spoken to
+/// in Messages.
 const CHAT_CONVERTED_KINDS: &[AccountKind] = &[AccountKind::ClaudeOfficial, AccountKind::Claude];
 
 pub static RESPONSES: Endpoint = Endpoint {
     dialect: Dialect::OpenaiResponses,
     name: "responses",
     kinds: RESPONSES_KINDS,
-    converted: &[],
+    converted: CHAT_CONVERTED_KINDS,
 };
 
 static COMPACT: Endpoint = Endpoint {
@@ -216,7 +217,7 @@ pub async fn relay_admitted(
     .await
 }
 
-/// A Chat Completions request for an account of another family (issue 18): the body is
+/// A Chat Completions or Responses request for an account of another family (issue 18): the body is
 /// converted (a field the target cannot carry refuses the request), the client's headers stay
 /// behind (they mean nothing to the other API), and the answer is converted back.
 #[allow(clippy::too_many_arguments)]

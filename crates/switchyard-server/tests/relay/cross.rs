@@ -551,3 +551,30 @@ async fn a_chat_front_end_is_served_by_a_claude_subscription_account() {
     );
     assert_eq!(app.usage(1).await[0].status, 200);
 }
+
+#[tokio::test]
+async fn a_responses_client_is_served_by_a_claude_account() {
+    let (mock, app) = chat_to_claude().await;
+    let body = serde_json::json!({
+        "model": "claude-sonnet-4-5",
+        "stream": true,
+        "store": false,
+        "instructions": "You are Codex",
+        "input": [{"type": "message", "role": "user", "content": [{"type": "input_text", "text": "hi"}]}],
+        "prompt_cache_key": "7f1c0a52-6d3e-4b7a-9f00-000000000002"
+    });
+    let resp = app.post("/v1/responses", body).send().await.unwrap();
+    assert_eq!(resp.status(), 200);
+    let text = resp.text().await.unwrap();
+    assert!(text.contains("event: response.created"), "{text}");
+    assert!(text.contains("event: response.output_text.delta"), "{text}");
+    assert!(text.contains("event: response.completed"), "{text}");
+    let sent = mock.last_request().unwrap();
+    assert_eq!(sent.path_only(), "/v1/messages");
+    let up = sent.json().unwrap();
+    assert!(up["system"].to_string().contains("You are Codex"));
+    let r = &app.usage(1).await[0];
+    assert_eq!(r.status, 200);
+    assert_eq!(r.dialect, "openai-responses");
+    assert_eq!(r.usage.output_tokens, 40);
+}
