@@ -260,6 +260,14 @@ impl Settings {
         def(key).map(|d| d.default.to_string()).unwrap_or_default()
     }
 
+    /// [`Settings::text`] without a copy, for reads on the request path.
+    pub fn text_ref(&self, key: &str) -> &str {
+        match self.stored.get(key) {
+            Some(v) => v,
+            None => def(key).map_or("", |d| d.default),
+        }
+    }
+
     pub fn int(&self, key: &str) -> u64 {
         let fallback = def(key).and_then(|d| d.default.parse().ok()).unwrap_or(0);
         self.stored

@@ -33,7 +33,7 @@ pub enum CrossDialect {
 
 impl CrossDialect {
     pub fn from_settings(settings: &Settings) -> Self {
-        match settings.text("cross_dialect").as_str() {
+        match settings.text_ref("cross_dialect") {
             "off" => CrossDialect::Off,
             "any" => CrossDialect::Any,
             _ => CrossDialect::Fallback,

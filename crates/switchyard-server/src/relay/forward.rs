@@ -279,13 +279,11 @@ where
         // Picks among `kinds`, limited to `only` (and the key's binding); a key allowed to fall
         // back to the shared pool tries it when none of its bound accounts can serve.
         let pick_among = |kinds: &[AccountKind], only: Option<&[i64]>| {
-            let within = |ids: &[i64]| -> Vec<i64> {
-                only.map_or_else(
-                    || ids.to_vec(),
-                    |o| ids.iter().copied().filter(|id| o.contains(id)).collect(),
-                )
-            };
-            let bound_only = bound.map(within);
+            // Native routing (`only` is `None`) borrows the binding as it is: no copy.
+            let bound_only = bound.map(|ids| match only {
+                None => std::borrow::Cow::Borrowed(ids),
+                Some(o) => ids.iter().copied().filter(|id| o.contains(id)).collect(),
+            });
             let route = RouteRequest {
                 kinds,
                 model: &req.model,
