@@ -66,6 +66,12 @@ pub const DEFS: &[SettingDef] = &[
         help: "no further account is tried once a request has waited this long without a first byte",
     },
     SettingDef {
+        key: "cross_dialect",
+        ty: SettingType::Text,
+        default: "fallback",
+        help: "accounts of another dialect serving a request through conversion: off, fallback (only when no native account can serve the model) or any",
+    },
+    SettingDef {
         key: "first_byte_timeout_seconds",
         ty: SettingType::Int,
         default: "120",
@@ -231,6 +237,12 @@ pub fn validate(key: &str, value: &str) -> Result<String, SettingError> {
                 None => Err(invalid("UTC or a fixed offset such as +08:00 or -05:00")),
             }
         }
+        SettingType::Text if key == "cross_dialect" => {
+            match value.trim().to_ascii_lowercase().as_str() {
+                v @ ("off" | "fallback" | "any") => Ok(v.to_string()),
+                _ => Err(invalid("off, fallback or any")),
+            }
+        }
         SettingType::Text => Ok(value.to_string()),
     }
 }
@@ -252,6 +264,14 @@ impl Settings {
             return v.clone();
         }
         def(key).map(|d| d.default.to_string()).unwrap_or_default()
+    }
+
+    /// [`Settings::text`] without a copy, for reads on the request path.
+    pub fn text_ref(&self, key: &str) -> &str {
+        match self.stored.get(key) {
+            Some(v) => v,
+            None => def(key).map_or("", |d| d.default),
+        }
     }
 
     pub fn int(&self, key: &str) -> u64 {

@@ -2,14 +2,16 @@
 
 use axum::extract::{Request, State};
 use axum::response::Response;
+use bytes::Bytes;
 use std::sync::Arc;
 use switchyard_core::Dialect;
-use switchyard_core::account::AccountKind;
+use switchyard_core::account::{Account, AccountKind};
 use switchyard_core::session::session_key;
 use switchyard_protocol::{inspect_anthropic, json_edit};
 use switchyard_upstream::anthropic::prepare;
 
-use super::forward::{self, Endpoint, Prepared, RelayRequest, Reshape};
+use super::cross;
+use super::forward::{self, Endpoint, PrepareError, Prepared, RelayRequest, Reshape};
 use super::settle::refused;
 use super::{Admitted, admit, admitted, new_request_id, reply};
 use crate::state::AppState;
@@ -20,6 +22,9 @@ const KINDS: &[AccountKind] = &[
     AccountKind::Claude,
     AccountKind::Bedrock,
 ];
+/// Served through conversion (issue 18) when no Claude account can: OpenAI-compatible
+/// accounts, spoken to in Chat Completions.
+const CONVERTED_KINDS: &[AccountKind] = &[AccountKind::Openai];
 /// Bedrock has no count_tokens.
 const COUNT_KINDS: &[AccountKind] = &[AccountKind::ClaudeOfficial, AccountKind::Claude];
 
@@ -27,12 +32,14 @@ pub static MESSAGES: Endpoint = Endpoint {
     dialect: Dialect::Anthropic,
     name: "messages",
     kinds: KINDS,
+    converted: CONVERTED_KINDS,
 };
 
 static COUNT_TOKENS: Endpoint = Endpoint {
     dialect: Dialect::Anthropic,
     name: "count_tokens",
     kinds: COUNT_KINDS,
+    converted: &[],
 };
 
 pub async fn messages(State(state): State<Arc<AppState>>, req: Request) -> Response {
@@ -126,6 +133,9 @@ pub async fn relay_admitted(
         endpoint,
         relay_req,
         move |account, upstream_model, bearer, _project| {
+            if !endpoint.kinds.contains(&account.kind) {
+                return converted(account, &hosts, &requested, upstream_model, &body, bearer);
+            }
             if account.kind == AccountKind::Bedrock {
                 let p = switchyard_upstream::bedrock::prepare(
                     account,
@@ -144,6 +154,7 @@ pub async fn relay_admitted(
                     body: p.body,
                     collect_stream: false,
                     reshape: Reshape::Bedrock,
+                    convert: None,
                 });
             }
             let body = if upstream_model == requested {
@@ -170,8 +181,58 @@ pub async fn relay_admitted(
                 body: p.body,
                 collect_stream: false,
                 reshape: Reshape::None,
+                convert: None,
             })
         },
     )
     .await
+}
+
+/// A Messages request for an account of another family (issue 18): the body is converted (a
+/// field the target cannot carry refuses the request), the client's headers stay behind (they
+/// mean nothing to the other API), and the answer is converted back.
+fn converted(
+    account: &Account,
+    hosts: &switchyard_upstream::UpstreamHosts,
+    requested: &str,
+    upstream_model: &str,
+    body: &Bytes,
+    bearer: Option<&switchyard_core::Secret>,
+) -> Result<Prepared, PrepareError> {
+    let client = Dialect::Anthropic;
+    let upstream = cross::family(account.kind);
+    if upstream != Dialect::OpenaiChat {
+        return Err(PrepareError::Account(format!(
+            "no conversion from {} to {}",
+            client.as_str(),
+            upstream.as_str()
+        )));
+    }
+    let req =
+        cross::request(client, account, upstream_model, body).map_err(PrepareError::Refuse)?;
+    let p = switchyard_upstream::openai::prepare(
+        account,
+        hosts,
+        switchyard_upstream::openai::OpenaiApi::ChatCompletions,
+        None,
+        &axum::http::HeaderMap::new(),
+        req.body.into(),
+        bearer,
+    )
+    .map_err(|e| e.to_string())?;
+    Ok(Prepared {
+        method: axum::http::Method::POST,
+        url: p.url,
+        headers: p.headers,
+        body: p.body,
+        collect_stream: false,
+        reshape: Reshape::None,
+        convert: Some(cross::Conversion {
+            client,
+            upstream,
+            model: requested.to_string(),
+            chat_include_usage: false,
+            freeform_tools: req.freeform_tools,
+        }),
+    })
 }

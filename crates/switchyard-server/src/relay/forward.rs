@@ -20,6 +20,7 @@ use switchyard_upstream::passthrough::{PassthroughBody, TapMode};
 use switchyard_upstream::tokens::TokenError;
 
 use super::admit::KeySlots;
+use super::cross::{self, Conversion, CrossDialect};
 use super::reply;
 use super::settle::{Held, Outcome, settle};
 use crate::metrics;
@@ -41,6 +42,26 @@ pub struct Prepared {
     pub collect_stream: bool,
     /// How the upstream's answer is turned into the client's shape, if it speaks another.
     pub reshape: Reshape,
+    /// Set when the account speaks another dialect than the client (issue 18): the answer,
+    /// stream and errors are converted back. `None` on the native path, which stays
+    /// byte-exact passthrough.
+    pub convert: Option<Conversion>,
+}
+
+/// Why an upstream request could not be built.
+pub enum PrepareError {
+    /// This account cannot take it (a bad credential shape, a URL that does not parse): try
+    /// another.
+    Account(String),
+    /// The request itself cannot be served this way (a field a converted target cannot
+    /// carry): answer the client with this and send nothing upstream.
+    Refuse(Response<Body>),
+}
+
+impl From<String> for PrepareError {
+    fn from(e: String) -> Self {
+        PrepareError::Account(e)
+    }
 }
 
 /// The named transforms for upstreams that answer in another shape than the client asked
@@ -65,6 +86,9 @@ pub struct Endpoint {
     pub dialect: Dialect,
     pub name: &'static str,
     pub kinds: &'static [AccountKind],
+    /// Kinds of other families that may serve the endpoint through conversion (subject to
+    /// the `cross_dialect` setting and [`cross::serves_converted`]).
+    pub converted: &'static [AccountKind],
 }
 
 /// The request after authentication, admission and inspection.
@@ -109,7 +133,7 @@ pub async fn relay<F>(
     prepare: F,
 ) -> Response<Body>
 where
-    F: Fn(&Account, &str, Option<&Secret>, Option<&str>) -> Result<Prepared, String>,
+    F: Fn(&Account, &str, Option<&Secret>, Option<&str>) -> Result<Prepared, PrepareError>,
 {
     // If the client goes away before the response exists, hyper drops this future: the
     // attempt stops (no more upstream work for nobody), slots are released by their guards,
@@ -190,7 +214,7 @@ async fn attempts<F>(
     prepare: F,
 ) -> (Response<Body>, u32)
 where
-    F: Fn(&Account, &str, Option<&Secret>, Option<&str>) -> Result<Prepared, String>,
+    F: Fn(&Account, &str, Option<&Secret>, Option<&str>) -> Result<Prepared, PrepareError>,
 {
     let snap_at_start = state.snapshot.load_full();
     let snap_settings = &snap_at_start.settings;
@@ -210,6 +234,20 @@ where
     });
     let idle = Duration::from_secs(state.config.timeouts.idle_seconds.max(1));
 
+    let cross_mode = if endpoint.converted.is_empty() {
+        CrossDialect::Off
+    } else {
+        CrossDialect::from_settings(snap_settings)
+    };
+    let all_kinds: Vec<AccountKind> = match cross_mode {
+        CrossDialect::Any => endpoint
+            .kinds
+            .iter()
+            .chain(endpoint.converted)
+            .copied()
+            .collect(),
+        _ => Vec::new(),
+    };
     let mut outcome = Outcome::of(&req, endpoint);
     let binding = super::admit::binding(&req.key);
     let mut key_slot = Some(req.key_slot);
@@ -235,23 +273,72 @@ where
                 .as_ref()
                 .and_then(|s| state.sticky.get(s.as_str(), ttl))
         });
-        let route = RouteRequest {
-            kinds: endpoint.kinds,
-            model: &req.model,
-            exclude: &exclude,
-            sticky,
-            only: binding.as_ref().map(|(accounts, _)| &accounts[..]),
-            now: Utc::now(),
-        };
         let load = |id| state.account_slots.in_flight(id);
-        let mut picked = scheduler::pick(&snap.accounts, &route, &load, &mut rand::thread_rng());
-        if picked.is_err() && binding.as_ref().is_some_and(|(_, fallback)| *fallback) {
-            // None of the bound accounts can serve: the key may use the shared pool.
-            let shared = RouteRequest {
-                only: None,
-                ..route
+        let bound = binding.as_ref().map(|(accounts, _)| &accounts[..]);
+        let may_leave_binding = binding.as_ref().is_some_and(|(_, fallback)| *fallback);
+        // Picks among `kinds`, limited to `only` (and the key's binding); a key allowed to fall
+        // back to the shared pool tries it when none of its bound accounts can serve.
+        let pick_among = |kinds: &[AccountKind], only: Option<&[i64]>| {
+            // Native routing (`only` is `None`) borrows the binding as it is: no copy.
+            let bound_only = bound.map(|ids| match only {
+                None => std::borrow::Cow::Borrowed(ids),
+                Some(o) => ids.iter().copied().filter(|id| o.contains(id)).collect(),
+            });
+            let route = RouteRequest {
+                kinds,
+                model: &req.model,
+                exclude: &exclude,
+                sticky,
+                only: bound_only.as_deref().or(only),
+                now: Utc::now(),
             };
-            picked = scheduler::pick(&snap.accounts, &shared, &load, &mut rand::thread_rng());
+            let mut picked =
+                scheduler::pick(&snap.accounts, &route, &load, &mut rand::thread_rng());
+            if picked.is_err() && may_leave_binding {
+                let shared = RouteRequest { only, ..route };
+                picked = scheduler::pick(&snap.accounts, &shared, &load, &mut rand::thread_rng());
+            }
+            picked
+        };
+        let mut picked = match cross_mode {
+            CrossDialect::Any if !endpoint.converted.is_empty() => {
+                // One pool: native accounts as they are, converted ones that serve the model.
+                let ids: Vec<i64> = snap
+                    .accounts
+                    .iter()
+                    .filter(|a| {
+                        endpoint.kinds.contains(&a.kind)
+                            || (endpoint.converted.contains(&a.kind)
+                                && cross::serves_converted(a, &req.model))
+                    })
+                    .map(|a| a.id)
+                    .collect();
+                pick_among(&all_kinds, Some(&ids))
+            }
+            _ => pick_among(endpoint.kinds, None),
+        };
+        if let Err(native) = picked
+            && cross_mode == CrossDialect::Fallback
+            && !endpoint.converted.is_empty()
+        {
+            // No native account can serve now: try the accounts that serve it converted.
+            let ids: Vec<i64> = snap
+                .accounts
+                .iter()
+                .filter(|a| {
+                    endpoint.converted.contains(&a.kind) && cross::serves_converted(a, &req.model)
+                })
+                .map(|a| a.id)
+                .collect();
+            picked = pick_among(endpoint.converted, Some(&ids)).map_err(|converted| {
+                // Say why the closer pool failed: a native pool that exists but is busy is
+                // the better answer than "no account for this model".
+                if native == NoAccount::NoneForModel {
+                    converted
+                } else {
+                    native
+                }
+            });
         }
         let choice = match picked {
             Ok(c) => c,
@@ -382,10 +469,18 @@ where
             project.as_deref(),
         ) {
             Ok(p) => p,
-            Err(e) => {
+            Err(PrepareError::Account(e)) => {
                 tracing::error!(account = %account.name, error = %e, "cannot build upstream request");
                 exclude.push(account.id);
                 continue;
+            }
+            Err(PrepareError::Refuse(resp)) => {
+                confirm(&state, suspect.take());
+                outcome.account_id = None;
+                outcome.status = resp.status().as_u16();
+                outcome.error_kind = Some("not_convertible".into());
+                settle_now(&state, outcome, key_slot.take());
+                return (resp, tried);
             }
         };
         outcome.attempts += 1;
@@ -397,6 +492,7 @@ where
         }
         let collect_stream = prepared.collect_stream;
         let reshape = prepared.reshape;
+        let conversion = prepared.convert;
         let sent_at = Instant::now();
         let sent = tokio::time::timeout(
             first_byte_timeout,
@@ -496,6 +592,7 @@ where
                         ttl,
                         strip_chat_usage: req.strip_chat_usage,
                         reshape,
+                        conversion,
                     };
                     return (
                         passthrough(&state, endpoint, upstream, outcome, sent_at, opts, held),
@@ -578,7 +675,10 @@ where
                 );
                 r
             }
-            _ => upstream_error_response(status, &headers, body),
+            _ => match &conversion {
+                Some(c) => c.error(status, &body),
+                None => upstream_error_response(status, &headers, body),
+            },
         };
         if classified.state == StateChange::RefreshAndRetry {
             if !refreshed_for.contains(&account.id) {
@@ -797,6 +897,8 @@ struct BodyOptions {
     ttl: Duration,
     strip_chat_usage: bool,
     reshape: Reshape,
+    /// The answer is converted to the client's dialect (a converted account).
+    conversion: Option<Conversion>,
 }
 
 /// Builds the client response around the upstream body; settlement runs when it ends.
@@ -814,6 +916,7 @@ fn passthrough(
         ttl,
         strip_chat_usage,
         reshape,
+        conversion,
     } = opts;
     let (status, upstream_headers, upstream_body) = upstream.into_parts();
     let status = StatusCode::from_u16(status).unwrap_or(StatusCode::OK);
@@ -834,6 +937,7 @@ fn passthrough(
         _ if is_sse => ClientFraming::Sse(endpoint.dialect),
         _ => ClientFraming::Plain,
     };
+    let tap_dialect = conversion.as_ref().map_or(endpoint.dialect, |c| c.upstream);
     let mut headers = if reshape == Reshape::Bedrock {
         switchyard_upstream::bedrock::response_headers(&upstream_headers, bedrock_stream)
     } else {
@@ -855,6 +959,11 @@ fn passthrough(
             }),
         );
     }
+    if conversion.is_some() {
+        // The body is rewritten: its length and encoding are no longer the upstream's.
+        headers.remove(header::CONTENT_LENGTH);
+        headers.remove(header::CONTENT_ENCODING);
+    }
     if is_sse {
         headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-cache"));
         headers.insert("x-accel-buffering", HeaderValue::from_static("no"));
@@ -866,8 +975,8 @@ fn passthrough(
             UpstreamFraming::JsonArray => TapMode::gemini_array(),
             UpstreamFraming::Json => TapMode::json(Dialect::Gemini),
         },
-        _ if is_sse => TapMode::sse(endpoint.dialect),
-        _ => TapMode::json(endpoint.dialect),
+        _ if is_sse => TapMode::sse(tap_dialect),
+        _ => TapMode::json(tap_dialect),
     };
     headers.insert("x-switchyard-request-id", header_value(&outcome.request_id));
     let mut stopping = state.shutdown.subscribe();
@@ -883,7 +992,11 @@ fn passthrough(
         }
         settle(&state, outcome, Some(finished), held);
     });
-    if strip_chat_usage && is_sse {
+    if let Some(c) = &conversion {
+        // The tap reads the upstream's bytes: usage is what the upstream reported.
+        let transform = if is_sse { c.stream() } else { c.whole() };
+        body = body.with_transform(transform, switchyard_upstream::passthrough::TapSide::Before);
+    } else if strip_chat_usage && is_sse {
         body = body.strip_chat_usage();
     }
     if let Reshape::Gemini { shape, .. } = reshape

@@ -28,6 +28,7 @@ const fn endpoint(name: &'static str, kinds: &'static [AccountKind]) -> Endpoint
         dialect: Dialect::Gemini,
         name,
         kinds,
+        converted: &[],
         // Chosen per response by the Gemini reshape (SSE or JSON array).
     }
 }
@@ -175,6 +176,7 @@ pub async fn relay_admitted(state: Arc<AppState>, path: &str, admitted: Admitted
                 headers: p.request.headers,
                 body: p.request.body,
                 collect_stream: false,
+                convert: None,
                 reshape: Reshape::Gemini {
                     framing: p.framing,
                     shape: p.shape,

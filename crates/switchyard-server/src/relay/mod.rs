@@ -18,6 +18,7 @@ pub mod admit;
 pub mod anthropic;
 pub mod auth;
 pub mod body;
+pub mod cross;
 pub mod forward;
 pub mod gemini;
 pub mod models;

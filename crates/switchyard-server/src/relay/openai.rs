@@ -14,7 +14,10 @@ use switchyard_core::session::session_key;
 use switchyard_protocol::{inspect_chat, inspect_responses, json_edit};
 use switchyard_upstream::openai::{OpenaiApi, is_chatgpt_token, prepare};
 
-use super::forward::{self, Endpoint, Prepared, RelayRequest, Reshape, response_binding};
+use super::cross;
+use super::forward::{
+    self, Endpoint, PrepareError, Prepared, RelayRequest, Reshape, response_binding,
+};
 use super::settle::refused;
 use super::{Admitted, admit, admitted, new_request_id, reply};
 use crate::state::AppState;
@@ -25,23 +28,30 @@ const RESPONSES_KINDS: &[AccountKind] = &[
     AccountKind::Azure,
 ];
 const CHAT_KINDS: &[AccountKind] = &[AccountKind::Openai, AccountKind::Azure];
+/// Served through conversion (issue 18) when no OpenAI account can (Chat Completions and
+/// Responses, not compaction): Anthropic API-key accounts and Claude subscriptions, spoken to
+/// in Messages.
+const CHAT_CONVERTED_KINDS: &[AccountKind] = &[AccountKind::ClaudeOfficial, AccountKind::Claude];
 
 pub static RESPONSES: Endpoint = Endpoint {
     dialect: Dialect::OpenaiResponses,
     name: "responses",
     kinds: RESPONSES_KINDS,
+    converted: CHAT_CONVERTED_KINDS,
 };
 
 static COMPACT: Endpoint = Endpoint {
     dialect: Dialect::OpenaiResponses,
     name: "responses_compact",
     kinds: RESPONSES_KINDS,
+    converted: &[],
 };
 
 pub static CHAT: Endpoint = Endpoint {
     dialect: Dialect::OpenaiChat,
     name: "chat_completions",
     kinds: CHAT_KINDS,
+    converted: CHAT_CONVERTED_KINDS,
 };
 
 pub async fn responses(State(state): State<Arc<AppState>>, req: Request) -> Response {
@@ -155,11 +165,24 @@ pub async fn relay_admitted(
     let hosts = state.hosts.clone();
     let requested = routing.model;
     let client_streams = routing.stream;
+    let client_include_usage = !routing.add_include_usage;
     forward::relay(
         state,
         endpoint,
         relay_req,
         move |account, upstream_model, bearer, _project| {
+            if !endpoint.kinds.contains(&account.kind) {
+                return converted(
+                    account,
+                    &hosts,
+                    dialect,
+                    &requested,
+                    upstream_model,
+                    &body,
+                    bearer,
+                    client_include_usage,
+                );
+            }
             let mut body = upstream_body(account, api, &requested, upstream_model, &body)?;
             // The ChatGPT backend only streams: ask for a stream and gather it for the client.
             let collect_stream = !client_streams
@@ -187,10 +210,61 @@ pub async fn relay_admitted(
                 body: p.body,
                 collect_stream,
                 reshape: Reshape::None,
+                convert: None,
             })
         },
     )
     .await
+}
+
+/// A Chat Completions or Responses request for an account of another family (issue 18): the body is
+/// converted (a field the target cannot carry refuses the request), the client's headers stay
+/// behind (they mean nothing to the other API), and the answer is converted back.
+#[allow(clippy::too_many_arguments)]
+fn converted(
+    account: &Account,
+    hosts: &switchyard_upstream::UpstreamHosts,
+    client: Dialect,
+    requested: &str,
+    upstream_model: &str,
+    body: &Bytes,
+    bearer: Option<&switchyard_core::Secret>,
+    client_include_usage: bool,
+) -> Result<Prepared, PrepareError> {
+    let upstream = cross::family(account.kind);
+    if upstream != Dialect::Anthropic {
+        return Err(PrepareError::Account(format!(
+            "no conversion from {} to {}",
+            client.as_str(),
+            upstream.as_str()
+        )));
+    }
+    let req =
+        cross::request(client, account, upstream_model, body).map_err(PrepareError::Refuse)?;
+    let p = switchyard_upstream::anthropic::prepare(
+        account,
+        hosts,
+        "/v1/messages",
+        &HeaderMap::new(),
+        req.body.into(),
+        bearer,
+    )
+    .map_err(|e| e.to_string())?;
+    Ok(Prepared {
+        method: axum::http::Method::POST,
+        url: p.url,
+        headers: p.headers,
+        body: p.body,
+        collect_stream: false,
+        reshape: Reshape::None,
+        convert: Some(cross::Conversion {
+            client,
+            upstream,
+            model: requested.to_string(),
+            chat_include_usage: client_include_usage,
+            freeform_tools: req.freeform_tools,
+        }),
+    })
 }
 
 fn inspect(api: OpenaiApi, headers: &HeaderMap, body: &[u8]) -> Result<Routing, String> {

@@ -7,6 +7,7 @@ mod bedrock;
 mod connections;
 mod console;
 mod console_e2e;
+mod cross;
 mod durability;
 mod fault_matrix;
 mod gemini;
