@@ -164,6 +164,9 @@ pub struct Account {
     pub updated_at: DateTime<Utc>,
 }
 
+/// The status reason of an account the health check disabled (and may enable again).
+pub const HEALTH_CHECK_REASON: &str = "health check";
+
 impl Account {
     /// The model name to send upstream for `requested`, or `None` when this account may not
     /// serve it. The name changes only when a mapping applies.
@@ -175,6 +178,13 @@ impl Account {
             return Some(Cow::Borrowed(requested));
         }
         None
+    }
+
+    /// Disabled by an operator: only an operator brings it back (an account the health check
+    /// disabled is the health check's to bring back).
+    pub fn is_operator_disabled(&self) -> bool {
+        self.status == AccountStatus::Disabled
+            && self.status_reason.as_deref() != Some(HEALTH_CHECK_REASON)
     }
 
     /// Usable for scheduling at `now`: active, or cooling with the cool-down over.
@@ -234,8 +244,12 @@ pub fn model_listed(list: &[String], model: &str) -> bool {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
+
+    pub(crate) fn sample() -> Account {
+        account(&[], &[])
+    }
 
     pub(crate) fn account(allowed: &[&str], map: &[(&str, &str)]) -> Account {
         Account {

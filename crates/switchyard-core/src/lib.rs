@@ -3,6 +3,7 @@
 //! rule can be unit- and property-tested without a server.
 
 pub mod account;
+pub mod account_event;
 pub mod dialect;
 pub mod key;
 pub mod policy;

@@ -55,6 +55,8 @@ pub struct ResponsesRequest {
     pub first_input_material: Option<String>,
     /// Continuation of an earlier response, which must go to the account that produced it.
     pub previous_response_id: Option<String>,
+    /// `store`, when the body says (the ChatGPT backend needs `false`).
+    pub store: Option<bool>,
 }
 
 /// Routing facts of a Chat Completions request.
@@ -121,6 +123,8 @@ struct ResponsesBody<'a> {
     input: Option<&'a RawValue>,
     #[serde(borrow)]
     previous_response_id: Option<&'a RawValue>,
+    #[serde(borrow)]
+    store: Option<&'a RawValue>,
 }
 
 #[derive(Deserialize)]
@@ -182,6 +186,9 @@ pub fn inspect_responses(body: &[u8]) -> Result<ResponsesRequest, InspectError> 
     let stream = optional_bool(parsed.stream, "stream")?;
     let prompt_cache_key = optional_string(parsed.prompt_cache_key);
     let previous_response_id = optional_string(parsed.previous_response_id);
+    let store = parsed
+        .store
+        .and_then(|raw| serde_json::from_str::<bool>(raw.get()).ok());
     let instructions_material = optional_string(parsed.instructions);
     let first_input_material = parsed.input.and_then(|input| {
         if let Some(text) = as_string(input) {
@@ -200,6 +207,7 @@ pub fn inspect_responses(body: &[u8]) -> Result<ResponsesRequest, InspectError> 
         instructions_material,
         first_input_material,
         previous_response_id,
+        store,
     })
 }
 
@@ -528,12 +536,14 @@ mod tests {
                 instructions_material: Some("You are Codex".into()),
                 first_input_material: Some("hi".into()),
                 previous_response_id: None,
+                store: Some(false),
             }
         );
         let string_input = br#"{"model":"gpt-5","input":"hello","previous_response_id":"resp_9"}"#;
         let req = inspect_responses(string_input).unwrap();
         assert_eq!(req.first_input_material.as_deref(), Some("hello"));
         assert_eq!(req.previous_response_id.as_deref(), Some("resp_9"));
+        assert_eq!(req.store, None);
         assert!(!req.stream);
     }
 

@@ -21,6 +21,7 @@ use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 use switchyard_core::Secret;
 use switchyard_core::account::{Account, AccountId, AccountKind, AccountStatus};
+use switchyard_core::account_event::AccountEvent;
 use switchyard_core::settings::Settings;
 use switchyard_store::{AccountState, Store};
 use switchyard_upstream::probe::{self, ProbeResult, Verdict};
@@ -31,7 +32,7 @@ use crate::quota;
 use crate::state::AppState;
 
 /// The reason recorded on accounts the health check disabled (and may re-enable).
-pub const REASON: &str = "health check";
+pub const REASON: &str = switchyard_core::account::HEALTH_CHECK_REASON;
 /// How often the loop looks at the settings.
 const TICK: Duration = Duration::from_secs(1);
 /// Longest back-off between recovery probes of a disabled account.
@@ -373,7 +374,7 @@ impl AppState {
         let settings = Arc::clone(&self.snapshot.load().settings);
         let decision = check(&self.check_context(&settings), account).await;
         if let Some(state) = decision.state {
-            self.set_account_state(account.id, state);
+            self.account_event(account.id, AccountEvent::Checked(state));
         }
         decision.report
     }

@@ -12,6 +12,7 @@ use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
 use switchyard_core::account::{Account, AccountId, AccountStatus, Credentials};
+use switchyard_core::account_event::AccountEvent;
 use switchyard_core::key::{ApiKey, UserLimits};
 use switchyard_core::pricing::PriceTable;
 use switchyard_core::settings::Settings;
@@ -224,26 +225,18 @@ impl AppState {
         Ok(true)
     }
 
-    /// Records an account's new runtime state: applied to the snapshot at once (so the next
-    /// pick already sees it), written to the store in the background, and its sticky
-    /// bindings dropped when it stops being usable.
-    pub fn set_account_state(self: &Arc<Self>, id: AccountId, state: AccountState) {
+    /// Applies an automatic change to an account (every one goes through here; the rules
+    /// are [`AccountEvent::next_state`]'s): the new state is in the snapshot at once (so the
+    /// next pick already sees it), written to the store in the background, and the account's
+    /// sticky bindings are dropped when it stops being usable.
+    pub fn account_event(self: &Arc<Self>, id: AccountId, event: AccountEvent) {
         let current = self.snapshot.load();
         let Some(account) = current.accounts_by_id.get(&id) else {
             return;
         };
-        if account.status == AccountStatus::Disabled
-            && account.status_reason.as_deref() != Some(crate::health_check::REASON)
-        {
-            // Disabled by an operator: only an operator brings it back.
+        let Some(state) = event.next_state(account) else {
             return;
-        }
-        if account.status == state.status
-            && account.status_until == state.until
-            && account.consecutive_errors == state.consecutive_errors
-        {
-            return;
-        }
+        };
         let updated = with_state((**account).clone(), &state);
         if state.status != AccountStatus::Active {
             self.sticky.drop_account(id);
@@ -314,17 +307,10 @@ impl AppState {
         let Some(report) = crate::quota::from_headers(headers, now) else {
             return;
         };
-        if watches_threshold && let Some((until, why)) = crate::quota::pause(account, &report, now)
+        if watches_threshold
+            && let Some((until, reason)) = crate::quota::pause(account, &report, now)
         {
-            self.set_account_state(
-                account.id,
-                AccountState {
-                    status: AccountStatus::Cooling,
-                    reason: Some(why),
-                    until: Some(until),
-                    consecutive_errors: account.consecutive_errors,
-                },
-            );
+            self.account_event(account.id, AccountEvent::Paused { until, reason });
         }
         if save {
             let this = self.clone();
@@ -343,15 +329,7 @@ impl AppState {
         let snap = self.snapshot.load();
         for a in snap.accounts.iter() {
             if a.status == AccountStatus::Cooling && a.status_until.is_none_or(|u| u <= now) {
-                self.set_account_state(
-                    a.id,
-                    AccountState {
-                        status: AccountStatus::Active,
-                        reason: None,
-                        until: None,
-                        consecutive_errors: a.consecutive_errors,
-                    },
-                );
+                self.account_event(a.id, AccountEvent::CooldownEnded);
             }
         }
     }

@@ -5,7 +5,7 @@ use serde::{Deserialize, Serialize};
 use std::collections::{BTreeMap, HashMap};
 use switchyard_core::account::{AccountId, Credentials};
 use switchyard_core::key::{KeyPolicy, UserLimits};
-use switchyard_core::{AccountKind, AccountStatus, TokenUsage};
+use switchyard_core::{AccountKind, TokenUsage};
 
 #[derive(Debug, Clone, Serialize)]
 pub struct User {
@@ -49,14 +49,7 @@ pub struct AccountPatch {
     pub credentials: Option<Credentials>,
 }
 
-/// The runtime state of an account, written by the relay and the health check.
-#[derive(Debug, Clone, PartialEq)]
-pub struct AccountState {
-    pub status: AccountStatus,
-    pub reason: Option<String>,
-    pub until: Option<DateTime<Utc>>,
-    pub consecutive_errors: u32,
-}
+pub use switchyard_core::account_event::AccountState;
 
 #[derive(Debug, Clone, Default)]
 pub struct NewApiKey {

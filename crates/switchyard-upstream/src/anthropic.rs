@@ -1,5 +1,5 @@
 //! The `claude` (API key) and `claude-official` (OAuth) adapters: how a client's Messages
-//! request becomes an upstream request.
+//! request becomes an upstream request (dispatched from [`crate::adapter`]).
 
 use bytes::Bytes;
 use http::HeaderMap;
@@ -7,6 +7,7 @@ use http::header::{CONTENT_TYPE, HeaderName, HeaderValue};
 use switchyard_core::Secret;
 use switchyard_core::account::{Account, AccountKind};
 
+use crate::adapter::{AdapterError, Api, ClientRequest, Prepared};
 use crate::client::UpstreamHosts;
 use crate::headers::{forwardable, merge_beta};
 use crate::tokens::OAuthClient;
@@ -26,31 +27,13 @@ pub fn oauth_client(hosts: &UpstreamHosts) -> OAuthClient {
     }
 }
 
-#[derive(Debug)]
-pub struct Prepared {
-    pub url: String,
-    pub headers: HeaderMap,
-    pub body: Bytes,
-}
-
-#[derive(Debug, thiserror::Error)]
-pub enum AdapterError {
-    #[error("account `{0}` has no API key")]
-    MissingApiKey(String),
-    #[error("account `{0}` has no access token")]
-    MissingToken(String),
-    #[error("account `{0}` is of kind {1}, which cannot serve the Anthropic dialect")]
-    WrongKind(String, AccountKind),
-}
-
-/// Builds the upstream request. `path_and_query` is what the client asked for below the
-/// mount point (e.g. `/v1/messages?beta=true`); `bearer` is the OAuth token for
-/// `claude-official` accounts.
-pub fn prepare(
+/// Builds the upstream request for `req` (Messages or count_tokens, keeping the client's query,
+/// e.g. `?beta=true`); `body` already names the upstream model; `bearer` is the OAuth token
+/// for `claude-official` accounts.
+pub(crate) fn prepare(
     account: &Account,
     hosts: &UpstreamHosts,
-    path_and_query: &str,
-    client_headers: &HeaderMap,
+    req: &ClientRequest,
     body: Bytes,
     bearer: Option<&Secret>,
 ) -> Result<Prepared, AdapterError> {
@@ -59,8 +42,17 @@ pub fn prepare(
         .as_deref()
         .unwrap_or(&hosts.anthropic_api)
         .trim_end_matches('/');
-    let url = join(base, path_and_query);
-    let mut headers = forwardable(client_headers);
+    let path = if req.api == Api::CountTokens {
+        "/v1/messages/count_tokens"
+    } else {
+        "/v1/messages"
+    };
+    let path_and_query = match req.query.as_deref() {
+        Some(q) => format!("{path}?{q}"),
+        None => path.to_string(),
+    };
+    let url = join(base, &path_and_query);
+    let mut headers = forwardable(&req.headers);
     headers
         .entry(HeaderName::from_static("anthropic-version"))
         .or_insert(HeaderValue::from_static(DEFAULT_VERSION));
@@ -85,7 +77,7 @@ pub fn prepare(
         }
         other => return Err(AdapterError::WrongKind(account.name.clone(), other)),
     }
-    Ok(Prepared { url, headers, body })
+    Ok(Prepared::post(url, headers, body))
 }
 
 /// `base` may already end in `/v1` (a relay configured as `https://host/v1`).

@@ -24,7 +24,7 @@ use switchyard_core::account::{Account, AccountKind};
 use switchyard_protocol::InspectError;
 use switchyard_protocol::json_edit;
 
-use crate::anthropic::Prepared;
+use crate::adapter::{AdapterError, ClientRequest, Prepared, Reshape};
 use crate::client::UpstreamHosts;
 use crate::headers::response_forwardable;
 use crate::sigv4::{self, AwsCredentials, SigV4Error, SigningRequest, SigningScope};
@@ -37,22 +37,6 @@ pub const DEFAULT_REGION: &str = "us-east-1";
 pub const SERVICE: &str = "bedrock";
 /// Content type of a Bedrock response stream.
 pub const EVENTSTREAM_CONTENT_TYPE: &str = "application/vnd.amazon.eventstream";
-
-#[derive(Debug, thiserror::Error)]
-pub enum BedrockError {
-    #[error("account `{0}` is of kind {1}, not bedrock")]
-    WrongKind(String, AccountKind),
-    #[error(
-        "account `{0}` has neither a Bedrock API key nor an AWS access key id and secret access key"
-    )]
-    MissingCredentials(String),
-    #[error("account `{0}` has an invalid region `{1}` (expected e.g. us-east-1)")]
-    InvalidRegion(String, String),
-    #[error("cannot build the Bedrock body: {0}")]
-    Body(#[from] InspectError),
-    #[error(transparent)]
-    Sign(#[from] SigV4Error),
-}
 
 /// Default Bedrock model ids (US cross-region inference profiles) for Anthropic model names,
 /// with and without date suffix, per the naming rules of Anthropic's model-ids page
@@ -143,7 +127,7 @@ pub fn default_model_id(anthropic_model: &str) -> Option<&'static str> {
 }
 
 /// The account's region: `extra.region`, else [`DEFAULT_REGION`].
-pub fn region(account: &Account) -> Result<&str, BedrockError> {
+pub fn region(account: &Account) -> Result<&str, AdapterError> {
     let region = account
         .extra
         .get("region")
@@ -159,7 +143,7 @@ pub fn region(account: &Account) -> Result<&str, BedrockError> {
     if valid {
         Ok(region)
     } else {
-        Err(BedrockError::InvalidRegion(
+        Err(AdapterError::InvalidRegion(
             account.name.clone(),
             region.to_owned(),
         ))
@@ -264,9 +248,30 @@ pub fn body(client_body: &[u8], betas: &[String]) -> Result<Vec<u8>, InspectErro
     Ok(body)
 }
 
-/// Builds the upstream request for a Messages call. `upstream_model` is the model after the
-/// account's `model_map` ([`Account::upstream_model`]); `now` is the signing time.
-pub fn prepare(
+/// Builds the upstream request for a Messages call (dispatched from [`crate::adapter`]).
+/// `upstream_model` is the model after the account's `model_map` ([`Account::upstream_model`]);
+/// `now` is the signing time.
+pub(crate) fn prepare(
+    account: &Account,
+    hosts: &UpstreamHosts,
+    req: &ClientRequest,
+    upstream_model: &str,
+    now: DateTime<Utc>,
+) -> Result<Prepared, AdapterError> {
+    let mut prepared = build(
+        account,
+        hosts,
+        &req.headers,
+        req.body.clone(),
+        upstream_model,
+        req.stream,
+        now,
+    )?;
+    prepared.answer.reshape = Reshape::Bedrock;
+    Ok(prepared)
+}
+
+fn build(
     account: &Account,
     hosts: &UpstreamHosts,
     client_headers: &HeaderMap,
@@ -274,12 +279,23 @@ pub fn prepare(
     upstream_model: &str,
     stream: bool,
     now: DateTime<Utc>,
-) -> Result<Prepared, BedrockError> {
+) -> Result<Prepared, AdapterError> {
     if account.kind != AccountKind::Bedrock {
-        return Err(BedrockError::WrongKind(account.name.clone(), account.kind));
+        return Err(AdapterError::WrongKind(account.name.clone(), account.kind));
     }
     let region = region(account)?;
     let model = model_id(upstream_model, region);
+    if model.starts_with("claude-") {
+        // An Anthropic name with no Bedrock id: sent as is, Bedrock would only answer "The
+        // provided model identifier is invalid". Another account may map it.
+        return Err(AdapterError::UnmappedModel {
+            account: account.name.clone(),
+            model: upstream_model.to_owned(),
+            hint: format!(
+                "add a mapping from `{upstream_model}` to a Bedrock model id or inference profile (e.g. `us.anthropic.…`) to the account's model map"
+            ),
+        });
+    }
     let action = if stream {
         "invoke-with-response-stream"
     } else {
@@ -316,7 +332,7 @@ pub fn prepare(
                 .as_ref()
                 .filter(|k| !k.is_empty()),
         ) else {
-            return Err(BedrockError::MissingCredentials(account.name.clone()));
+            return Err(AdapterError::MissingAwsCredentials(account.name.clone()));
         };
         let payload = sigv4::sha256_hex(&new_body);
         let signed = sigv4::sign(
@@ -345,11 +361,7 @@ pub fn prepare(
     }
     // Not signed (added after signing): a proxy may rewrite it, and AWS does not need it.
     headers.insert(ACCEPT_ENCODING, HeaderValue::from_static("identity"));
-    Ok(Prepared {
-        url,
-        headers,
-        body: Bytes::from(new_body),
-    })
+    Ok(Prepared::post(url, headers, Bytes::from(new_body)))
 }
 
 /// Response headers for the client of a successful Bedrock response: the forwardable upstream
@@ -472,7 +484,7 @@ mod tests {
     #[test]
     fn sigv4_stream_request() {
         let acct = account(aws_keys(Some("sts-token")), Some("us-west-2"));
-        let p = prepare(
+        let p = build(
             &acct,
             &hosts(),
             &client_headers(),
@@ -553,7 +565,7 @@ mod tests {
             None,
         );
         let body = r#"{"max_tokens":5,"messages":[],"model":"x","stream":false}"#;
-        let p = prepare(
+        let p = build(
             &acct,
             &hosts(),
             &HeaderMap::new(),
@@ -581,7 +593,7 @@ mod tests {
     fn base_url_wins_and_errors() {
         let mut acct = account(aws_keys(None), Some("eu-central-1"));
         acct.base_url = Some("http://127.0.0.1:9999/".into());
-        let p = prepare(
+        let p = build(
             &acct,
             &hosts(),
             &HeaderMap::new(),
@@ -604,7 +616,7 @@ mod tests {
 
         let none = account(Credentials::default(), None);
         assert!(matches!(
-            prepare(
+            build(
                 &none,
                 &hosts(),
                 &HeaderMap::new(),
@@ -613,11 +625,11 @@ mod tests {
                 false,
                 now()
             ),
-            Err(BedrockError::MissingCredentials(_))
+            Err(AdapterError::MissingAwsCredentials(_))
         ));
         let bad_region = account(aws_keys(None), Some("us-east-1.evil.com/"));
         assert!(matches!(
-            prepare(
+            build(
                 &bad_region,
                 &hosts(),
                 &HeaderMap::new(),
@@ -626,12 +638,12 @@ mod tests {
                 false,
                 now()
             ),
-            Err(BedrockError::InvalidRegion(..))
+            Err(AdapterError::InvalidRegion(..))
         ));
         let mut claude = account(aws_keys(None), None);
         claude.kind = AccountKind::Claude;
         assert!(matches!(
-            prepare(
+            build(
                 &claude,
                 &hosts(),
                 &HeaderMap::new(),
@@ -640,10 +652,10 @@ mod tests {
                 false,
                 now()
             ),
-            Err(BedrockError::WrongKind(..))
+            Err(AdapterError::WrongKind(..))
         ));
         assert!(matches!(
-            prepare(
+            build(
                 &account(aws_keys(None), None),
                 &hosts(),
                 &HeaderMap::new(),
@@ -652,7 +664,7 @@ mod tests {
                 false,
                 now()
             ),
-            Err(BedrockError::Body(_))
+            Err(AdapterError::Body(_))
         ));
     }
 
@@ -758,7 +770,7 @@ mod tests {
             .unwrap();
         let mut acct = account(aws_keys(Some("sts-token")), Some("us-west-2"));
         acct.base_url = Some(mock.url());
-        let p = prepare(
+        let p = build(
             &acct,
             &hosts(),
             &client_headers(),
@@ -826,7 +838,7 @@ mod tests {
             ..acct.clone()
         };
         let prepared = || {
-            prepare(
+            build(
                 &key_acct,
                 &hosts(),
                 &HeaderMap::new(),

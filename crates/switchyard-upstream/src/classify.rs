@@ -3,6 +3,7 @@
 
 use chrono::{DateTime, Duration, Utc};
 use http::HeaderMap;
+use switchyard_core::account_event::AccountEvent;
 
 /// Cool-down lengths, from runtime settings.
 #[derive(Debug, Clone, Copy)]
@@ -92,6 +93,23 @@ pub enum StateChange {
     },
     /// Refresh the OAuth token and try this account once more before judging it.
     RefreshAndRetry,
+}
+
+impl StateChange {
+    /// The account event this change is, if any (`RefreshAndRetry` is decided after the
+    /// refresh).
+    pub fn event(&self) -> Option<AccountEvent> {
+        match self {
+            StateChange::None | StateChange::RefreshAndRetry => None,
+            StateChange::Cool { until, reason } => Some(AccountEvent::Cooled {
+                until: *until,
+                reason: reason.clone(),
+            }),
+            StateChange::Error { reason } => Some(AccountEvent::Failed {
+                reason: reason.clone(),
+            }),
+        }
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]

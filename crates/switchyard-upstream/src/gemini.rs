@@ -24,11 +24,11 @@ use switchyard_core::account::{Account, AccountId, AccountKind};
 use switchyard_protocol::code_assist;
 use switchyard_protocol::gemini::{GeminiAction, GeminiSurface, wants_sse};
 use switchyard_protocol::{
-    CodeAssistBodyUnwrap, CodeAssistSseToJsonArray, CodeAssistSseToPublic, InspectError,
-    StreamTransform, json_edit,
+    CodeAssistBodyUnwrap, CodeAssistSseToJsonArray, CodeAssistSseToPublic, StreamTransform,
+    json_edit,
 };
 
-use crate::anthropic::Prepared;
+use crate::adapter::{AdapterError, ClientRequest, Grant, Prepared, Reshape};
 use crate::client::UpstreamHosts;
 use crate::headers::{forwardable, forwardable_query};
 use crate::tokens::{GrantEncoding, OAuthClient};
@@ -146,34 +146,34 @@ pub enum UpstreamFraming {
     JsonArray,
 }
 
-/// An upstream request plus what to do with its answer.
-#[derive(Debug)]
-pub struct GeminiPrepared {
-    pub request: Prepared,
-    pub framing: UpstreamFraming,
-    pub shape: ResponseShape,
-    /// What the client receives on success: `text/event-stream` for SSE, else JSON.
-    pub client_sse: bool,
-}
-
-#[derive(Debug, thiserror::Error)]
-pub enum GeminiAdapterError {
-    #[error("account `{0}` has no API key")]
-    MissingApiKey(String),
-    #[error("account `{0}` has no access token")]
-    MissingToken(String),
-    #[error("account `{0}` has no Code Assist project")]
-    MissingProject(String),
-    #[error("the request names no model")]
-    MissingModel,
-    #[error("account `{0}` is of kind {1}, which cannot serve Gemini requests")]
-    WrongKind(String, AccountKind),
-    #[error("`gemini-api` accounts cannot serve Code Assist (`v1internal`) requests")]
-    CodeAssistNeedsOAuth,
-    #[error("`{0}` is not available through a Google-login (Code Assist) account")]
-    UnsupportedAction(String),
-    #[error(transparent)]
-    Body(#[from] InspectError),
+/// Builds the upstream request for a Gemini or Code Assist call (dispatched from
+/// [`crate::adapter`]).
+pub(crate) fn prepare(
+    account: &Account,
+    hosts: &UpstreamHosts,
+    req: &ClientRequest,
+    upstream_model: &str,
+    grant: &Grant,
+) -> Result<Prepared, AdapterError> {
+    let call = req.gemini.as_ref().ok_or(AdapterError::MissingModel)?;
+    let target = GeminiTarget {
+        surface: call.surface,
+        action: &call.action,
+        model: call.has_model.then_some(upstream_model),
+        query: req.query.as_deref(),
+    };
+    let mut prepared = build(
+        account,
+        hosts,
+        &target,
+        &req.headers,
+        req.body.clone(),
+        grant.bearer.as_ref(),
+        grant.project.as_deref(),
+        &req.request_id,
+    )?;
+    prepared.method = req.method.clone();
+    Ok(prepared)
 }
 
 /// Builds the upstream request for a Gemini call. `bearer` is the account's OAuth access token
@@ -181,7 +181,7 @@ pub enum GeminiAdapterError {
 /// call that names one), `user_prompt_id` the id Code Assist wants on a wrapped public request
 /// (the relay's request id does).
 #[allow(clippy::too_many_arguments)]
-pub fn prepare(
+fn build(
     account: &Account,
     hosts: &UpstreamHosts,
     target: &GeminiTarget<'_>,
@@ -190,7 +190,7 @@ pub fn prepare(
     bearer: Option<&Secret>,
     project: Option<&str>,
     user_prompt_id: &str,
-) -> Result<GeminiPrepared, GeminiAdapterError> {
+) -> Result<Prepared, AdapterError> {
     let mut headers = forwardable(client_headers);
     headers.insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
     let stream = *target.action == GeminiAction::StreamGenerateContent;
@@ -201,7 +201,7 @@ pub fn prepare(
                 .api_key
                 .as_ref()
                 .ok_or_else(|| missing_key(account))?;
-            let model = target.model.ok_or(GeminiAdapterError::MissingModel)?;
+            let model = target.model.ok_or(AdapterError::MissingModel)?;
             let base = base_url(account, &hosts.gemini_api);
             let base = base.strip_suffix("/v1beta").unwrap_or(base);
             let mut url = format!("{base}/v1beta/models/{model}:{}", target.action.as_str());
@@ -211,19 +211,18 @@ pub fn prepare(
             }
             insert_secret(&mut headers, "x-goog-api-key", key.expose());
             let sse = stream && wants_sse(target.query);
-            Ok(GeminiPrepared {
-                request: Prepared { url, headers, body },
-                framing: framing(stream, sse),
-                shape: ResponseShape::Passthrough,
-                client_sse: sse,
-            })
+            Ok(gemini_prepared(
+                Prepared::post(url, headers, body),
+                framing(stream, sse),
+                ResponseShape::Passthrough,
+                sse,
+            ))
         }
         (AccountKind::GeminiApi, GeminiSurface::CodeAssist) => {
-            Err(GeminiAdapterError::CodeAssistNeedsOAuth)
+            Err(AdapterError::CodeAssistNeedsOAuth)
         }
         (AccountKind::Gemini, surface) => {
-            let token =
-                bearer.ok_or_else(|| GeminiAdapterError::MissingToken(account.name.clone()))?;
+            let token = bearer.ok_or_else(|| AdapterError::MissingToken(account.name.clone()))?;
             insert_secret(
                 &mut headers,
                 AUTHORIZATION.as_str(),
@@ -236,10 +235,10 @@ pub fn prepare(
                 action => format!("{base}/v1internal:{}", action.as_str()),
             };
             let need_project =
-                || project.ok_or_else(|| GeminiAdapterError::MissingProject(account.name.clone()));
+                || project.ok_or_else(|| AdapterError::MissingProject(account.name.clone()));
             match surface {
                 GeminiSurface::Public => {
-                    let model = target.model.ok_or(GeminiAdapterError::MissingModel)?;
+                    let model = target.model.ok_or(AdapterError::MissingModel)?;
                     let (body, url) = match target.action {
                         GeminiAction::GenerateContent => (
                             code_assist::wrap_request(
@@ -264,9 +263,7 @@ pub fn prepare(
                             (code_assist::wrap_count_tokens(&body, model)?, method_url)
                         }
                         other => {
-                            return Err(GeminiAdapterError::UnsupportedAction(
-                                other.as_str().to_owned(),
-                            ));
+                            return Err(AdapterError::UnsupportedAction(other.as_str().to_owned()));
                         }
                     };
                     let client_sse = stream && wants_sse(target.query);
@@ -275,16 +272,12 @@ pub fn prepare(
                         (true, false) => ResponseShape::UnwrapSseToJsonArray,
                         (false, _) => ResponseShape::UnwrapBody,
                     };
-                    Ok(GeminiPrepared {
-                        request: Prepared {
-                            url,
-                            headers,
-                            body: Bytes::from(body),
-                        },
-                        framing: framing(stream, true),
+                    Ok(gemini_prepared(
+                        Prepared::post(url, headers, Bytes::from(body)),
+                        framing(stream, true),
                         shape,
                         client_sse,
-                    })
+                    ))
                 }
                 GeminiSurface::CodeAssist => {
                     let body = match target.action {
@@ -314,17 +307,32 @@ pub fn prepare(
                         url.push_str(&q);
                     }
                     let sse = stream && wants_sse(target.query);
-                    Ok(GeminiPrepared {
-                        request: Prepared { url, headers, body },
-                        framing: framing(stream, sse),
-                        shape: ResponseShape::Passthrough,
-                        client_sse: sse,
-                    })
+                    Ok(gemini_prepared(
+                        Prepared::post(url, headers, body),
+                        framing(stream, sse),
+                        ResponseShape::Passthrough,
+                        sse,
+                    ))
                 }
             }
         }
-        (other, _) => Err(GeminiAdapterError::WrongKind(account.name.clone(), other)),
+        (other, _) => Err(AdapterError::WrongKind(account.name.clone(), other)),
     }
+}
+
+/// A Gemini request with the reshape its answer needs.
+fn gemini_prepared(
+    mut prepared: Prepared,
+    framing: UpstreamFraming,
+    shape: ResponseShape,
+    client_sse: bool,
+) -> Prepared {
+    prepared.answer.reshape = Reshape::Gemini {
+        framing,
+        shape,
+        client_sse,
+    };
+    prepared
 }
 
 /// Replaces every project a Code Assist account-level body names (`project`,
@@ -393,8 +401,8 @@ fn base_url<'a>(account: &'a Account, default: &'a str) -> &'a str {
         .trim_end_matches('/')
 }
 
-fn missing_key(account: &Account) -> GeminiAdapterError {
-    GeminiAdapterError::MissingApiKey(account.name.clone())
+fn missing_key(account: &Account) -> AdapterError {
+    AdapterError::MissingApiKey(account.name.clone())
 }
 
 fn insert_secret(headers: &mut HeaderMap, name: &str, value: &str) {
@@ -760,6 +768,7 @@ mod tests {
     use futures_util::future::BoxFuture;
     use serde_json::json;
     use switchyard_core::account::{AccountStatus, Credentials};
+    use switchyard_protocol::InspectError;
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
     fn hosts() -> UpstreamHosts {
@@ -829,10 +838,10 @@ mod tests {
         query: Option<&str>,
         body: &str,
         project: Option<&str>,
-    ) -> Result<GeminiPrepared, GeminiAdapterError> {
+    ) -> Result<Prepared, AdapterError> {
         let acct = account(kind);
         let bearer = Secret::new("ya29.fresh");
-        prepare(
+        build(
             &acct,
             &hosts(),
             &GeminiTarget {
@@ -847,6 +856,17 @@ mod tests {
             project,
             "prompt-1",
         )
+    }
+
+    fn parts(p: &Prepared) -> (UpstreamFraming, ResponseShape, bool) {
+        match p.answer.reshape {
+            Reshape::Gemini {
+                framing,
+                shape,
+                client_sse,
+            } => (framing, shape, client_sse),
+            other => panic!("not a Gemini reshape: {other:?}"),
+        }
     }
 
     fn assert_hygiene(h: &HeaderMap) {
@@ -897,13 +917,13 @@ mod tests {
                 None,
             )
             .unwrap();
-            assert_eq!(p.request.url, url);
-            assert_eq!(p.framing, framing);
-            assert_eq!(p.client_sse, client_sse);
-            assert_eq!(p.shape, ResponseShape::Passthrough);
-            assert!(p.shape.transform().is_none());
-            assert_eq!(p.request.body, BODY.as_bytes());
-            let h = &p.request.headers;
+            assert_eq!(p.url, url);
+            assert_eq!(parts(&p).0, framing);
+            assert_eq!(parts(&p).2, client_sse);
+            assert_eq!(parts(&p).1, ResponseShape::Passthrough);
+            assert!(parts(&p).1.transform().is_none());
+            assert_eq!(p.body, BODY.as_bytes());
+            let h = &p.headers;
             assert_hygiene(h);
             assert_eq!(h["x-goog-api-key"], "AIza-account");
             assert!(h["x-goog-api-key"].is_sensitive());
@@ -911,7 +931,7 @@ mod tests {
         }
         let mut acct = account(AccountKind::GeminiApi);
         acct.base_url = Some("https://mirror.example/v1beta/".into());
-        let p = prepare(
+        let p = build(
             &acct,
             &hosts(),
             &GeminiTarget {
@@ -928,7 +948,7 @@ mod tests {
         )
         .unwrap();
         assert_eq!(
-            p.request.url,
+            p.url,
             "https://mirror.example/v1beta/models/m:generateContent"
         );
     }
@@ -944,10 +964,10 @@ mod tests {
             None,
         )
         .unwrap_err();
-        assert!(matches!(err, GeminiAdapterError::CodeAssistNeedsOAuth));
+        assert!(matches!(err, AdapterError::CodeAssistNeedsOAuth));
         let mut acct = account(AccountKind::GeminiApi);
         acct.credentials.api_key = None;
-        let err = prepare(
+        let err = build(
             &acct,
             &hosts(),
             &GeminiTarget {
@@ -963,7 +983,7 @@ mod tests {
             "u",
         )
         .unwrap_err();
-        assert!(matches!(err, GeminiAdapterError::MissingApiKey(_)));
+        assert!(matches!(err, AdapterError::MissingApiKey(_)));
     }
 
     #[test]
@@ -1002,12 +1022,12 @@ mod tests {
                 Some("proj-9"),
             )
             .unwrap();
-            assert_eq!(p.request.url, url);
-            assert_eq!(p.shape, shape);
-            assert!(p.shape.transform().is_some());
-            assert_eq!(p.client_sse, client_sse);
+            assert_eq!(p.url, url);
+            assert_eq!(parts(&p).1, shape);
+            assert!(parts(&p).1.transform().is_some());
+            assert_eq!(parts(&p).2, client_sse);
             assert_eq!(
-                p.framing,
+                parts(&p).0,
                 if stream {
                     UpstreamFraming::Sse
                 } else {
@@ -1015,13 +1035,13 @@ mod tests {
                 }
             );
             assert_eq!(
-                p.request.body,
+                p.body,
                 format!(
                     r#"{{"model":"gemini-2.5-pro","project":"proj-9","user_prompt_id":"prompt-1","request":{BODY}}}"#
                 )
                 .as_bytes()
             );
-            let h = &p.request.headers;
+            let h = &p.headers;
             assert_hygiene(h);
             assert_eq!(h["authorization"], "Bearer ya29.fresh");
             assert!(h.get("x-goog-api-key").is_none());
@@ -1035,13 +1055,13 @@ mod tests {
             None,
         )
         .unwrap();
-        assert_eq!(p.request.url, "http://ca/v1internal:countTokens");
+        assert_eq!(p.url, "http://ca/v1internal:countTokens");
         assert_eq!(
-            p.request.body,
+            p.body,
             r#"{"request":{"model":"models/gemini-2.5-pro","contents":[{"parts":[{"text":"x"}]}]}}"#
                 .as_bytes()
         );
-        assert_eq!(p.shape, ResponseShape::UnwrapBody);
+        assert_eq!(parts(&p).1, ResponseShape::UnwrapBody);
     }
 
     #[test]
@@ -1055,7 +1075,7 @@ mod tests {
             None,
         )
         .unwrap_err();
-        assert!(matches!(err, GeminiAdapterError::MissingProject(_)));
+        assert!(matches!(err, AdapterError::MissingProject(_)));
         let err = run(
             AccountKind::Gemini,
             GeminiSurface::Public,
@@ -1065,7 +1085,7 @@ mod tests {
             Some("p"),
         )
         .unwrap_err();
-        assert!(matches!(err, GeminiAdapterError::UnsupportedAction(a) if a == "embedContent"));
+        assert!(matches!(err, AdapterError::UnsupportedAction(a) if a == "embedContent"));
         let err = run(
             AccountKind::Gemini,
             GeminiSurface::Public,
@@ -1075,12 +1095,9 @@ mod tests {
             Some("p"),
         )
         .unwrap_err();
-        assert!(matches!(
-            err,
-            GeminiAdapterError::Body(InspectError::NotAnObject)
-        ));
+        assert!(matches!(err, AdapterError::Body(InspectError::NotAnObject)));
         let acct = account(AccountKind::Gemini);
-        let err = prepare(
+        let err = build(
             &acct,
             &hosts(),
             &GeminiTarget {
@@ -1096,7 +1113,7 @@ mod tests {
             "u",
         )
         .unwrap_err();
-        assert!(matches!(err, GeminiAdapterError::MissingToken(_)));
+        assert!(matches!(err, AdapterError::MissingToken(_)));
         let err = run(
             AccountKind::Claude,
             GeminiSurface::Public,
@@ -1108,7 +1125,7 @@ mod tests {
         .unwrap_err();
         assert!(matches!(
             err,
-            GeminiAdapterError::WrongKind(_, AccountKind::Claude)
+            AdapterError::WrongKind(_, AccountKind::Claude)
         ));
     }
 
@@ -1124,19 +1141,16 @@ mod tests {
             Some("acct-proj"),
         )
         .unwrap();
+        assert_eq!(p.url, "http://ca/v1internal:streamGenerateContent?alt=sse");
         assert_eq!(
-            p.request.url,
-            "http://ca/v1internal:streamGenerateContent?alt=sse"
-        );
-        assert_eq!(
-            p.request.body,
+            p.body,
             r#"{"model":"gemini-2.5-pro","project":"acct-proj","user_prompt_id":"u1","request":{"contents":[],"session_id":"s"}}"#.as_bytes()
         );
-        assert_eq!(p.framing, UpstreamFraming::Sse);
-        assert_eq!(p.shape, ResponseShape::Passthrough);
-        assert!(p.client_sse);
-        assert_eq!(p.request.headers["authorization"], "Bearer ya29.fresh");
-        assert_hygiene(&p.request.headers);
+        assert_eq!(parts(&p).0, UpstreamFraming::Sse);
+        assert_eq!(parts(&p).1, ResponseShape::Passthrough);
+        assert!(parts(&p).2);
+        assert_eq!(p.headers["authorization"], "Bearer ya29.fresh");
+        assert_hygiene(&p.headers);
 
         let quota = r#"{"project":"client-proj"}"#;
         let p = run(
@@ -1148,9 +1162,9 @@ mod tests {
             Some("acct-proj"),
         )
         .unwrap();
-        assert_eq!(p.request.url, "http://ca/v1internal:retrieveUserQuota");
-        assert_eq!(p.request.body, r#"{"project":"acct-proj"}"#.as_bytes());
-        assert_eq!(p.framing, UpstreamFraming::Json);
+        assert_eq!(p.url, "http://ca/v1internal:retrieveUserQuota");
+        assert_eq!(p.body, r#"{"project":"acct-proj"}"#.as_bytes());
+        assert_eq!(parts(&p).0, UpstreamFraming::Json);
 
         let load = r#"{"metadata":{"ideType":"IDE_UNSPECIFIED","pluginType":"GEMINI"}}"#;
         for action in [
@@ -1169,8 +1183,8 @@ mod tests {
                 None,
             )
             .unwrap();
-            assert_eq!(p.request.url, format!("http://ca/v1internal:{name}"));
-            assert_eq!(p.request.body, load.as_bytes());
+            assert_eq!(p.url, format!("http://ca/v1internal:{name}"));
+            assert_eq!(p.body, load.as_bytes());
         }
         let err = run(
             AccountKind::Gemini,
@@ -1181,7 +1195,7 @@ mod tests {
             None,
         )
         .unwrap_err();
-        assert!(matches!(err, GeminiAdapterError::MissingProject(_)));
+        assert!(matches!(err, AdapterError::MissingProject(_)));
     }
 
     #[test]

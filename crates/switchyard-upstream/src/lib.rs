@@ -1,8 +1,11 @@
 //! Talking to upstream providers.
 //!
+//! - [`adapter`]: the seam — which account kinds serve each client API, and the one dispatch
+//!   from (client API, account kind) to the adapter that builds the upstream request.
+//! - [`convert`]: the converted hop (a client of one dialect, an account of another).
 //! - [`client`]: one reused HTTP client per proxy configuration.
 //! - [`headers`]: header hygiene shared by every adapter.
-//! - [`anthropic`]: the `claude` and `claude-official` adapters (request building).
+//! - [`anthropic`], [`bedrock`], [`openai`], [`gemini`]: the adapters of each account kind.
 //! - [`oauth`]: signing in with a subscription (authorisation code with PKCE).
 //! - [`tokens`]: OAuth access tokens, refreshed before expiry and once on 401, single-flight.
 //! - [`classify`]: one classification of upstream failures that drives both failover and the
@@ -10,10 +13,12 @@
 //! - [`passthrough`]: the response body type that forwards bytes untouched while a usage tap
 //!   reads them.
 
+pub mod adapter;
 pub mod anthropic;
 pub mod bedrock;
 pub mod classify;
 pub mod client;
+pub mod convert;
 pub mod gemini;
 pub mod headers;
 pub mod oauth;

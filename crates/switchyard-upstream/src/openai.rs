@@ -9,8 +9,9 @@ use http::HeaderMap;
 use http::header::{CONTENT_TYPE, HeaderName, HeaderValue};
 use switchyard_core::Secret;
 use switchyard_core::account::{Account, AccountKind};
+use switchyard_protocol::json_edit;
 
-use crate::anthropic::{AdapterError, Prepared};
+use crate::adapter::{AdapterError, Answer, ClientRequest, Prepared, with_model};
 use crate::client::UpstreamHosts;
 use crate::headers::forwardable;
 use crate::tokens::OAuthClient;
@@ -82,18 +83,34 @@ pub fn chatgpt_claims(token: &str) -> ChatgptClaims {
     }
 }
 
-/// Builds the upstream request. `body` already carries the upstream model and any required
-/// body changes except the ChatGPT `store:false`, which `body_for` applies.
-pub fn prepare(
+/// Builds the upstream request: the mapped model; for the ChatGPT backend `store:false` (it
+/// refuses anything else) and a stream gathered for a non-streaming client (it only streams);
+/// for a streamed Chat request whose client did not ask for the usage chunk, the chunk is asked
+/// for (usage is billed from it) and stripped again on the way back.
+pub(crate) fn prepare(
     account: &Account,
     hosts: &UpstreamHosts,
     api: OpenaiApi,
-    query: Option<&str>,
-    client_headers: &HeaderMap,
-    body: Bytes,
+    req: &ClientRequest,
+    upstream_model: &str,
     bearer: Option<&Secret>,
 ) -> Result<Prepared, AdapterError> {
-    let mut headers = forwardable(client_headers);
+    let mut body = with_model(&req.body, &req.model, upstream_model)?;
+    let mut answer = Answer::default();
+    let chatgpt = is_chatgpt_token(account);
+    if matches!(api, OpenaiApi::Responses { .. }) && chatgpt && req.store != Some(false) {
+        body = json_edit::set_top_level(&body, "store", "false")?.into();
+    }
+    if api == (OpenaiApi::Responses { compact: false }) && chatgpt && !req.stream {
+        body = json_edit::set_top_level(&body, "stream", "true")?.into();
+        answer.collect_stream = true;
+    }
+    if api == OpenaiApi::ChatCompletions && req.stream && !req.include_usage {
+        body = with_include_usage(&body)?;
+        answer.strip_chat_usage = true;
+    }
+    let query = req.query.as_deref();
+    let mut headers = forwardable(&req.headers);
     headers.insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
     let path = match api {
         OpenaiApi::Responses { compact: false } => "/responses",
@@ -147,7 +164,7 @@ pub fn prepare(
             let base = account
                 .base_url
                 .as_deref()
-                .ok_or_else(|| AdapterError::MissingApiKey(account.name.clone()))?
+                .ok_or_else(|| AdapterError::MissingSetting(account.name.clone(), "base_url"))?
                 .trim_end_matches('/');
             let extra = |k: &str| account.extra.get(k).and_then(|v| v.as_str());
             let mut secret = HeaderValue::from_str(key.expose())
@@ -156,8 +173,9 @@ pub fn prepare(
             headers.insert(HeaderName::from_static("api-key"), secret);
             match api {
                 OpenaiApi::ChatCompletions => {
-                    let deployment = extra("deployment")
-                        .ok_or_else(|| AdapterError::MissingApiKey(account.name.clone()))?;
+                    let deployment = extra("deployment").ok_or_else(|| {
+                        AdapterError::MissingSetting(account.name.clone(), "extra.deployment")
+                    })?;
                     let version = extra("api_version").unwrap_or(AZURE_CHAT_API_VERSION);
                     format!(
                         "{base}/openai/deployments/{deployment}/chat/completions?api-version={version}"
@@ -171,7 +189,25 @@ pub fn prepare(
         }
         other => return Err(AdapterError::WrongKind(account.name.clone(), other)),
     };
-    Ok(Prepared { url, headers, body })
+    let mut prepared = Prepared::post(url, headers, body);
+    prepared.answer = answer;
+    Ok(prepared)
+}
+
+/// Sets `stream_options.include_usage = true`, keeping any other stream options.
+fn with_include_usage(body: &Bytes) -> Result<Bytes, AdapterError> {
+    #[derive(serde::Deserialize)]
+    struct Options {
+        stream_options: Option<serde_json::Map<String, serde_json::Value>>,
+    }
+    let mut options = serde_json::from_slice::<Options>(body)
+        .ok()
+        .and_then(|o| o.stream_options)
+        .unwrap_or_default();
+    options.insert("include_usage".into(), true.into());
+    let raw = serde_json::to_string(&options)
+        .map_err(|e| switchyard_protocol::InspectError::InvalidValue(e.to_string()))?;
+    Ok(json_edit::set_top_level(body, "stream_options", &raw)?.into())
 }
 
 fn api_key(account: &Account) -> Result<&Secret, AdapterError> {

@@ -6,7 +6,7 @@ use axum::response::Response;
 use std::sync::Arc;
 
 use super::admit::{self, KeySlots};
-use super::forward::Endpoint;
+use super::request::Endpoint;
 use super::settle::refused;
 use super::{auth, reply};
 use crate::state::{AppState, KeyEntry};
@@ -36,7 +36,7 @@ pub async fn admitted(
 ) -> Result<Admitted, Response> {
     let started = Instant::now();
     let (parts, body) = req.into_parts();
-    let dialect = endpoint.dialect;
+    let dialect = endpoint.dialect();
     if state.usage.is_saturated() {
         // Back-pressure: no new work while usage cannot be recorded.
         return Err(reply::error(

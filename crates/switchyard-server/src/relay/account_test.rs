@@ -9,9 +9,9 @@ use std::sync::Arc;
 use std::time::Instant;
 use switchyard_core::account::{Account, AccountKind};
 use switchyard_core::key::{ApiKey, KeyPolicy, KeyStatus};
-use switchyard_upstream::openai::OpenaiApi;
 
 use super::admit::KeySlots;
+use super::serve::relay_admitted;
 use super::{Admitted, anthropic, gemini, openai, reply};
 use crate::state::{AppState, KeyEntry};
 
@@ -102,32 +102,20 @@ pub async fn test_account(state: &Arc<AppState>, account: &Account) -> Response 
     };
     match account.kind {
         AccountKind::OpenaiResponses => {
-            openai::relay_admitted(
-                state.clone(),
-                &openai::RESPONSES,
-                OpenaiApi::Responses { compact: false },
-                admitted,
-            )
-            .await
+            relay_admitted(state.clone(), &openai::RESPONSES, admitted, openai::inspect).await
         }
         AccountKind::Openai | AccountKind::Azure => {
-            openai::relay_admitted(
-                state.clone(),
-                &openai::CHAT,
-                OpenaiApi::ChatCompletions,
-                admitted,
-            )
-            .await
+            relay_admitted(state.clone(), &openai::CHAT, admitted, openai::inspect).await
         }
         AccountKind::Gemini | AccountKind::GeminiApi => {
-            gemini::relay_admitted(state.clone(), &path, admitted).await
+            gemini::relay_path(state.clone(), &path, admitted).await
         }
         _ => {
-            anthropic::relay_admitted(
+            relay_admitted(
                 state.clone(),
                 &anthropic::MESSAGES,
-                "/v1/messages",
                 admitted,
+                anthropic::inspect,
             )
             .await
         }

@@ -6,11 +6,15 @@
 //! 3. **admit** — the key's policy ([`admit`]): status, expiry, owner, dialect, rate and cost
 //!    limits and concurrency before the body is read; model and client after inspection.
 //! 4. **inspect** — parse only what routing needs (in each dialect module: [`anthropic`],
-//!    [`openai`]).
-//! 5. **route** — the scheduler picks an account ([`forward`]).
-//! 6. **forward** — the account kind's adapter builds the upstream request ([`forward`]).
-//! 7. **respond** — failover until the first byte, then passthrough ([`forward`]).
+//!    [`openai`], [`gemini`]; the skeleton they share is [`serve`]).
+//! 5. **route** — sticky binding and the scheduler's pick ([`route`]).
+//! 6. **forward** — the account's credentials, and the request its kind's adapter builds
+//!    (`switchyard_upstream::adapter`), sent ([`forward`]).
+//! 7. **respond** — passthrough, reshaped or converted answers, error replies ([`respond`]);
+//!    phases 5–7 repeat on another account until the first byte ([`failover`]).
 //! 8. **settle** — usage record, account state, metrics, slots released ([`settle`]).
+//!
+//! [`request`] is the bottom: the endpoint, request and outcome types every phase speaks of.
 
 pub mod accept;
 pub mod account_test;
@@ -18,13 +22,17 @@ pub mod admit;
 pub mod anthropic;
 pub mod auth;
 pub mod body;
-pub mod cross;
+pub mod failover;
 pub mod forward;
 pub mod gemini;
 pub mod models;
 pub mod openai;
 pub mod reply;
+pub mod request;
+pub mod respond;
+pub mod route;
 pub mod self_service;
+pub mod serve;
 pub mod settle;
 
 use axum::Router;
@@ -124,11 +132,4 @@ pub async fn method_not_allowed(
 ) -> Response {
     let message = format!("{method} is not allowed on {}", uri.path());
     reply::error(guess_dialect(&headers), 405, None, &message)
-}
-
-/// A fresh id for a relay request (returned as `x-switchyard-request-id`, kept in usage).
-pub fn new_request_id() -> String {
-    use rand::Rng;
-    let n: u128 = rand::thread_rng().r#gen();
-    format!("req_sy_{n:032x}")
 }

@@ -5,51 +5,30 @@
 use chrono::Utc;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
-use switchyard_core::account::AccountId;
-use switchyard_core::{Dialect, TokenUsage};
+use switchyard_core::TokenUsage;
+use switchyard_core::account_event::AccountEvent;
+use switchyard_store::UsageRecord;
 use switchyard_store::coord::Slot;
-use switchyard_store::{AccountState, UsageRecord};
 use switchyard_upstream::Finished;
 
 use super::admit::KeySlots;
+use super::request::{Endpoint, Outcome, new_request_id};
 use crate::metrics;
 use crate::state::AppState;
-
-/// Everything known about a request when it ends.
-pub struct Outcome {
-    pub request_id: String,
-    pub dialect: Dialect,
-    pub endpoint: &'static str,
-    pub api_key_id: i64,
-    pub user_id: i64,
-    pub account_id: Option<AccountId>,
-    pub requested_model: Option<String>,
-    pub upstream_model: Option<String>,
-    pub stream: bool,
-    pub status: u16,
-    pub error_kind: Option<String>,
-    pub attempts: u32,
-    pub session_hash: Option<String>,
-    pub started: Instant,
-    /// Time spent waiting on upstreams (failed attempts and the successful one).
-    pub upstream_time: Duration,
-    /// Size of the client's body, for a usage estimate when the upstream's usage never came.
-    pub request_bytes: usize,
-}
 
 /// Records a request refused after its key was known (policy, body, inspection) and passes
 /// the refusal on.
 pub fn refused(
     state: &Arc<AppState>,
     key: &crate::state::KeyEntry,
-    endpoint: &super::forward::Endpoint,
+    endpoint: &Endpoint,
     started: Instant,
     requested_model: Option<String>,
     resp: axum::response::Response,
 ) -> axum::response::Response {
     let outcome = Outcome {
-        request_id: super::new_request_id(),
-        dialect: endpoint.dialect,
+        request_id: new_request_id(),
+        dialect: endpoint.dialect(),
         endpoint: endpoint.name,
         api_key_id: key.key.id,
         user_id: key.key.user_id,
@@ -141,19 +120,9 @@ pub fn settle(state: &Arc<AppState>, mut outcome: Outcome, finished: Option<Fini
     };
     if let Some(id) = outcome.account_id
         && (200..300).contains(&outcome.status)
-        && let Some(a) = snap.accounts_by_id.get(&id)
-        && a.consecutive_errors > 0
         && outcome.error_kind.is_none()
     {
-        state.set_account_state(
-            id,
-            AccountState {
-                status: a.status,
-                reason: a.status_reason.clone(),
-                until: a.status_until,
-                consecutive_errors: 0,
-            },
-        );
+        state.account_event(id, AccountEvent::Succeeded);
     }
     // The admit phase's counters: tokens per minute and cost, for the key and its owner.
     let periods = super::admit::periods(state);

@@ -197,3 +197,54 @@ async fn an_exception_inside_a_bedrock_stream_ends_it_with_an_anthropic_error_ev
     assert!(r.error_kind.is_some(), "{r:?}");
     app.stop().await;
 }
+
+/// A Claude model Bedrock has no default id for (Claude Code's newest default, say) must not
+/// reach Bedrock as is — Bedrock only answers "The provided model identifier is invalid".
+#[tokio::test]
+async fn a_claude_model_bedrock_cannot_map_goes_to_another_account_or_gets_a_400_naming_the_mapping()
+ {
+    let mock = MockUpstream::start().await;
+    let app = TestApp::start(&mock).await;
+    let mut aws = AccountSpec::bedrock("aws", "bedrock-api-key-0003");
+    aws.priority = 1;
+    app.add_account(aws).await;
+    let unknown = serde_json::json!({
+        "model": "claude-opus-9-9",
+        "max_tokens": 64,
+        "messages": [{"role": "user", "content": "hi"}]
+    });
+
+    // Only Bedrock: nothing is sent, and the client is told which mapping to add.
+    let resp = app.messages(unknown.clone()).send().await.unwrap();
+    assert_eq!(resp.status(), 400);
+    let v: serde_json::Value = resp.json().await.unwrap();
+    assert_eq!(v["type"], "error");
+    assert_eq!(v["error"]["type"], "invalid_request_error");
+    let message = v["error"]["message"].as_str().unwrap();
+    assert!(message.contains("claude-opus-9-9"), "{message}");
+    assert!(message.contains("model map"), "{message}");
+    assert_eq!(mock.requests().len(), 0, "nothing reached Bedrock");
+    let r = &app.usage(1).await[0];
+    assert_eq!(r.status, 400);
+    assert_eq!(r.error_kind.as_deref(), Some("model_not_mapped"));
+    assert_eq!(
+        app.account("aws").await.status,
+        switchyard_core::AccountStatus::Active,
+        "a missing mapping is not the account's failure"
+    );
+
+    // An account that maps it serves the request; the one that cannot (tried first, by
+    // priority) is skipped unsent, so it is not an attempt.
+    let mut mapped = AccountSpec::bedrock("aws-mapped", "bedrock-api-key-0004");
+    mapped.model_map = vec![("claude-opus-9-9", "us.anthropic.claude-opus-9-9-v1")];
+    app.add_account(mapped).await;
+    let resp = app.messages(unknown).send().await.unwrap();
+    assert_eq!(resp.status(), 200);
+    assert_eq!(resp.headers()["x-switchyard-attempts"], "1");
+    assert_eq!(mock.requests().len(), 1);
+    assert_eq!(
+        mock.last_request().unwrap().bedrock_model_id().as_deref(),
+        Some("us.anthropic.claude-opus-9-9-v1")
+    );
+    app.stop().await;
+}

@@ -578,3 +578,35 @@ async fn a_responses_client_is_served_by_a_claude_account() {
     assert_eq!(r.dialect, "openai-responses");
     assert_eq!(r.usage.output_tokens, 40);
 }
+
+/// A whole answer that cannot be converted is an error status in the client's dialect, not a
+/// 200 whose body is an error; its usage is still recorded from what the upstream reported.
+#[tokio::test]
+async fn a_whole_answer_that_cannot_be_converted_is_a_502_not_a_200() {
+    let (mock, app) = chat_to_claude().await;
+    let answer = serde_json::json!({
+        "id": "msg_02", "type": "message", "role": "assistant", "model": "claude-sonnet-4-5",
+        "stop_reason": "end_turn",
+        "usage": {"input_tokens": 50, "output_tokens": 12}
+    });
+    mock.push(Fault::status(200, answer.to_string()));
+    let resp = app
+        .post("/v1/chat/completions", chat_body(false))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 502);
+    let v: serde_json::Value = resp.json().await.unwrap();
+    assert_eq!(v["error"]["type"], "server_error", "{v}");
+    assert!(
+        v["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("could not be converted"),
+        "{v}"
+    );
+    let r = &app.usage(1).await[0];
+    assert_eq!(r.status, 502);
+    assert_eq!(r.error_kind.as_deref(), Some("answer_not_convertible"));
+    assert_eq!(r.usage.output_tokens, 12, "the upstream billed it");
+}

@@ -480,13 +480,10 @@ async fn bound_keys_route_only_to_their_account_or_group() {
 
     // Every group account unusable: refused, unless the key may fall back to the pool.
     for id in [a.id, c.id] {
-        app.state.set_account_state(
+        app.state.account_event(
             id,
-            switchyard_store::AccountState {
-                status: switchyard_core::AccountStatus::Disabled,
-                reason: Some("test".into()),
-                until: None,
-                consecutive_errors: 0,
+            switchyard_core::account_event::AccountEvent::Failed {
+                reason: "test".into(),
             },
         );
     }
@@ -496,8 +493,7 @@ async fn bound_keys_route_only_to_their_account_or_group() {
     // snapshot from the store, so wait for them first.
     for name in ["a", "c"] {
         let stored = eventually(Duration::from_secs(5), || async {
-            (app.account(name).await.status == switchyard_core::AccountStatus::Disabled)
-                .then_some(())
+            (app.account(name).await.status == switchyard_core::AccountStatus::Error).then_some(())
         })
         .await;
         assert!(stored.is_some(), "{name}'s state stored");
