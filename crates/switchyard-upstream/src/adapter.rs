@@ -64,13 +64,33 @@ pub const fn native_kinds(api: Api) -> &'static [AccountKind] {
 }
 
 /// The kinds that serve `api` through conversion, each spoken to in [`converted_api`] of its
-/// kind (subject to the `cross_dialect` setting and the relay's model rules).
+/// kind (subject to the `cross_dialect` setting and the relay's model rules). Compaction and
+/// Code Assist are served natively only: they have no counterpart elsewhere.
 pub const fn converted_kinds(api: Api) -> &'static [AccountKind] {
     use AccountKind::*;
     match api {
-        Api::Messages => &[Openai],
-        Api::ChatCompletions | Api::Responses => &[ClaudeOfficial, Claude],
-        Api::CountTokens | Api::ResponsesCompact | Api::Gemini | Api::CodeAssist => &[],
+        Api::Messages => &[Openai, Azure, OpenaiResponses, GeminiApi, Gemini],
+        Api::ChatCompletions => &[
+            ClaudeOfficial,
+            Claude,
+            Bedrock,
+            OpenaiResponses,
+            GeminiApi,
+            Gemini,
+        ],
+        Api::Responses => &[ClaudeOfficial, Claude, Bedrock, GeminiApi, Gemini],
+        Api::Gemini => &[
+            ClaudeOfficial,
+            Claude,
+            Bedrock,
+            Openai,
+            Azure,
+            OpenaiResponses,
+        ],
+        // Counted by the upstream's own counter (Gemini countTokens, Responses input_tokens);
+        // an OpenAI Chat account has none and refuses with a 400 saying so.
+        Api::CountTokens => &[Openai, Azure, OpenaiResponses, GeminiApi, Gemini],
+        Api::ResponsesCompact | Api::CodeAssist => &[],
     }
 }
 
@@ -91,6 +111,14 @@ pub enum Hop {
     Native,
     /// Converted to and from this API.
     Converted(Api),
+}
+
+/// The API the upstream is spoken to in when `kind` serves `api`.
+pub fn upstream_api(api: Api, kind: AccountKind) -> Option<Api> {
+    match hop(api, kind)? {
+        Hop::Native => Some(api),
+        Hop::Converted(target) => Some(target),
+    }
 }
 
 pub fn hop(api: Api, kind: AccountKind) -> Option<Hop> {

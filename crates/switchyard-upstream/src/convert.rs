@@ -11,13 +11,15 @@ use switchyard_core::Dialect;
 use switchyard_core::account::Account;
 use switchyard_protocol::StreamTransform;
 use switchyard_protocol::convert::{
-    RequestOptions, ResponseOptions, StreamConverter, StreamOptions, convert_error,
-    convert_request, convert_response,
+    ConvertError, RequestOptions, ResponseOptions, StreamConverter, StreamOptions,
+    convert_count_tokens, convert_count_tokens_response, convert_error, convert_request,
+    convert_response,
 };
 use switchyard_protocol::{GeminiAction, GeminiSurface};
 
 use crate::adapter::{self, AdapterError, Api, ClientRequest, GeminiCall, Grant, Prepared};
 use crate::client::UpstreamHosts;
+use crate::openai::{self, OpenaiApi};
 
 /// How a converted exchange is carried back to the client.
 #[derive(Debug, Clone)]
@@ -29,6 +31,8 @@ pub struct Conversion {
     /// Chat clients: whether they asked for the usage chunk.
     pub chat_include_usage: bool,
     pub freeform_tools: Vec<String>,
+    /// A token count: the answer is the upstream counter's.
+    pub count_tokens: bool,
 }
 
 /// Converts `req` for `account`, spoken to in `target`.
@@ -41,21 +45,39 @@ pub(crate) fn prepare(
     grant: &Grant,
 ) -> Result<Prepared, AdapterError> {
     let client = req.api.dialect();
+    if client == Dialect::Gemini
+        && req.stream
+        && !switchyard_protocol::gemini::wants_sse(req.query.as_deref())
+    {
+        // A converted stream is written as SSE; the streamed JSON array is Gemini's own.
+        let message = "a streamed request without `alt=sse` is served only by Gemini accounts; add `alt=sse` to the query";
+        return Err(AdapterError::Refuse {
+            status: 400,
+            body: switchyard_protocol::error_body(client, 400, message),
+            message: message.into(),
+        });
+    }
     let options = RequestOptions {
         lossy: false,
         model: Some(upstream_model.to_string()),
-        stream: None,
+        // A Gemini client says it streams in the URL, not the body.
+        stream: (client == Dialect::Gemini).then_some(req.stream),
     };
-    let converted =
-        convert_request(client, target.dialect(), &req.body, &options).map_err(|e| {
-            tracing::info!(field = e.field(), error = %e, "request cannot be converted");
-            AdapterError::Refuse {
-                status: e.status(),
-                body: e.body(client),
-                message: e.to_string(),
-            }
-        })?;
-    let stream = converted.stream;
+    let counts = req.api == Api::CountTokens;
+    let converted = if counts {
+        convert_count_tokens(client, target.dialect(), &req.body, &options)
+    } else {
+        convert_request(client, target.dialect(), &req.body, &options)
+    }
+    .map_err(|e| {
+        tracing::info!(field = e.field(), error = %e, "request cannot be converted");
+        AdapterError::Refuse {
+            status: e.status(),
+            body: e.body(client),
+            message: e.to_string(),
+        }
+    })?;
+    let stream = converted.stream && !counts;
     let target_req = ClientRequest {
         api: target,
         method: Method::POST,
@@ -69,22 +91,36 @@ pub(crate) fn prepare(
         include_usage: true,
         gemini: (target == Api::Gemini).then_some(GeminiCall {
             surface: GeminiSurface::Public,
-            action: if stream {
-                GeminiAction::StreamGenerateContent
-            } else {
-                GeminiAction::GenerateContent
+            action: match (counts, stream) {
+                (true, _) => GeminiAction::CountTokens,
+                (false, true) => GeminiAction::StreamGenerateContent,
+                (false, false) => GeminiAction::GenerateContent,
             },
             has_model: true,
         }),
         request_id: req.request_id.clone(),
     };
-    let mut prepared = adapter::native(&target_req, account, upstream_model, hosts, grant)?;
+    let mut prepared = if counts && target == Api::Responses {
+        // The Responses API counts at its own path.
+        let bearer = grant.bearer.as_ref();
+        openai::prepare(
+            account,
+            hosts,
+            OpenaiApi::InputTokens,
+            &target_req,
+            upstream_model,
+            bearer,
+        )?
+    } else {
+        adapter::native(&target_req, account, upstream_model, hosts, grant)?
+    };
     prepared.answer.convert = Some(Conversion {
         client,
         upstream: target.dialect(),
         model: req.model.clone(),
         chat_include_usage: req.include_usage,
         freeform_tools: converted.freeform_tools,
+        count_tokens: counts,
     });
     Ok(prepared)
 }
@@ -116,25 +152,31 @@ impl Conversion {
     /// A whole (non-streaming) answer in the client's dialect. It is converted before the
     /// client sees a byte, so a failure is still an error status, not a broken 200.
     pub fn whole(&self, body: &[u8]) -> Result<Vec<u8>, Unconvertible> {
+        if self.count_tokens {
+            return convert_count_tokens_response(self.upstream, self.client, body)
+                .map(|(_, out)| out)
+                .map_err(|e| self.unconvertible(&e));
+        }
         let options = ResponseOptions {
             created: Self::created(),
             model: Some(self.model.clone()),
             freeform_tools: self.freeform_tools.clone(),
             gemini_code_assist: false,
         };
-        match convert_response(self.upstream, self.client, body, &options) {
-            Ok(r) => Ok(r.body),
-            Err(e) => {
-                tracing::warn!(error = %e, "upstream answer could not be converted");
-                Err(Unconvertible {
-                    status: 502,
-                    body: switchyard_protocol::error_body(
-                        self.client,
-                        502,
-                        &format!("the upstream's answer could not be converted: {e}"),
-                    ),
-                })
-            }
+        convert_response(self.upstream, self.client, body, &options)
+            .map(|r| r.body)
+            .map_err(|e| self.unconvertible(&e))
+    }
+
+    fn unconvertible(&self, e: &ConvertError) -> Unconvertible {
+        tracing::warn!(error = %e, "upstream answer could not be converted");
+        Unconvertible {
+            status: 502,
+            body: switchyard_protocol::error_body(
+                self.client,
+                502,
+                &format!("the upstream's answer could not be converted: {e}"),
+            ),
         }
     }
 

@@ -28,6 +28,9 @@ pub enum OpenaiApi {
         compact: bool,
     },
     ChatCompletions,
+    /// `/responses/input_tokens`: the Responses API's token counter (for a converted
+    /// count_tokens request).
+    InputTokens,
 }
 
 pub fn chatgpt_oauth_client(hosts: &UpstreamHosts) -> OAuthClient {
@@ -116,6 +119,7 @@ pub(crate) fn prepare(
         OpenaiApi::Responses { compact: false } => "/responses",
         OpenaiApi::Responses { compact: true } => "/responses/compact",
         OpenaiApi::ChatCompletions => "/chat/completions",
+        OpenaiApi::InputTokens => "/responses/input_tokens",
     };
     let with_query = |url: String| match query {
         Some(q) if !q.is_empty() => format!("{url}?{q}"),
@@ -181,7 +185,7 @@ pub(crate) fn prepare(
                         "{base}/openai/deployments/{deployment}/chat/completions?api-version={version}"
                     )
                 }
-                OpenaiApi::Responses { .. } => {
+                OpenaiApi::Responses { .. } | OpenaiApi::InputTokens => {
                     let version = extra("api_version").unwrap_or(AZURE_RESPONSES_API_VERSION);
                     format!("{base}/openai{path}?api-version={version}")
                 }

@@ -249,6 +249,9 @@ where
     on_finish: Option<OnFinish>,
     /// The named change between upstream and client, if any, and where the tap reads.
     transform: Option<(Box<dyn StreamTransform>, TapSide)>,
+    /// A second change after the first and after the tap (a converted answer whose upstream
+    /// also needs reshaping: the tap reads between the two).
+    then: Option<Box<dyn StreamTransform>>,
     /// Resolves when the server shuts down: the stream then ends with the error signal.
     stop: Option<Pin<Box<dyn Future<Output = ()> + Send>>>,
     /// The stream must end (shutdown, an over-long event) but the client is in the middle of
@@ -279,6 +282,7 @@ where
             end: StreamEnd::new(framing),
             on_finish: Some(Box::new(on_finish)),
             transform: None,
+            then: None,
             stop: None,
             stopping: None,
             first_byte_at: None,
@@ -301,6 +305,13 @@ where
         self
     }
 
+    /// Sends the client what `transform` makes of the bytes after the first transform and the
+    /// tap (with no first transform, the tap reads the upstream's bytes).
+    pub fn and_then(mut self, transform: Box<dyn StreamTransform>) -> Self {
+        self.then = Some(transform);
+        self
+    }
+
     /// Ends the stream (with the client's error signal) when `stop` resolves.
     pub fn stop_on(mut self, stop: impl Future<Output = ()> + Send + 'static) -> Self {
         self.stop = Some(Box::pin(stop));
@@ -319,6 +330,18 @@ where
 
     /// Passes upstream bytes through the transform and the tap; returns what the client gets.
     fn forward(&mut self, data: Bytes) -> Bytes {
+        let out = self.first(data);
+        match &mut self.then {
+            None => out,
+            Some(then) => {
+                let mut kept = Vec::with_capacity(out.len());
+                then.push(&out, &mut kept);
+                Bytes::from(kept)
+            }
+        }
+    }
+
+    fn first(&mut self, data: Bytes) -> Bytes {
         match &mut self.transform {
             None => {
                 self.tap.feed(&data);
@@ -450,6 +473,12 @@ where
                         if *side == TapSide::After && !rest.is_empty() {
                             this.tap.feed(&Bytes::copy_from_slice(&rest));
                         }
+                    }
+                    if let Some(then) = this.then.as_mut() {
+                        let mut out = Vec::new();
+                        then.push(&rest, &mut out);
+                        then.finish(&mut out);
+                        rest = out;
                     }
                     if this.stopping == Some(Break::OverLong) {
                         break Break::OverLong;

@@ -248,23 +248,16 @@ async fn attempts(
                         key_slot: key_slot.take(),
                         account_slot: Some(picked.slot),
                     };
-                    let resp = if answer.collect_stream {
-                        respond::collect(
-                            state,
-                            upstream.response,
-                            outcome,
-                            sent_at,
-                            limits.idle,
-                            limits.ttl,
-                            held,
-                        )
-                        .await
+                    let collect_stream = answer.collect_stream;
+                    let opts = BodyOptions {
+                        idle: limits.idle,
+                        ttl: limits.ttl,
+                        answer,
+                    };
+                    let resp = if collect_stream {
+                        respond::collect(state, upstream.response, outcome, sent_at, opts, held)
+                            .await
                     } else {
-                        let opts = BodyOptions {
-                            idle: limits.idle,
-                            ttl: limits.ttl,
-                            answer,
-                        };
                         respond::passthrough(
                             state, endpoint, upstream, outcome, sent_at, opts, held,
                         )

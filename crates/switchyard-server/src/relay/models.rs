@@ -12,7 +12,9 @@ use switchyard_core::Dialect;
 use switchyard_core::account::{AccountKind, model_listed};
 
 use super::auth;
+use super::route::CrossDialect;
 use crate::state::AppState;
+use switchyard_upstream::adapter::{self, Api};
 
 pub async fn list(State(state): State<Arc<AppState>>, req: Request) -> Response {
     let headers = req.headers();
@@ -38,8 +40,25 @@ pub async fn list(State(state): State<Arc<AppState>>, req: Request) -> Response 
         return resp;
     }
     let snap = state.snapshot.load();
+    // The accounts that can serve this dialect's clients: natively, and through conversion
+    // unless `cross_dialect` is off. OpenAI clients speak Chat Completions or Responses.
+    let apis: &[Api] = match dialect {
+        Dialect::Anthropic => &[Api::Messages],
+        Dialect::Gemini => &[Api::Gemini],
+        Dialect::OpenaiChat | Dialect::OpenaiResponses => &[Api::ChatCompletions, Api::Responses],
+    };
+    let cross = CrossDialect::from_settings(&snap.settings) != CrossDialect::Off;
+    let serves = |kind: AccountKind| {
+        apis.iter().any(|api| {
+            adapter::native_kinds(*api).contains(&kind)
+                || (cross && adapter::converted_kinds(*api).contains(&kind))
+        })
+    };
     let mut models = BTreeSet::new();
     for account in snap.accounts.iter() {
+        if !serves(account.kind) {
+            continue;
+        }
         if matches!(
             account.status,
             switchyard_core::AccountStatus::Disabled | switchyard_core::AccountStatus::Error

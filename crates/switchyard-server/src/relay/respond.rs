@@ -171,10 +171,9 @@ pub fn passthrough(
     // in the client's dialect (its usage still recorded from the upstream's bytes), never a
     // 200 whose body is an error.
     let converted_whole = match (&conversion, &upstream.whole) {
-        (Some(c), Some(bytes)) => Some(c.whole(bytes)),
+        (Some(c), Some(bytes)) => Some(c.whole(&unwrapped(reshape, bytes))),
         _ => None,
     };
-    let streamed_whole = upstream.whole.is_none();
     let (status, upstream_headers, upstream_body) = upstream.into_parts();
     let mut status = StatusCode::from_u16(status).unwrap_or(StatusCode::OK);
     let content_type = upstream_headers
@@ -183,12 +182,16 @@ pub fn passthrough(
         .unwrap_or("");
     let bedrock_stream = reshape == Reshape::Bedrock
         && content_type.starts_with(switchyard_upstream::bedrock::EVENTSTREAM_CONTENT_TYPE);
-    // Whether the client receives SSE (which decides its end-of-stream signal).
+    // Whether the client receives SSE (which decides its end-of-stream signal). A converted
+    // stream is always SSE in the client's dialect.
     let is_sse = match reshape {
+        _ if conversion.is_some() => outcome.stream,
         Reshape::Gemini { client_sse, .. } => client_sse,
         _ => content_type.starts_with("text/event-stream") || bedrock_stream,
     };
     let framing = match reshape {
+        _ if conversion.is_some() && is_sse => ClientFraming::Sse(endpoint.dialect()),
+        _ if conversion.is_some() => ClientFraming::Plain,
         Reshape::Gemini { .. } if is_sse => ClientFraming::Sse(Dialect::Gemini),
         Reshape::Gemini { .. } if outcome.stream => ClientFraming::GeminiArray,
         _ if is_sse => ClientFraming::Sse(endpoint.dialect()),
@@ -202,32 +205,28 @@ pub fn passthrough(
     } else {
         response_forwardable(&upstream_headers)
     };
-    if let Reshape::Gemini { shape, .. } = reshape
-        && shape != ResponseShape::Passthrough
-    {
-        // The body is re-framed: its length, encoding and type are the client's, not the
+    let reframed = conversion.is_some()
+        || matches!(reshape, Reshape::Gemini { shape, .. } if shape != ResponseShape::Passthrough);
+    if reframed {
+        // The body is rewritten: its length, encoding and type are the client's, not the
         // upstream's.
         headers.remove(header::CONTENT_LENGTH);
         headers.remove(header::CONTENT_ENCODING);
         headers.insert(
             header::CONTENT_TYPE,
-            HeaderValue::from_static(if is_sse {
-                "text/event-stream"
-            } else {
-                "application/json; charset=UTF-8"
+            HeaderValue::from_static(match (is_sse, endpoint.dialect()) {
+                (true, _) => "text/event-stream",
+                (false, Dialect::Gemini) => "application/json; charset=UTF-8",
+                (false, _) => "application/json",
             }),
         );
-    }
-    if conversion.is_some() {
-        // The body is rewritten: its length and encoding are no longer the upstream's.
-        headers.remove(header::CONTENT_LENGTH);
-        headers.remove(header::CONTENT_ENCODING);
     }
     if is_sse {
         headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-cache"));
         headers.insert("x-accel-buffering", HeaderValue::from_static("no"));
     }
-    // The tap reads the upstream's bytes, so it follows the upstream's framing.
+    // The tap reads the upstream's bytes (Bedrock's once they are Anthropic SSE), so it
+    // follows the upstream's framing, and usage is what the upstream reported.
     let tap = match reshape {
         Reshape::Gemini { framing, .. } => match framing {
             UpstreamFraming::Sse => TapMode::sse(Dialect::Gemini),
@@ -241,7 +240,6 @@ pub fn passthrough(
     let mut stopping = state.shutdown.subscribe();
     let state = state.clone();
     let remember_response = endpoint.dialect() == Dialect::OpenaiResponses;
-    // The tap reads the upstream's bytes: usage is what the upstream reported.
     let convert: Option<Box<dyn StreamTransform>> = match (&conversion, converted_whole) {
         (None, _) => None,
         (Some(c), None) if is_sse => Some(c.stream()),
@@ -253,12 +251,12 @@ pub fn passthrough(
             Some(Box::new(Replace(Some(e.body.into_bytes()))))
         }
         (Some(_), None) => {
-            // Longer than a whole body is read: it cannot be converted at once.
-            debug_assert!(streamed_whole);
+            // A non-streaming client, and an answer not read whole (it streamed, or is longer
+            // than a whole body is read): it cannot be converted at once.
             status = StatusCode::BAD_GATEWAY;
             outcome.status = 502;
             outcome.error_kind = Some("answer_not_convertible".into());
-            let message = "the upstream's answer is too long to convert";
+            let message = "the upstream's answer could not be converted: it streamed or is too long to read whole";
             let body = switchyard_protocol::error_body(endpoint.dialect(), 502, message);
             Some(Box::new(Replace(Some(body.into_bytes()))))
         }
@@ -273,24 +271,23 @@ pub fn passthrough(
         }
         settle(&state, outcome, Some(finished), held);
     });
-    if let Some(transform) = convert {
-        body = body.with_transform(transform, TapSide::Before);
-    } else if strip_chat_usage && is_sse {
-        body = body.strip_chat_usage();
-    }
-    if let Reshape::Gemini { shape, .. } = reshape
-        && let Some(transform) = shape.transform()
-    {
-        // The Gemini tap understands the wrapped Code Assist shape: it reads the upstream's.
-        body = body.with_transform(transform, TapSide::Before);
-    }
-    if bedrock_stream {
-        // The tap reads the Anthropic SSE the transform produces, not the binary frames.
-        body = body.with_transform(
+    // The upstream's own reshaping first (the tap reads its input or, for Bedrock, its
+    // output), then the conversion to the client's dialect.
+    let reshaping: Option<(Box<dyn StreamTransform>, TapSide)> = match reshape {
+        Reshape::Gemini { shape, .. } => shape.transform().map(|t| (t, TapSide::Before)),
+        Reshape::Bedrock if bedrock_stream => Some((
             Box::new(switchyard_protocol::BedrockToAnthropic::new()),
             TapSide::After,
-        );
-    }
+        )),
+        _ => None,
+    };
+    body = match (reshaping, convert) {
+        (Some((first, side)), Some(then)) => body.with_transform(first, side).and_then(then),
+        (Some((first, side)), None) => body.with_transform(first, side),
+        (None, Some(then)) => body.with_transform(then, TapSide::Before),
+        (None, None) if strip_chat_usage && is_sse => body.strip_chat_usage(),
+        (None, None) => body,
+    };
     body = body.stop_on(async move {
         let _ = stopping.wait_for(|stop| *stop).await;
     });
@@ -307,11 +304,13 @@ pub async fn collect(
     resp: reqwest::Response,
     mut outcome: Outcome,
     sent_at: Instant,
-    idle: Duration,
-    ttl: Duration,
+    opts: BodyOptions,
     held: Held,
 ) -> Response<Body> {
     const CAP: usize = 64 * 1024 * 1024;
+    let BodyOptions { idle, ttl, answer } = opts;
+    let conversion = answer.convert.as_ref();
+    let client = conversion.map_or(Dialect::OpenaiResponses, |c| c.client);
     let mut tap = switchyard_protocol::StreamTap::new(Dialect::OpenaiResponses);
     let mut decoder = switchyard_protocol::SseDecoder::new();
     let mut last: Option<serde_json::Value> = None;
@@ -372,12 +371,18 @@ pub async fn collect(
         == Some("response.failed");
     let reply = match last.and_then(|mut v| v.get_mut("response").map(serde_json::Value::take)) {
         Some(response) if !failed => {
-            let mut out = Response::new(Body::from(response.to_string()));
-            out.headers_mut().insert(
-                header::CONTENT_TYPE,
-                HeaderValue::from_static("application/json"),
-            );
-            out
+            let body = response.to_string();
+            match conversion.map(|c| c.whole(body.as_bytes())) {
+                None => json_response(200, body),
+                Some(Ok(converted)) => {
+                    json_response(200, String::from_utf8_lossy(&converted).into_owned())
+                }
+                Some(Err(e)) => {
+                    outcome.status = e.status;
+                    outcome.error_kind = Some("answer_not_convertible".into());
+                    json_response(e.status, e.body)
+                }
+            }
         }
         Some(response) => {
             outcome.status = 502;
@@ -386,17 +391,12 @@ pub async fn collect(
                 .and_then(|m| m.as_str())
                 .unwrap_or("upstream response failed")
                 .to_string();
-            reply::error(
-                Dialect::OpenaiResponses,
-                502,
-                Some("server_error"),
-                &message,
-            )
+            reply::error(client, 502, Some("server_error"), &message)
         }
         None => {
             outcome.status = 502;
             reply::error(
-                Dialect::OpenaiResponses,
+                client,
                 502,
                 Some("server_error"),
                 "upstream stream ended without a final response",
@@ -495,4 +495,23 @@ pub fn json_response(status: u16, body: String) -> Response<Body> {
         HeaderValue::from_static("application/json"),
     );
     resp
+}
+
+/// A whole Code Assist answer unwrapped to the public Gemini shape (what conversion reads);
+/// any other body as it is.
+fn unwrapped(reshape: Reshape, body: &Bytes) -> std::borrow::Cow<'_, [u8]> {
+    match reshape {
+        Reshape::Gemini {
+            shape: ResponseShape::UnwrapBody,
+            ..
+        } => {
+            let mut out = Vec::new();
+            if let Some(mut t) = ResponseShape::UnwrapBody.transform() {
+                t.push(body, &mut out);
+                t.finish(&mut out);
+            }
+            std::borrow::Cow::Owned(out)
+        }
+        _ => std::borrow::Cow::Borrowed(&body[..]),
+    }
 }

@@ -610,3 +610,309 @@ async fn a_whole_answer_that_cannot_be_converted_is_a_502_not_a_200() {
     assert_eq!(r.error_kind.as_deref(), Some("answer_not_convertible"));
     assert_eq!(r.usage.output_tokens, 12, "the upstream billed it");
 }
+
+/// The `data:` payloads of an SSE body, parsed (the Chat `[DONE]` left out).
+fn sse_json(body: &str) -> Vec<serde_json::Value> {
+    body.lines()
+        .filter_map(|l| l.strip_prefix("data: "))
+        .filter(|d| *d != "[DONE]")
+        .map(|d| serde_json::from_str(d).unwrap())
+        .collect()
+}
+
+#[tokio::test]
+async fn an_openai_sdk_chat_stream_is_served_by_a_gemini_api_account() {
+    let mock = MockUpstream::start().await;
+    mock.set_usage(usage());
+    let app = TestApp::start(&mock).await;
+    app.add_account(AccountSpec::gemini_api("gem", "AIza-gemini-key"))
+        .await;
+    let mut body = chat_body(true);
+    body["model"] = "gemini-2.5-pro".into();
+    body["stream_options"] = serde_json::json!({"include_usage": true});
+    let resp = app.post("/v1/chat/completions", body).send().await.unwrap();
+    assert_eq!(resp.status(), 200);
+    assert!(
+        resp.headers()["content-type"]
+            .to_str()
+            .unwrap()
+            .starts_with("text/event-stream")
+    );
+    let text = resp.text().await.unwrap();
+    assert!(text.trim_end().ends_with("data: [DONE]"), "{text}");
+    assert!(!chat_stream_text(&text).is_empty(), "{text}");
+    let chunks = sse_json(&text);
+    assert!(
+        chunks
+            .iter()
+            .all(|c| c["object"] == "chat.completion.chunk")
+    );
+    assert!(chunks.iter().all(|c| c["model"] == "gemini-2.5-pro"));
+    let usage_chunk = chunks.iter().find(|c| !c["usage"].is_null()).unwrap();
+    assert_eq!(usage_chunk["usage"]["completion_tokens"], 40);
+
+    let sent = mock.last_request().unwrap();
+    assert_eq!(
+        sent.path_only(),
+        "/v1beta/models/gemini-2.5-pro:streamGenerateContent"
+    );
+    assert!(sent.path.contains("alt=sse"), "{}", sent.path);
+    assert_eq!(sent.header("x-goog-api-key"), Some("AIza-gemini-key"));
+    let up = sent.json().unwrap();
+    assert!(up["contents"].is_array() && up.get("messages").is_none());
+    assert_eq!(
+        up["tools"][0]["functionDeclarations"][0]["name"],
+        "get_weather"
+    );
+
+    let r = &app.usage(1).await[0];
+    assert_eq!((r.status, r.dialect.as_str()), (200, "openai-chat"));
+    assert_eq!(r.usage.output_tokens, 40, "billed from Gemini's own usage");
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn claude_code_is_served_by_a_responses_account() {
+    let mock = MockUpstream::start().await;
+    mock.set_usage(usage());
+    let app = TestApp::start(&mock).await;
+    app.add_account(AccountSpec::codex("resp", "sk-proj-responses"))
+        .await;
+    let resp = app.messages(claude_code_body()).send().await.unwrap();
+    assert_eq!(resp.status(), 200);
+    let text = resp.text().await.unwrap();
+    assert!(text.starts_with("event: message_start"), "{text}");
+    assert!(text.contains("\"type\":\"text_delta\""), "{text}");
+    assert!(
+        text.trim_end()
+            .ends_with("data: {\"type\":\"message_stop\"}"),
+        "{text}"
+    );
+    let sent = mock.last_request().unwrap();
+    assert_eq!(sent.path_only(), "/v1/responses");
+    assert_eq!(
+        sent.header("authorization"),
+        Some("Bearer sk-proj-responses")
+    );
+    let up = sent.json().unwrap();
+    assert_eq!(up["model"], "gpt-5");
+    assert!(up["input"].is_array(), "{up}");
+    assert_eq!(up["tools"][0]["name"], "Bash");
+    let r = &app.usage(1).await[0];
+    assert_eq!((r.status, r.dialect.as_str()), (200, "anthropic"));
+    assert_eq!(r.usage.output_tokens, 40);
+    assert!(r.cost_usd.is_some(), "priced from the upstream's usage");
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn a_google_genai_client_is_served_by_a_claude_account() {
+    let (mock, app) = chat_to_claude().await;
+    let gemini_body = serde_json::json!({
+        "systemInstruction": {"parts": [{"text": "be brief"}]},
+        "contents": [{"role": "user", "parts": [{"text": "hello"}]}],
+        "generationConfig": {"maxOutputTokens": 256}
+    });
+
+    // Streamed, as the SDK asks (`alt=sse`).
+    let resp = app
+        .post(
+            "/v1beta/models/claude-sonnet-4-5:streamGenerateContent?alt=sse",
+            gemini_body.clone(),
+        )
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 200);
+    let text = resp.text().await.unwrap();
+    let chunks = sse_json(&text);
+    assert!(!chunks.is_empty(), "{text}");
+    let said: String = chunks
+        .iter()
+        .filter_map(|c| c.pointer("/candidates/0/content/parts/0/text"))
+        .filter_map(|t| t.as_str())
+        .collect();
+    assert!(!said.is_empty(), "{text}");
+    let last = chunks.last().unwrap();
+    assert_eq!(last["usageMetadata"]["candidatesTokenCount"], 40, "{last}");
+    let sent = mock.last_request().unwrap();
+    assert_eq!(sent.path_only(), "/v1/messages");
+    let up = sent.json().unwrap();
+    assert_eq!(up["model"], "claude-sonnet-4-5");
+    assert_eq!(up["stream"], true);
+    assert_eq!(up["max_tokens"], 256);
+
+    // Whole.
+    let resp = app
+        .post(
+            "/v1beta/models/claude-sonnet-4-5:generateContent",
+            gemini_body.clone(),
+        )
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 200);
+    let v: serde_json::Value = resp.json().await.unwrap();
+    assert_eq!(v["candidates"][0]["content"]["role"], "model", "{v}");
+    assert_eq!(v["usageMetadata"]["candidatesTokenCount"], 40);
+
+    // A streamed array (no `alt=sse`) is Gemini's own framing: refused, clearly.
+    let resp = app
+        .post(
+            "/v1beta/models/claude-sonnet-4-5:streamGenerateContent",
+            gemini_body,
+        )
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 400);
+    let v: serde_json::Value = resp.json().await.unwrap();
+    assert!(
+        v["error"]["message"].as_str().unwrap().contains("alt=sse"),
+        "{v}"
+    );
+    let records = app.usage(3).await;
+    assert_eq!(records[0].usage.output_tokens, 40);
+    assert_eq!(records[0].dialect, "gemini");
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn a_chat_stream_is_served_by_a_bedrock_account_and_billed_from_bedrock() {
+    let mock = MockUpstream::start().await;
+    mock.set_usage(usage());
+    let app = TestApp::start(&mock).await;
+    app.add_account(AccountSpec::bedrock("aws", "bedrock-api-key-x"))
+        .await;
+    let resp = app
+        .post("/v1/chat/completions", chat_body(true))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 200);
+    let text = resp.text().await.unwrap();
+    assert!(text.trim_end().ends_with("data: [DONE]"), "{text}");
+    assert!(!chat_stream_text(&text).is_empty(), "{text}");
+    // The client did not ask for the usage chunk: none is shown, but usage is recorded.
+    assert!(
+        sse_json(&text).iter().all(|c| c["usage"].is_null()),
+        "{text}"
+    );
+    let sent = mock.last_request().unwrap();
+    assert!(
+        sent.path_only().ends_with("/invoke-with-response-stream"),
+        "{}",
+        sent.path_only()
+    );
+    let r = &app.usage(1).await[0];
+    assert_eq!(r.status, 200);
+    assert_eq!(
+        (
+            r.usage.input_tokens,
+            r.usage.output_tokens,
+            r.usage.cache_read_tokens
+        ),
+        (120, 40, 30),
+        "read from Bedrock's Anthropic events, between the two transforms"
+    );
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn the_model_list_shows_converted_models_unless_cross_dialect_is_off() {
+    let mock = MockUpstream::start().await;
+    let app = TestApp::start(&mock).await;
+    let mut spec = AccountSpec::openai("compat", "sk-compat", format!("{}/v1", mock.url()));
+    spec.models = vec!["gpt-5".into()];
+    app.add_account(spec).await;
+    let list = || async {
+        let v: serde_json::Value = app
+            .http
+            .get(format!("{}/v1/models", app.url))
+            .header("x-api-key", &app.key)
+            .header("anthropic-version", "2023-06-01")
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        v["data"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|m| m["id"].as_str().unwrap().to_string())
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(list().await, ["gpt-5"], "Claude Code can reach gpt-5");
+    app.setting("cross_dialect", "off").await;
+    assert!(list().await.is_empty(), "not without conversion");
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn count_tokens_is_answered_by_a_gemini_counter_and_refused_clearly_by_a_chat_account() {
+    let mock = MockUpstream::start().await;
+    mock.set_usage(usage());
+    let app = TestApp::start(&mock).await;
+    app.add_account(AccountSpec::gemini_api("gem", "AIza-count"))
+        .await;
+    let count = serde_json::json!({
+        "model": "gemini-2.5-pro",
+        "system": [{"type": "text", "text": "You are Claude Code."}],
+        "messages": [{"role": "user", "content": "how long is this?"}]
+    });
+    let resp = app
+        .http
+        .post(format!("{}/v1/messages/count_tokens", app.url))
+        .header("x-api-key", &app.key)
+        .header("anthropic-version", "2023-06-01")
+        .json(&count)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 200);
+    let v: serde_json::Value = resp.json().await.unwrap();
+    let n = v["input_tokens"].as_u64().expect("an Anthropic count");
+    assert!(n > 0, "{v}");
+    let sent = mock.last_request().unwrap();
+    assert_eq!(
+        sent.path_only(),
+        "/v1beta/models/gemini-2.5-pro:countTokens"
+    );
+    assert!(sent.json().unwrap()["generateContentRequest"].is_object());
+
+    // An OpenAI Chat account has no counter: a 400 saying so, never a retryable status.
+    let app2 = TestApp::start(&mock).await;
+    app2.add_account(AccountSpec::openai(
+        "compat",
+        "sk-compat",
+        format!("{}/v1", mock.url()),
+    ))
+    .await;
+    let before = mock.requests().len();
+    let mut gpt = count;
+    gpt["model"] = "gpt-5".into();
+    let resp = app2
+        .http
+        .post(format!("{}/v1/messages/count_tokens", app2.url))
+        .header("x-api-key", &app2.key)
+        .header("anthropic-version", "2023-06-01")
+        .json(&gpt)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 400);
+    let v: serde_json::Value = resp.json().await.unwrap();
+    assert_eq!(v["error"]["type"], "invalid_request_error");
+    assert!(
+        v["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("no token counter"),
+        "{v}"
+    );
+    assert_eq!(mock.requests().len(), before, "nothing sent");
+    app.stop().await;
+    app2.stop().await;
+}
