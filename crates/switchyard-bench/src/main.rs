@@ -156,6 +156,26 @@ fn anthropic_targets(mock: &str, relay: &Relay, stream: bool) -> anyhow::Result<
     })
 }
 
+/// A Chat Completions stream for a Claude model through Switchyard (converted to Messages for
+/// the Claude account, the answer converted back), against the same Messages stream direct:
+/// the added time is the relay's and the conversion's.
+fn converted_targets(mock: &str, relay: &Relay) -> anyhow::Result<Targets> {
+    let direct = anthropic_targets(mock, relay, true)?.direct;
+    let mut body = chat_body();
+    body["model"] = anthropic_body(true)["model"].clone();
+    let bearer = vec![("authorization", format!("Bearer {}", relay.key))];
+    Ok(Targets {
+        direct,
+        relay: Arc::new(Call::post(
+            &relay.base,
+            "/v1/chat/completions",
+            &bearer,
+            &body,
+            b"[DONE]",
+        )?),
+    })
+}
+
 fn chat_targets(mock: &str, relay: &Relay) -> anyhow::Result<Targets> {
     let body = chat_body();
     let bearer = |key: &str| vec![("authorization", format!("Bearer {key}"))];
@@ -417,6 +437,29 @@ async fn run(
             Err(why) => {
                 say(format!("chat: {why}"));
                 rep.notes.push(format!("chat: {why}"));
+            }
+        }
+
+        let converted = converted_targets(mock_url, relay)?;
+        match chat_available(relay, &converted).await {
+            Ok(()) => {
+                let name = format!("chat stream converted to a claude account, {rate} streams/s");
+                say(format!("running: {name} …"));
+                let (d, s, rss) = side_by_side(
+                    relay,
+                    &converted,
+                    4,
+                    duration,
+                    args.slices,
+                    |c, call, t| async move { open_loop(&c, &call, rate, t).await },
+                )
+                .await;
+                rep.pairs.push(Pair::new(name, true, d, s, rss));
+                say(rep.pairs.last().map(Pair::line).unwrap_or_default());
+            }
+            Err(why) => {
+                say(format!("converted chat: {why}"));
+                rep.notes.push(format!("converted chat: {why}"));
             }
         }
         mock.set_deltas(switchyard_testkit::bodies::DEFAULT_DELTAS);

@@ -108,7 +108,8 @@ fn free_port() -> anyhow::Result<u16> {
 
 impl Relay {
     /// Sets up a fresh data directory (one `claude` account and, when the build has the kind,
-    /// one `openai` account, both pointing at the mock; one key) and starts `serve`.
+    /// one `openai` account serving `gpt-*`, both pointing at the mock; one key) and starts
+    /// `serve`.
     pub async fn start(bin: &Path, mock_url: &str) -> anyhow::Result<Relay> {
         let data = tempfile::Builder::new()
             .prefix("switchyard-bench-")
@@ -143,6 +144,10 @@ impl Relay {
                 OPENAI_UPSTREAM_KEY,
                 "--base-url",
                 &openai_base,
+                // So a Chat request for a Claude model is converted to the Claude account
+                // (the converted scenario), not sent natively here.
+                "--models",
+                "gpt-*",
             ],
         )
         .err()
