@@ -402,64 +402,52 @@ async fn run(
     if wants("streams") {
         mock.set_deltas(args.deltas);
         let rate = args.stream_rate;
+        let stream_pair = |name: String, targets: Targets| {
+            say(format!("running: {name} …"));
+            async move {
+                let (d, s, rss) = side_by_side(
+                    relay,
+                    &targets,
+                    4,
+                    duration,
+                    args.slices,
+                    |c, call, t| async move { open_loop(&c, &call, rate, t).await },
+                )
+                .await;
+                Pair::new(name, true, d, s, rss)
+            }
+        };
         let stream = anthropic_targets(mock_url, relay, true)?;
         let name = format!("anthropic stream, {rate} streams/s");
-        say(format!("running: {name} …"));
-        let (d, s, rss) = side_by_side(
-            relay,
-            &stream,
-            4,
-            duration,
-            args.slices,
-            |c, call, t| async move { open_loop(&c, &call, rate, t).await },
-        )
-        .await;
-        rep.pairs.push(Pair::new(name, true, d, s, rss));
-        say(rep.pairs.last().map(Pair::line).unwrap_or_default());
+        let pair = stream_pair(name, stream).await;
+        say(pair.line());
+        rep.pairs.push(pair);
 
-        let chat = chat_targets(mock_url, relay)?;
-        match chat_available(relay, &chat).await {
-            Ok(()) => {
-                let name = format!("openai chat stream, {rate} streams/s");
-                say(format!("running: {name} …"));
-                let (d, s, rss) = side_by_side(
-                    relay,
-                    &chat,
-                    4,
-                    duration,
-                    args.slices,
-                    |c, call, t| async move { open_loop(&c, &call, rate, t).await },
-                )
-                .await;
-                rep.pairs.push(Pair::new(name, true, d, s, rss));
-                say(rep.pairs.last().map(Pair::line).unwrap_or_default());
-            }
-            Err(why) => {
-                say(format!("chat: {why}"));
-                rep.notes.push(format!("chat: {why}"));
-            }
-        }
-
-        let converted = converted_targets(mock_url, relay)?;
-        match chat_available(relay, &converted).await {
-            Ok(()) => {
-                let name = format!("chat stream converted to a claude account, {rate} streams/s");
-                say(format!("running: {name} …"));
-                let (d, s, rss) = side_by_side(
-                    relay,
-                    &converted,
-                    4,
-                    duration,
-                    args.slices,
-                    |c, call, t| async move { open_loop(&c, &call, rate, t).await },
-                )
-                .await;
-                rep.pairs.push(Pair::new(name, true, d, s, rss));
-                say(rep.pairs.last().map(Pair::line).unwrap_or_default());
-            }
-            Err(why) => {
-                say(format!("converted chat: {why}"));
-                rep.notes.push(format!("converted chat: {why}"));
+        // Chat Completions native, then converted to the Claude account, where the build has
+        // them.
+        let optional = [
+            (
+                "chat",
+                format!("openai chat stream, {rate} streams/s"),
+                chat_targets(mock_url, relay)?,
+            ),
+            (
+                "converted chat",
+                format!("chat stream converted to a claude account, {rate} streams/s"),
+                converted_targets(mock_url, relay)?,
+            ),
+        ];
+        for (label, name, targets) in optional {
+            match chat_available(relay, &targets).await {
+                Ok(()) => {
+                    let pair = stream_pair(name, targets).await;
+                    say(pair.line());
+                    rep.pairs.push(pair);
+                }
+                Err(why) => {
+                    say(format!("{label}: {why}"));
+                    rep.notes.push(format!("{label}: {why}"));
+                }
             }
         }
         mock.set_deltas(switchyard_testkit::bodies::DEFAULT_DELTAS);

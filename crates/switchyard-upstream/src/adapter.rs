@@ -318,30 +318,14 @@ pub(crate) fn native(
             let body = with_model(&req.body, &req.model, upstream_model)?;
             anthropic::prepare(account, hosts, req, body, bearer)
         }
-        (Api::ChatCompletions, _) => openai::prepare(
-            account,
-            hosts,
-            OpenaiApi::ChatCompletions,
-            req,
-            upstream_model,
-            bearer,
-        ),
-        (Api::Responses, _) => openai::prepare(
-            account,
-            hosts,
-            OpenaiApi::Responses { compact: false },
-            req,
-            upstream_model,
-            bearer,
-        ),
-        (Api::ResponsesCompact, _) => openai::prepare(
-            account,
-            hosts,
-            OpenaiApi::Responses { compact: true },
-            req,
-            upstream_model,
-            bearer,
-        ),
+        (Api::ChatCompletions | Api::Responses | Api::ResponsesCompact, _) => {
+            let api = match req.api {
+                Api::ChatCompletions => OpenaiApi::ChatCompletions,
+                Api::ResponsesCompact => OpenaiApi::Responses { compact: true },
+                _ => OpenaiApi::Responses { compact: false },
+            };
+            openai::prepare(account, hosts, api, req, upstream_model, bearer)
+        }
         (Api::Gemini | Api::CodeAssist, _) => {
             gemini::prepare(account, hosts, req, upstream_model, grant)
         }

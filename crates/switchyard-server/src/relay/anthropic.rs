@@ -1,11 +1,10 @@
 //! The Anthropic dialect: `POST /v1/messages` and `POST /v1/messages/count_tokens`.
 
 use axum::extract::{Request, State};
-use axum::http::Method;
 use axum::response::Response;
 use std::sync::Arc;
 use switchyard_protocol::inspect_anthropic;
-use switchyard_upstream::adapter::{Api, ClientRequest};
+use switchyard_upstream::adapter::Api;
 
 use super::request::{Endpoint, Inspected};
 use super::serve::{Received, serve};
@@ -27,19 +26,7 @@ pub fn inspect(r: Received) -> Result<Inspected, String> {
     let info = inspect_anthropic(&r.body).map_err(|e| e.to_string())?;
     let api = r.endpoint.api;
     Ok(Inspected {
-        client: ClientRequest {
-            api,
-            method: Method::POST,
-            query: r.query,
-            headers: r.parts.headers,
-            body: r.body,
-            model: info.model,
-            stream: info.stream,
-            store: None,
-            include_usage: false,
-            gemini: None,
-            request_id: r.request_id,
-        },
+        client: r.into_client(info.model, info.stream),
         session_material: info.session_material,
         previous_response_id: None,
         names_model: true,

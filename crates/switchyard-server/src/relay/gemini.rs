@@ -11,7 +11,7 @@ use axum::http::Method;
 use axum::response::Response;
 use std::sync::Arc;
 use switchyard_protocol::inspect_gemini;
-use switchyard_upstream::adapter::{Api, ClientRequest, GeminiCall};
+use switchyard_upstream::adapter::{Api, GeminiCall};
 
 use super::Admitted;
 use super::request::{Endpoint, Inspected};
@@ -85,25 +85,16 @@ pub fn inspect(r: Received) -> Result<Inspected, String> {
         Method::POST
     };
     let names_model = info.model.is_some();
+    // Account-level Code Assist calls (loadCodeAssist, …) name no model.
+    let mut client = r.into_client(info.model.unwrap_or_default(), info.stream);
+    client.method = method;
+    client.gemini = Some(GeminiCall {
+        surface: info.surface,
+        action: info.action,
+        has_model: names_model,
+    });
     Ok(Inspected {
-        client: ClientRequest {
-            api: r.endpoint.api,
-            method,
-            query: r.query,
-            headers: r.parts.headers,
-            body: r.body,
-            // Account-level Code Assist calls (loadCodeAssist, …) name no model.
-            model: info.model.unwrap_or_default(),
-            stream: info.stream,
-            store: None,
-            include_usage: false,
-            gemini: Some(GeminiCall {
-                surface: info.surface,
-                action: info.action,
-                has_model: names_model,
-            }),
-            request_id: r.request_id,
-        },
+        client,
         session_material: info.session_material,
         previous_response_id: None,
         names_model,

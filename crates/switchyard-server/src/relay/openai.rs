@@ -1,11 +1,11 @@
 //! The OpenAI dialects: Responses (Codex) and Chat Completions.
 
 use axum::extract::{Request, State};
-use axum::http::{HeaderMap, Method};
+use axum::http::HeaderMap;
 use axum::response::Response;
 use std::sync::Arc;
 use switchyard_protocol::{inspect_chat, inspect_responses};
-use switchyard_upstream::adapter::{Api, ClientRequest};
+use switchyard_upstream::adapter::Api;
 
 use super::request::{Endpoint, Inspected};
 use super::serve::{Received, serve};
@@ -49,20 +49,11 @@ pub fn inspect(r: Received) -> Result<Inspected, String> {
             let previous = c.previous_response_id;
             (c.model, c.stream, c.store, false, session, previous)
         };
+    let mut client = r.into_client(model, stream);
+    client.store = store;
+    client.include_usage = include_usage;
     Ok(Inspected {
-        client: ClientRequest {
-            api,
-            method: Method::POST,
-            query: r.query,
-            headers: r.parts.headers,
-            body: r.body,
-            model,
-            stream,
-            store,
-            include_usage,
-            gemini: None,
-            request_id: r.request_id,
-        },
+        client,
         session_material,
         previous_response_id,
         names_model: true,

@@ -3,11 +3,13 @@
 //! supplies only its [`Inspect`] function.
 
 use axum::extract::Request;
+use axum::http::Method;
 use axum::http::request::Parts;
 use axum::response::Response;
 use bytes::Bytes;
 use std::sync::Arc;
 use switchyard_core::session::session_key;
+use switchyard_upstream::adapter::ClientRequest;
 
 use super::accept::{Admitted, admitted};
 use super::failover;
@@ -24,6 +26,25 @@ pub struct Received {
     /// The client's query string minus Switchyard's own `key=`, for the upstream URL.
     pub query: Option<String>,
     pub request_id: String,
+}
+
+impl Received {
+    /// The client request as a POST of `model`, with nothing else read from the body yet.
+    pub fn into_client(self, model: String, stream: bool) -> ClientRequest {
+        ClientRequest {
+            api: self.endpoint.api,
+            method: Method::POST,
+            query: self.query,
+            headers: self.parts.headers,
+            body: self.body,
+            model,
+            stream,
+            store: None,
+            include_usage: false,
+            gemini: None,
+            request_id: self.request_id,
+        }
+    }
 }
 
 /// A dialect's inspect phase: parse only what routing needs; `Err` is the 400's message.

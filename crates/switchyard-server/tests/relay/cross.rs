@@ -850,6 +850,17 @@ async fn the_model_list_shows_converted_models_unless_cross_dialect_is_off() {
     app.stop().await;
 }
 
+async fn count_tokens(app: &TestApp, body: &serde_json::Value) -> reqwest::Response {
+    app.http
+        .post(format!("{}/v1/messages/count_tokens", app.url))
+        .header("x-api-key", &app.key)
+        .header("anthropic-version", "2023-06-01")
+        .json(body)
+        .send()
+        .await
+        .unwrap()
+}
+
 #[tokio::test]
 async fn count_tokens_is_answered_by_a_gemini_counter_and_refused_clearly_by_a_chat_account() {
     let mock = MockUpstream::start().await;
@@ -862,15 +873,7 @@ async fn count_tokens_is_answered_by_a_gemini_counter_and_refused_clearly_by_a_c
         "system": [{"type": "text", "text": "You are Claude Code."}],
         "messages": [{"role": "user", "content": "how long is this?"}]
     });
-    let resp = app
-        .http
-        .post(format!("{}/v1/messages/count_tokens", app.url))
-        .header("x-api-key", &app.key)
-        .header("anthropic-version", "2023-06-01")
-        .json(&count)
-        .send()
-        .await
-        .unwrap();
+    let resp = count_tokens(&app, &count).await;
     assert_eq!(resp.status(), 200);
     let v: serde_json::Value = resp.json().await.unwrap();
     let n = v["input_tokens"].as_u64().expect("an Anthropic count");
@@ -893,15 +896,7 @@ async fn count_tokens_is_answered_by_a_gemini_counter_and_refused_clearly_by_a_c
     let before = mock.requests().len();
     let mut gpt = count;
     gpt["model"] = "gpt-5".into();
-    let resp = app2
-        .http
-        .post(format!("{}/v1/messages/count_tokens", app2.url))
-        .header("x-api-key", &app2.key)
-        .header("anthropic-version", "2023-06-01")
-        .json(&gpt)
-        .send()
-        .await
-        .unwrap();
+    let resp = count_tokens(&app2, &gpt).await;
     assert_eq!(resp.status(), 400);
     let v: serde_json::Value = resp.json().await.unwrap();
     assert_eq!(v["error"]["type"], "invalid_request_error");
