@@ -34,7 +34,6 @@ use switchyard_store::{AdminSession, User};
 
 use crate::state::AppState;
 pub use problem::Problem;
-pub use session::LoginThrottle;
 
 pub const PREFIX: &str = "/api/admin";
 
