@@ -12,8 +12,7 @@ use serde::Deserialize;
 use std::sync::Arc;
 
 use super::problem::bad_body;
-use super::proxies::{ctx, done};
-use super::{Caller, Operation};
+use super::{Caller, Operation, ctx, done};
 use crate::ops::import::{self, ExportFile, ImportOptions, ImportReport};
 use crate::ops::oauth::{self, Finished, LoginRequest, Started};
 use crate::state::AppState;

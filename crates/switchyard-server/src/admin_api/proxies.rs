@@ -5,16 +5,15 @@
 use axum::Json;
 use axum::extract::rejection::{JsonRejection, QueryRejection};
 use axum::extract::{Extension, Path, Query, State};
-use axum::response::{IntoResponse, Response};
+use axum::response::Response;
 use axum::routing::{get, post};
 use schemars::JsonSchema;
 use serde::Deserialize;
 use std::sync::Arc;
 
-use super::problem::{Problem, bad_body, bad_query};
-use super::{Caller, Operation};
+use super::problem::{bad_body, bad_query};
+use super::{Caller, Operation, ctx, done};
 use crate::ops::proxies::{self, ProxyTestReport, ProxyView, Removed};
-use crate::ops::{Ctx, OpError};
 use crate::state::AppState;
 
 #[derive(Deserialize, JsonSchema)]
@@ -81,39 +80,6 @@ pub fn operations() -> Vec<Operation> {
         .body::<ProxyTestBody>()
         .ok::<ProxyTestReport>(200),
     ]
-}
-
-/// An operation's refusal in the problem shape.
-pub fn op_error(e: OpError) -> Response {
-    match e {
-        OpError::Invalid { field, message } => Problem::invalid(field, &message),
-        OpError::NotFound(what) => Problem::not_found(&format!("{what} not found")),
-        OpError::Conflict(m) => Problem::response(409, "conflict", &m, None),
-        OpError::Upstream(m) => Problem::response(502, "upstream", &m, None),
-        OpError::Store(e) => Problem::from_store(e),
-    }
-}
-
-pub fn ctx<'a>(state: &'a AppState, actor: &'a str) -> Ctx<'a> {
-    Ctx {
-        store: state.store.as_ref(),
-        clients: &state.clients,
-        hosts: &state.hosts,
-        actor,
-    }
-}
-
-pub fn done<T: serde::Serialize>(state: &AppState, status: u16, r: Result<T, OpError>) -> Response {
-    match r {
-        Ok(v) => {
-            // The change reaches the request path at once instead of at the next poll.
-            state.reload.notify_one();
-            let code =
-                axum::http::StatusCode::from_u16(status).unwrap_or(axum::http::StatusCode::OK);
-            (code, Json(v)).into_response()
-        }
-        Err(e) => op_error(e),
-    }
 }
 
 async fn list(

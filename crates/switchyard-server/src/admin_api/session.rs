@@ -22,6 +22,7 @@ use std::sync::Arc;
 
 use super::problem::{Problem, bad_body};
 use super::{Access, Caller, Operation, SESSION_COOKIE, audit, token_hash};
+use crate::ops::users::UserView;
 use crate::state::AppState;
 
 /// Longest user name accepted at sign-in.
@@ -40,37 +41,11 @@ fn decoy_hash() -> String {
         .clone()
 }
 
-
 #[derive(Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct LoginRequest {
     pub username: String,
     pub password: String,
-}
-
-#[derive(Serialize, JsonSchema)]
-pub struct UserView {
-    pub id: i64,
-    pub name: String,
-    /// `admin` or `user`.
-    pub role: String,
-    /// `active` or `disabled`.
-    pub status: String,
-    pub limits: switchyard_core::key::UserLimits,
-    pub created_at: chrono::DateTime<Utc>,
-}
-
-impl From<&switchyard_store::User> for UserView {
-    fn from(u: &switchyard_store::User) -> Self {
-        UserView {
-            id: u.id,
-            name: u.name.clone(),
-            role: u.role.clone(),
-            status: u.status.clone(),
-            limits: u.limits.clone(),
-            created_at: u.created_at,
-        }
-    }
 }
 
 #[derive(Serialize, JsonSchema)]
