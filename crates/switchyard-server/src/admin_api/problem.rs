@@ -63,7 +63,7 @@ impl Problem {
     /// An operation's refusal.
     pub fn from_op(e: OpError) -> Response {
         match e {
-            OpError::Invalid { field, message } => Self::invalid(field, &message),
+            OpError::Invalid { field, message } => Self::invalid(&field, &message),
             OpError::NotFound(what) => Self::not_found(&format!("{what} not found")),
             OpError::Conflict(m) => Self::response(409, "conflict", &m, None),
             OpError::Forbidden(m) => Self::forbidden("forbidden", &m),

@@ -223,10 +223,8 @@ pub async fn update(
     };
     for (field, v) in changes {
         if !merged.contains_key(&field) {
-            return Err(OpError::Invalid {
-                field: "policy",
-                message: format!("unknown policy field `{field}`"),
-            });
+            let message = format!("unknown policy field `{field}`");
+            return Err(invalid(field, message));
         }
         merged.insert(field, v);
     }

@@ -22,6 +22,7 @@ pub mod proxies;
 pub mod settings;
 pub mod users;
 
+use std::borrow::Cow;
 use switchyard_store::{Store, StoreError};
 use switchyard_upstream::{ClientPool, UpstreamHosts};
 
@@ -82,7 +83,7 @@ pub enum OpError {
     /// The input is wrong; `field` names what to fix.
     #[error("{field}: {message}")]
     Invalid {
-        field: &'static str,
+        field: Cow<'static, str>,
         message: String,
     },
     #[error("{0} not found")]
@@ -115,9 +116,9 @@ pub fn value<T: serde::Serialize>(v: &T) -> Option<serde_json::Value> {
     serde_json::to_value(v).ok()
 }
 
-pub fn invalid(field: &'static str, message: impl Into<String>) -> OpError {
+pub fn invalid(field: impl Into<Cow<'static, str>>, message: impl Into<String>) -> OpError {
     OpError::Invalid {
-        field,
+        field: field.into(),
         message: message.into(),
     }
 }

@@ -71,7 +71,7 @@ fn check(model: &str, price: &ModelPrice) -> Result<(), OpError> {
         .find(|(_, v)| v.is_some_and(|v| !v.is_finite() || v < 0.0))
     {
         Some((field, _)) => Err(invalid(
-            field,
+            *field,
             "a price must be a non-negative number of USD per token (e.g. 3e-6)",
         )),
         None => Ok(()),

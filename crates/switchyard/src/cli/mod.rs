@@ -246,7 +246,7 @@ pub fn refused(e: OpError) -> anyhow::Error {
     } else {
         message
     };
-    match flag(field) {
+    match flag(&field) {
         Some(f) => anyhow::anyhow!("{f}: {message}"),
         None => anyhow::anyhow!("{message}"),
     }
