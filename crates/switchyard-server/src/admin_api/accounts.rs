@@ -3,16 +3,14 @@
 //! write-only: answers carry only a masked hint.
 
 use axum::Json;
-use axum::extract::rejection::{JsonRejection, QueryRejection};
-use axum::extract::{Extension, Path, Query, State};
+use axum::extract::{Path, State};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{delete, get, patch, post};
 use schemars::JsonSchema;
 use serde::Serialize;
 use std::sync::Arc;
 
-use super::problem::{Problem, bad_body, bad_query};
-use super::{Caller, Operation, ctx, done, done_empty};
+use super::{Body, Front, Operation, Params, Problem};
 use crate::health_check::{self, CheckReport};
 use crate::ops::accounts::{self, AccountFilter, AccountPatchBody, NewAccountBody};
 use crate::state::AppState;
@@ -108,96 +106,37 @@ pub fn operations() -> Vec<Operation> {
     ]
 }
 
-async fn list(
-    State(state): State<Arc<AppState>>,
-    Extension(caller): Extension<Caller>,
-    query: Result<Query<AccountFilter>, QueryRejection>,
-) -> Response {
-    let Query(f) = match query {
-        Ok(q) => q,
-        Err(e) => return bad_query(e),
-    };
-    let actor = caller.actor();
-    done(&state, 200, accounts::list(&ctx(&state, &actor), &f).await)
+async fn list(f: Front, Params(filter): Params<AccountFilter>) -> Response {
+    f.done(200, accounts::list(&f.ctx(), &filter).await)
 }
 
-async fn create(
-    State(state): State<Arc<AppState>>,
-    Extension(caller): Extension<Caller>,
-    body: Result<Json<NewAccountBody>, JsonRejection>,
-) -> Response {
-    let Json(b) = match body {
-        Ok(b) => b,
-        Err(e) => return bad_body(e),
-    };
-    let actor = caller.actor();
-    done(&state, 201, accounts::create(&ctx(&state, &actor), b).await)
+async fn create(f: Front, Body(b): Body<NewAccountBody>) -> Response {
+    f.done(201, accounts::create(&f.ctx(), b).await)
 }
 
-async fn get_one(
-    State(state): State<Arc<AppState>>,
-    Extension(caller): Extension<Caller>,
-    Path(id): Path<String>,
-) -> Response {
-    let actor = caller.actor();
-    done(&state, 200, accounts::get(&ctx(&state, &actor), &id).await)
+async fn get_one(f: Front, Path(id): Path<String>) -> Response {
+    f.done(200, accounts::get(&f.ctx(), &id).await)
 }
 
-async fn update(
-    State(state): State<Arc<AppState>>,
-    Extension(caller): Extension<Caller>,
-    Path(id): Path<String>,
-    body: Result<Json<AccountPatchBody>, JsonRejection>,
-) -> Response {
-    let Json(b) = match body {
-        Ok(b) => b,
-        Err(e) => return bad_body(e),
-    };
-    let actor = caller.actor();
-    done(
-        &state,
-        200,
-        accounts::update(&ctx(&state, &actor), &id, b).await,
-    )
+async fn update(f: Front, Path(id): Path<String>, Body(b): Body<AccountPatchBody>) -> Response {
+    f.done(200, accounts::update(&f.ctx(), &id, b).await)
 }
 
-async fn remove(
-    State(state): State<Arc<AppState>>,
-    Extension(caller): Extension<Caller>,
-    Path(id): Path<String>,
-) -> Response {
-    let actor = caller.actor();
-    done_empty(&state, accounts::remove(&ctx(&state, &actor), &id).await)
+async fn remove(f: Front, Path(id): Path<String>) -> Response {
+    f.done_empty(accounts::remove(&f.ctx(), &id).await)
 }
 
-async fn enable(
-    State(state): State<Arc<AppState>>,
-    Extension(caller): Extension<Caller>,
-    Path(id): Path<String>,
-) -> Response {
-    let actor = caller.actor();
-    let r = accounts::set_enabled(&ctx(&state, &actor), &id, true).await;
-    done(&state, 200, r)
+async fn enable(f: Front, Path(id): Path<String>) -> Response {
+    f.done(200, accounts::set_enabled(&f.ctx(), &id, true).await)
 }
 
-async fn disable(
-    State(state): State<Arc<AppState>>,
-    Extension(caller): Extension<Caller>,
-    Path(id): Path<String>,
-) -> Response {
-    let actor = caller.actor();
-    let r = accounts::set_enabled(&ctx(&state, &actor), &id, false).await;
-    done(&state, 200, r)
+async fn disable(f: Front, Path(id): Path<String>) -> Response {
+    f.done(200, accounts::set_enabled(&f.ctx(), &id, false).await)
 }
 
-async fn check_one(
-    State(state): State<Arc<AppState>>,
-    Extension(caller): Extension<Caller>,
-    Path(id): Path<String>,
-) -> Response {
-    let actor = caller.actor();
-    match accounts::find(&ctx(&state, &actor), &id).await {
-        Ok(a) => Json(state.check_account(&a).await).into_response(),
+async fn check_one(f: Front, Path(id): Path<String>) -> Response {
+    match accounts::find(&f.ctx(), &id).await {
+        Ok(a) => Json(f.state.check_account(&a).await).into_response(),
         Err(e) => Problem::from_op(e),
     }
 }
@@ -211,20 +150,16 @@ async fn check_all(State(state): State<Arc<AppState>>) -> Response {
     Json(reports).into_response()
 }
 
-async fn test(
-    State(state): State<Arc<AppState>>,
-    Extension(caller): Extension<Caller>,
-    Path(id): Path<String>,
-) -> Response {
-    let actor = caller.actor();
-    let account = match accounts::find(&ctx(&state, &actor), &id).await {
+async fn test(f: Front, Path(id): Path<String>) -> Response {
+    let account = match accounts::find(&f.ctx(), &id).await {
         Ok(a) => a,
         Err(e) => return Problem::from_op(e),
     };
+    let state = &f.state;
     // The account may have been created or changed a moment ago.
     let _ = state.refresh_if_changed().await;
     let started = std::time::Instant::now();
-    let resp = crate::relay::test_account(&state, &account).await;
+    let resp = crate::relay::test_account(state, &account).await;
     let status = resp.status().as_u16();
     let body = axum::body::to_bytes(resp.into_body(), 64 * 1024)
         .await

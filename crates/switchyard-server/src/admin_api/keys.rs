@@ -3,16 +3,12 @@
 //! `user_key_self_service` setting allows (never bound to accounts or groups); policy changes
 //! need the admin role.
 
-use axum::Json;
-use axum::extract::rejection::JsonRejection;
-use axum::extract::{Extension, Path, State};
+use axum::extract::Path;
 use axum::response::Response;
 use axum::routing::{get, patch, post};
-use std::sync::Arc;
 use switchyard_core::key::KeyPolicy;
 
-use super::problem::bad_body;
-use super::{Access, Caller, Operation, ctx, done};
+use super::{Access, Body, Caller, Front, Operation};
 use crate::ops::keys::{self, CreatedKey, KeyView, NewKeyBody, Who};
 use crate::state::AppState;
 
@@ -81,78 +77,37 @@ impl Caller {
     }
 }
 
+/// The policy fields a change gives (`null` clears one).
+type PolicyChanges = serde_json::Map<String, serde_json::Value>;
+
 /// A `user` changes its own keys only when the `user_key_self_service` setting allows it.
 pub fn self_service_allowed(state: &AppState) -> bool {
     state.snapshot.load().settings.bool("user_key_self_service")
 }
 
-async fn list(
-    State(state): State<Arc<AppState>>,
-    Extension(caller): Extension<Caller>,
-) -> Response {
-    let actor = caller.actor();
-    done(
-        &state,
+async fn list(f: Front) -> Response {
+    f.done(200, keys::list(&f.ctx(), f.caller.who()).await)
+}
+
+async fn get_one(f: Front, Path(id): Path<String>) -> Response {
+    f.done(200, keys::get(&f.ctx(), f.caller.who(), &id).await)
+}
+
+async fn create(f: Front, Body(b): Body<NewKeyBody>) -> Response {
+    f.done(201, keys::create(&f.ctx(), f.caller.who(), b).await)
+}
+
+async fn update(f: Front, Path(id): Path<String>, Body(changes): Body<PolicyChanges>) -> Response {
+    f.done(
         200,
-        keys::list(&ctx(&state, &actor), caller.who()).await,
+        keys::update(&f.ctx(), f.caller.who(), &id, changes).await,
     )
 }
 
-async fn get_one(
-    State(state): State<Arc<AppState>>,
-    Extension(caller): Extension<Caller>,
-    Path(id): Path<String>,
-) -> Response {
-    let actor = caller.actor();
-    let r = keys::get(&ctx(&state, &actor), caller.who(), &id).await;
-    done(&state, 200, r)
+async fn revoke(f: Front, Path(id): Path<String>) -> Response {
+    f.done(200, keys::revoke(&f.ctx(), f.caller.who(), &id).await)
 }
 
-async fn create(
-    State(state): State<Arc<AppState>>,
-    Extension(caller): Extension<Caller>,
-    body: Result<Json<NewKeyBody>, JsonRejection>,
-) -> Response {
-    let Json(b) = match body {
-        Ok(b) => b,
-        Err(e) => return bad_body(e),
-    };
-    let actor = caller.actor();
-    let r = keys::create(&ctx(&state, &actor), caller.who(), b).await;
-    done(&state, 201, r)
-}
-
-async fn update(
-    State(state): State<Arc<AppState>>,
-    Extension(caller): Extension<Caller>,
-    Path(id): Path<String>,
-    body: Result<Json<serde_json::Map<String, serde_json::Value>>, JsonRejection>,
-) -> Response {
-    let Json(changes) = match body {
-        Ok(b) => b,
-        Err(e) => return bad_body(e),
-    };
-    let actor = caller.actor();
-    let r = keys::update(&ctx(&state, &actor), caller.who(), &id, changes).await;
-    done(&state, 200, r)
-}
-
-async fn revoke(
-    State(state): State<Arc<AppState>>,
-    Extension(caller): Extension<Caller>,
-    Path(id): Path<String>,
-) -> Response {
-    let actor = caller.actor();
-    let r = keys::revoke(&ctx(&state, &actor), caller.who(), &id).await;
-    done(&state, 200, r)
-}
-
-async fn rotate(
-    State(state): State<Arc<AppState>>,
-    Extension(caller): Extension<Caller>,
-    Path(id): Path<String>,
-) -> Response {
-    let actor = caller.actor();
-    let r = keys::rotate(&ctx(&state, &actor), caller.who(), &id).await;
-    done(&state, 200, r)
+async fn rotate(f: Front, Path(id): Path<String>) -> Response {
+    f.done(200, keys::rotate(&f.ctx(), f.caller.who(), &id).await)
 }

@@ -11,6 +11,7 @@
 //! - Errors are `application/problem+json` ([`problem`]); lists page with cursors.
 
 mod accounts;
+mod front;
 mod keys;
 mod live;
 mod onboarding;
@@ -24,17 +25,16 @@ mod users;
 
 use axum::Router;
 use axum::extract::{Request, State};
-use axum::http::StatusCode;
 use axum::http::{HeaderMap, Method, header};
 use axum::middleware::Next;
-use axum::response::{IntoResponse, Response};
+use axum::response::Response;
 use axum::routing::MethodRouter;
 use schemars::{JsonSchema, Schema, SchemaGenerator};
 use std::sync::Arc;
 use switchyard_store::{AdminSession, User};
 
-use crate::ops::{Ctx, OpError};
 use crate::state::AppState;
+pub use front::{Body, Front, Params, ctx};
 pub use problem::Problem;
 
 pub const PREFIX: &str = "/api/admin";
@@ -295,32 +295,6 @@ async fn authorize(
     next.run(req).await
 }
 
-/// The operations' context for a request of the API: the caller is the audit log's actor,
-/// and changes reload this server's snapshot.
-pub fn ctx<'a>(state: &'a AppState, actor: &'a str) -> Ctx<'a> {
-    Ctx {
-        store: state.store.as_ref(),
-        clients: &state.clients,
-        hosts: &state.hosts,
-        actor,
-        live: Some(state),
-    }
-}
-
-/// Renders an operation's outcome: its value as JSON with `status`, or its refusal as a
-/// problem.
-pub fn done<T: serde::Serialize>(state: &AppState, status: u16, r: Result<T, OpError>) -> Response {
-    match r {
-        Ok(v) => {
-            // The change reaches the request path at once instead of at the next poll.
-            state.reload.notify_one();
-            let code = StatusCode::from_u16(status).unwrap_or(StatusCode::OK);
-            (code, axum::Json(v)).into_response()
-        }
-        Err(e) => Problem::from_op(e),
-    }
-}
-
 /// The audit trail of what the API does outside the operations layer (sign-in, live views).
 pub async fn audit(
     state: &AppState,
@@ -332,18 +306,6 @@ pub async fn audit(
 ) {
     let actor = caller.actor();
     ctx(state, &actor)
-        .audit_change(action, target, before, after)
+        .record(action, target, before, after)
         .await;
-    state.reload.notify_one();
-}
-
-/// Renders an operation that answers with no body (`204`).
-pub fn done_empty<T>(state: &AppState, r: Result<T, OpError>) -> Response {
-    match r {
-        Ok(_) => {
-            state.reload.notify_one();
-            StatusCode::NO_CONTENT.into_response()
-        }
-        Err(e) => Problem::from_op(e),
-    }
 }

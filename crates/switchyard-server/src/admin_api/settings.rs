@@ -1,19 +1,14 @@
 //! Runtime settings (typed, with defaults and descriptions) and model prices (bundled table,
 //! operator overrides, reset to default).
 
-use axum::Json;
-use axum::extract::rejection::JsonRejection;
-use axum::extract::{Extension, Path, State};
+use axum::extract::Path;
 use axum::response::Response;
 use axum::routing::{delete, get, put};
-use std::sync::Arc;
 use switchyard_core::pricing::ModelPrice;
 
-use super::problem::bad_body;
-use super::{Caller, Operation, ctx, done, done_empty};
+use super::{Body, Front, Operation};
 use crate::ops::prices::{self, PriceView};
 use crate::ops::settings::{self, SettingValue, SettingView};
-use crate::state::AppState;
 
 pub fn operations() -> Vec<Operation> {
     vec![
@@ -64,70 +59,26 @@ pub fn operations() -> Vec<Operation> {
     ]
 }
 
-async fn list(
-    State(state): State<Arc<AppState>>,
-    Extension(caller): Extension<Caller>,
-) -> Response {
-    let actor = caller.actor();
-    done(&state, 200, settings::list(&ctx(&state, &actor)).await)
+async fn list(f: Front) -> Response {
+    f.done(200, settings::list(&f.ctx()).await)
 }
 
-async fn set(
-    State(state): State<Arc<AppState>>,
-    Extension(caller): Extension<Caller>,
-    Path(key): Path<String>,
-    body: Result<Json<SettingValue>, JsonRejection>,
-) -> Response {
-    let Json(b) = match body {
-        Ok(b) => b,
-        Err(e) => return bad_body(e),
-    };
-    let actor = caller.actor();
-    let r = settings::set(&ctx(&state, &actor), &key, &b.value).await;
-    done(&state, 200, r)
+async fn set(f: Front, Path(key): Path<String>, Body(b): Body<SettingValue>) -> Response {
+    f.done(200, settings::set(&f.ctx(), &key, &b.value).await)
 }
 
-async fn reset(
-    State(state): State<Arc<AppState>>,
-    Extension(caller): Extension<Caller>,
-    Path(key): Path<String>,
-) -> Response {
-    let actor = caller.actor();
-    done(
-        &state,
-        200,
-        settings::reset(&ctx(&state, &actor), &key).await,
-    )
+async fn reset(f: Front, Path(key): Path<String>) -> Response {
+    f.done(200, settings::reset(&f.ctx(), &key).await)
 }
 
-async fn list_prices(
-    State(state): State<Arc<AppState>>,
-    Extension(caller): Extension<Caller>,
-) -> Response {
-    let actor = caller.actor();
-    done(&state, 200, prices::list(&ctx(&state, &actor)).await)
+async fn list_prices(f: Front) -> Response {
+    f.done(200, prices::list(&f.ctx()).await)
 }
 
-async fn set_price(
-    State(state): State<Arc<AppState>>,
-    Extension(caller): Extension<Caller>,
-    Path(model): Path<String>,
-    body: Result<Json<ModelPrice>, JsonRejection>,
-) -> Response {
-    let Json(price) = match body {
-        Ok(b) => b,
-        Err(e) => return bad_body(e),
-    };
-    let actor = caller.actor();
-    let r = prices::set(&ctx(&state, &actor), &model, price).await;
-    done(&state, 200, r)
+async fn set_price(f: Front, Path(model): Path<String>, Body(price): Body<ModelPrice>) -> Response {
+    f.done(200, prices::set(&f.ctx(), &model, price).await)
 }
 
-async fn reset_price(
-    State(state): State<Arc<AppState>>,
-    Extension(caller): Extension<Caller>,
-    Path(model): Path<String>,
-) -> Response {
-    let actor = caller.actor();
-    done_empty(&state, prices::reset(&ctx(&state, &actor), &model).await)
+async fn reset_price(f: Front, Path(model): Path<String>) -> Response {
+    f.done_empty(prices::reset(&f.ctx(), &model).await)
 }

@@ -1,17 +1,12 @@
 //! Users and account groups: full CRUD.
 
-use axum::Json;
-use axum::extract::rejection::JsonRejection;
-use axum::extract::{Extension, Path, State};
+use axum::extract::Path;
 use axum::response::Response;
 use axum::routing::{delete, get, patch, post, put};
-use std::sync::Arc;
 
-use super::problem::bad_body;
-use super::{Caller, Operation, ctx, done, done_empty};
+use super::{Body, Front, Operation};
 use crate::ops::groups::{self, GroupBody, GroupMembers, GroupView};
 use crate::ops::users::{self, CreatedUser, NewUserBody, UserPatchBody, UserView};
-use crate::state::AppState;
 
 pub fn operations() -> Vec<Operation> {
     vec![
@@ -70,111 +65,46 @@ pub fn operations() -> Vec<Operation> {
     ]
 }
 
-async fn list(
-    State(state): State<Arc<AppState>>,
-    Extension(caller): Extension<Caller>,
-) -> Response {
-    let actor = caller.actor();
-    done(&state, 200, users::list(&ctx(&state, &actor)).await)
+async fn list(f: Front) -> Response {
+    f.done(200, users::list(&f.ctx()).await)
 }
 
-async fn get_one(
-    State(state): State<Arc<AppState>>,
-    Extension(caller): Extension<Caller>,
-    Path(name): Path<String>,
-) -> Response {
-    let actor = caller.actor();
-    done(&state, 200, users::get(&ctx(&state, &actor), &name).await)
+async fn get_one(f: Front, Path(name): Path<String>) -> Response {
+    f.done(200, users::get(&f.ctx(), &name).await)
 }
 
-async fn create(
-    State(state): State<Arc<AppState>>,
-    Extension(caller): Extension<Caller>,
-    body: Result<Json<NewUserBody>, JsonRejection>,
-) -> Response {
-    let Json(b) = match body {
-        Ok(b) => b,
-        Err(e) => return bad_body(e),
-    };
-    let actor = caller.actor();
-    done(&state, 201, users::create(&ctx(&state, &actor), b).await)
+async fn create(f: Front, Body(b): Body<NewUserBody>) -> Response {
+    f.done(201, users::create(&f.ctx(), b).await)
 }
 
-async fn update(
-    State(state): State<Arc<AppState>>,
-    Extension(caller): Extension<Caller>,
-    Path(name): Path<String>,
-    body: Result<Json<UserPatchBody>, JsonRejection>,
-) -> Response {
-    let Json(b) = match body {
-        Ok(b) => b,
-        Err(e) => return bad_body(e),
-    };
-    let actor = caller.actor();
-    let r = users::update(&ctx(&state, &actor), &name, b).await;
-    done(&state, 200, r)
+async fn update(f: Front, Path(name): Path<String>, Body(b): Body<UserPatchBody>) -> Response {
+    f.done(200, users::update(&f.ctx(), &name, b).await)
 }
 
-async fn remove(
-    State(state): State<Arc<AppState>>,
-    Extension(caller): Extension<Caller>,
-    Path(name): Path<String>,
-) -> Response {
-    let actor = caller.actor();
-    let r = users::remove(&ctx(&state, &actor), &name, Some(&caller.user.name)).await;
-    done_empty(&state, r)
+async fn remove(f: Front, Path(name): Path<String>) -> Response {
+    let me = Some(f.caller.user.name.as_str());
+    f.done_empty(users::remove(&f.ctx(), &name, me).await)
 }
 
-async fn list_groups(
-    State(state): State<Arc<AppState>>,
-    Extension(caller): Extension<Caller>,
-) -> Response {
-    let actor = caller.actor();
-    done(&state, 200, groups::list(&ctx(&state, &actor)).await)
+async fn list_groups(f: Front) -> Response {
+    f.done(200, groups::list(&f.ctx()).await)
 }
 
-async fn get_group(
-    State(state): State<Arc<AppState>>,
-    Extension(caller): Extension<Caller>,
-    Path(id): Path<String>,
-) -> Response {
-    let actor = caller.actor();
-    done(&state, 200, groups::get(&ctx(&state, &actor), &id).await)
+async fn get_group(f: Front, Path(id): Path<String>) -> Response {
+    f.done(200, groups::get(&f.ctx(), &id).await)
 }
 
-async fn create_group(
-    State(state): State<Arc<AppState>>,
-    Extension(caller): Extension<Caller>,
-    body: Result<Json<GroupBody>, JsonRejection>,
-) -> Response {
-    let Json(b) = match body {
-        Ok(b) => b,
-        Err(e) => return bad_body(e),
-    };
-    let actor = caller.actor();
-    done(&state, 201, groups::create(&ctx(&state, &actor), b).await)
+async fn create_group(f: Front, Body(b): Body<GroupBody>) -> Response {
+    f.done(201, groups::create(&f.ctx(), b).await)
 }
 
-async fn set_members(
-    State(state): State<Arc<AppState>>,
-    Extension(caller): Extension<Caller>,
-    Path(id): Path<String>,
-    body: Result<Json<GroupMembers>, JsonRejection>,
-) -> Response {
-    let Json(b) = match body {
-        Ok(b) => b,
-        Err(e) => return bad_body(e),
-    };
-    let actor = caller.actor();
-    let r = groups::set_members(&ctx(&state, &actor), &id, &b.account_ids).await;
-    done(&state, 200, r)
+async fn set_members(f: Front, Path(id): Path<String>, Body(b): Body<GroupMembers>) -> Response {
+    f.done(
+        200,
+        groups::set_members(&f.ctx(), &id, &b.account_ids).await,
+    )
 }
 
-async fn delete_group(
-    State(state): State<Arc<AppState>>,
-    Extension(caller): Extension<Caller>,
-    Path(id): Path<String>,
-) -> Response {
-    let actor = caller.actor();
-    done_empty(&state, groups::remove(&ctx(&state, &actor), &id).await)
+async fn delete_group(f: Front, Path(id): Path<String>) -> Response {
+    f.done_empty(groups::remove(&f.ctx(), &id).await)
 }

@@ -273,9 +273,8 @@ pub async fn create(ctx: &Ctx<'_>, b: NewAccountBody) -> Result<AccountView, OpE
         })
         .await?;
     let v = view(ctx, &created).await;
-    ctx.audit_change("account.create", &created.name, None, value(&v))
+    ctx.record("account.create", &created.name, None, value(&v))
         .await;
-    ctx.changed().await;
     Ok(v)
 }
 
@@ -330,14 +329,13 @@ pub async fn update(
     };
     let updated = ctx.store.update_account(old.id, patch).await?;
     let after = view(ctx, &updated).await;
-    ctx.audit_change(
+    ctx.record(
         "account.update",
         &updated.name,
         value(&before),
         value(&after),
     )
     .await;
-    ctx.changed().await;
     Ok(after)
 }
 
@@ -374,7 +372,7 @@ pub async fn set_enabled(
     } else {
         "account.disable"
     };
-    ctx.audit_change(
+    ctx.record(
         action,
         &updated.name,
         Some(serde_json::json!({"status": old.status})),
@@ -389,8 +387,7 @@ pub async fn remove(ctx: &Ctx<'_>, selector: &str) -> Result<AccountView, OpErro
     let old = find(ctx, selector).await?;
     let before = view(ctx, &old).await;
     ctx.store.remove_account(old.id).await?;
-    ctx.audit_change("account.delete", &old.name, value(&before), None)
+    ctx.record("account.delete", &old.name, value(&before), None)
         .await;
-    ctx.changed().await;
     Ok(before)
 }

@@ -97,9 +97,8 @@ pub async fn create(ctx: &Ctx<'_>, b: GroupBody) -> Result<GroupView, OpError> {
         return Err(e);
     }
     let view = GroupView::from(&find(ctx, &group.id.to_string()).await?);
-    ctx.audit_change("group.create", &view.name, None, value(&view))
+    ctx.record("group.create", &view.name, None, value(&view))
         .await;
-    ctx.changed().await;
     Ok(view)
 }
 
@@ -112,14 +111,13 @@ pub async fn set_members(
     let old = find(ctx, selector).await?;
     apply_members(ctx, &old, account_ids).await?;
     let updated = GroupView::from(&find(ctx, &old.id.to_string()).await?);
-    ctx.audit_change(
+    ctx.record(
         "group.members",
         &updated.name,
         value(&GroupView::from(&old)),
         value(&updated),
     )
     .await;
-    ctx.changed().await;
     Ok(updated)
 }
 
@@ -146,8 +144,7 @@ pub async fn remove(ctx: &Ctx<'_>, selector: &str) -> Result<GroupView, OpError>
     let old = find(ctx, selector).await?;
     ctx.store.delete_group(old.id).await?;
     let view = GroupView::from(&old);
-    ctx.audit_change("group.delete", &old.name, value(&view), None)
+    ctx.record("group.delete", &old.name, value(&view), None)
         .await;
-    ctx.changed().await;
     Ok(view)
 }

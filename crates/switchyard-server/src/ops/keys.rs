@@ -178,9 +178,8 @@ pub async fn create(ctx: &Ctx<'_>, who: Who<'_>, b: NewKeyBody) -> Result<Create
         })
         .await?;
     let info = KeyView::from(&created);
-    ctx.audit_change("key.create", &created.prefix, None, value(&info))
+    ctx.record("key.create", &created.prefix, None, value(&info))
         .await;
-    ctx.changed().await;
     Ok(CreatedKey {
         key: generated.full,
         info,
@@ -198,14 +197,13 @@ pub async fn set_policy(
     check_policy(&policy)?;
     let updated = ctx.store.set_key_policy(old.id, &policy).await?;
     let after = KeyView::from(&updated);
-    ctx.audit_change(
+    ctx.record(
         "key.update",
         &updated.prefix,
         value(&KeyView::from(&old)),
         value(&after),
     )
     .await;
-    ctx.changed().await;
     Ok(after)
 }
 
@@ -238,14 +236,13 @@ pub async fn revoke(ctx: &Ctx<'_>, who: Who<'_>, selector: &str) -> Result<KeyVi
     let old = find(ctx, who, selector).await?;
     let revoked = ctx.store.revoke_key(&old.id.to_string()).await?;
     let after = KeyView::from(&revoked);
-    ctx.audit_change(
+    ctx.record(
         "key.revoke",
         &revoked.prefix,
         value(&KeyView::from(&old)),
         value(&after),
     )
     .await;
-    ctx.changed().await;
     Ok(after)
 }
 
@@ -258,14 +255,13 @@ pub async fn rotate(ctx: &Ctx<'_>, who: Who<'_>, selector: &str) -> Result<Creat
         .store
         .rotate_key(old.id, &generated.prefix, &generated.hash)
         .await?;
-    ctx.audit_change(
+    ctx.record(
         "key.rotate",
         &rotated.prefix,
         Some(serde_json::json!({"prefix": old.prefix})),
         Some(serde_json::json!({"prefix": rotated.prefix})),
     )
     .await;
-    ctx.changed().await;
     Ok(CreatedKey {
         key: generated.full,
         info: KeyView::from(&rotated),

@@ -49,8 +49,8 @@ impl Ctx<'_> {
         }
     }
 
-    /// The audit entry of a change as the admin API has always written it: before → after.
-    pub async fn audit_change(
+    /// A change is done: its audit entry (before → after), then the request path sees it.
+    pub async fn record(
         &self,
         action: &str,
         target: &str,
@@ -63,6 +63,7 @@ impl Ctx<'_> {
             serde_json::json!({"before": before, "after": after}),
         )
         .await;
+        self.changed().await;
     }
 
     /// Writes an audit entry; a failed write is logged, never fatal to the change it records.

@@ -86,14 +86,13 @@ pub async fn set(ctx: &Ctx<'_>, model: &str, price: ModelPrice) -> Result<PriceV
         .price(model)
         .copied();
     ctx.store.set_price(model, &price).await?;
-    ctx.audit_change(
+    ctx.record(
         "price.set",
         model,
         before.as_ref().and_then(value),
         value(&price),
     )
     .await;
-    ctx.changed().await;
     Ok(PriceView {
         model: model.to_string(),
         price,
@@ -108,7 +107,6 @@ pub async fn reset(ctx: &Ctx<'_>, model: &str) -> Result<String, OpError> {
             "an override for model `{model}`"
         )));
     }
-    ctx.audit_change("price.reset", model, None, None).await;
-    ctx.changed().await;
+    ctx.record("price.reset", model, None, None).await;
     Ok(model.to_string())
 }

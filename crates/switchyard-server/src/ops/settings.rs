@@ -73,27 +73,25 @@ pub async fn set(ctx: &Ctx<'_>, key: &str, value: &str) -> Result<SettingView, O
         super::proxies::check_default_proxy(ctx.store, &value).await?;
     }
     ctx.store.set_setting(key, &value).await?;
-    ctx.audit_change(
+    ctx.record(
         "settings.set",
         key,
         Some(shown(key, &before.value)),
         Some(shown(key, &value)),
     )
     .await;
-    ctx.changed().await;
     get(ctx, key).await
 }
 
 pub async fn reset(ctx: &Ctx<'_>, key: &str) -> Result<SettingView, OpError> {
     let before = get(ctx, key).await?;
     ctx.store.reset_setting(key).await?;
-    ctx.audit_change(
+    ctx.record(
         "settings.reset",
         key,
         Some(shown(key, &before.value)),
         Some(shown(key, &before.default)),
     )
     .await;
-    ctx.changed().await;
     get(ctx, key).await
 }

@@ -145,9 +145,8 @@ pub async fn create(ctx: &Ctx<'_>, b: NewUserBody) -> Result<CreatedUser, OpErro
         user = ctx.store.set_user_limits(&b.name, &b.limits).await?;
     }
     let view = UserView::from(&user);
-    ctx.audit_change("user.create", &user.name, None, value(&view))
+    ctx.record("user.create", &user.name, None, value(&view))
         .await;
-    ctx.changed().await;
     Ok(CreatedUser {
         user: view,
         password: generated.then_some(password),
@@ -213,14 +212,13 @@ pub async fn update(ctx: &Ctx<'_>, name: &str, b: UserPatchBody) -> Result<UserV
         ctx.store.revoke_user_sessions(old.id).await?;
     }
     let updated = UserView::from(&find(ctx, name).await?);
-    ctx.audit_change(
+    ctx.record(
         "user.update",
         name,
         value(&UserView::from(&old)),
         value(&updated),
     )
     .await;
-    ctx.changed().await;
     Ok(updated)
 }
 
@@ -236,8 +234,6 @@ pub async fn remove(ctx: &Ctx<'_>, name: &str, acting: Option<&str>) -> Result<U
     }
     ctx.store.delete_user(name).await?;
     let view = UserView::from(&old);
-    ctx.audit_change("user.delete", name, value(&view), None)
-        .await;
-    ctx.changed().await;
+    ctx.record("user.delete", name, value(&view), None).await;
     Ok(view)
 }
