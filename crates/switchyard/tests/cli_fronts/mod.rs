@@ -122,5 +122,19 @@ fn cli_and_admin_api_agree_on_base_urls_and_the_disable_reason() {
     assert_eq!(a["status"], "disabled");
     assert_eq!(a["status_reason"], "operator");
     assert_eq!(disabled["status_reason"], "operator");
+
+    // Each change is audited once, under the same action, whichever front made it.
+    let (status, audit) = api(&server, &token, "GET", "/audit?limit=50", &Value::Null);
+    assert_eq!(status, 200, "{audit}");
+    let entries = audit["items"].as_array().unwrap();
+    for action in ["account.create", "account.disable"] {
+        let mut actors: Vec<&str> = entries
+            .iter()
+            .filter(|e| e["action"] == action)
+            .map(|e| e["actor"].as_str().unwrap())
+            .collect();
+        actors.sort_unstable();
+        assert_eq!(actors, ["api:root-op", "cli"], "{action}: {audit}");
+    }
     drop(server);
 }
