@@ -305,7 +305,8 @@ pub async fn audit(
     after: Option<serde_json::Value>,
 ) {
     let actor = caller.actor();
-    ctx(state, &actor)
-        .record(action, target, before, after)
-        .await;
+    let detail = serde_json::json!({"before": before, "after": after});
+    ctx(state, &actor).audit(action, target, detail).await;
+    // The change reaches the request path at once instead of at the next poll.
+    state.reload.notify_one();
 }

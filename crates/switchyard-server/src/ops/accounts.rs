@@ -128,6 +128,22 @@ pub struct AccountPatchBody {
     pub credentials: Option<CredentialsBody>,
 }
 
+impl AccountPatchBody {
+    /// Whether the change gives no field at all.
+    pub fn is_empty(&self) -> bool {
+        self.name.is_none()
+            && self.base_url.is_none()
+            && self.priority.is_none()
+            && self.weight.is_none()
+            && self.allowed_models.is_none()
+            && self.model_map.is_none()
+            && self.max_concurrency.is_none()
+            && self.proxy_url.is_none()
+            && self.extra.is_none()
+            && self.credentials.is_none()
+    }
+}
+
 /// Tells a missing field from an explicit `null`.
 mod double_option {
     use serde::{Deserialize, Deserializer};
@@ -285,6 +301,10 @@ pub async fn update(
     b: AccountPatchBody,
 ) -> Result<AccountView, OpError> {
     let old = find(ctx, selector).await?;
+    if b.is_empty() {
+        // Nothing to store or audit (`account set NAME --enabled …` gives only the status).
+        return Ok(view(ctx, &old).await);
+    }
     if let Some(name) = &b.name {
         check_name(name)?;
     }
@@ -390,4 +410,59 @@ pub async fn remove(ctx: &Ctx<'_>, selector: &str) -> Result<AccountView, OpErro
     ctx.record("account.delete", &old.name, value(&before), None)
         .await;
     Ok(before)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn base_urls_are_http_or_https_with_a_host_and_lose_a_trailing_slash() {
+        assert_eq!(
+            check_base_url("https://relay.example.com/").ok().as_deref(),
+            Some("https://relay.example.com")
+        );
+        assert_eq!(
+            check_base_url("http://127.0.0.1:8080/v1").ok().as_deref(),
+            Some("http://127.0.0.1:8080/v1")
+        );
+        for refused in [
+            "socks5://127.0.0.1:1080",
+            "socks5h://proxy:1080",
+            "relay.example.com",
+            "https://",
+            "",
+        ] {
+            let e = check_base_url(refused).err();
+            assert!(
+                matches!(&e, Some(OpError::Invalid { field, .. }) if field == "base_url"),
+                "{refused}: {e:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn missing_credentials_name_fields_and_the_kind() {
+        let message = |kind| {
+            let c = Credentials::default();
+            match missing_credentials(kind, &c, None, None).map(|m| missing(kind, m)) {
+                Some(OpError::Invalid { message, .. }) => message,
+                other => panic!("{other:?}"),
+            }
+        };
+        assert_eq!(
+            message(AccountKind::Claude),
+            "a claude account needs api_key"
+        );
+        assert_eq!(
+            message(AccountKind::Openai),
+            "an openai account needs api_key"
+        );
+        let official = message(AccountKind::ClaudeOfficial);
+        assert!(
+            official.starts_with("a claude-official account needs access_token,"),
+            "{official}"
+        );
+        assert!(!official.contains("--"), "{official}");
+    }
 }
