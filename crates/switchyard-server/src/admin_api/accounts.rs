@@ -1,5 +1,6 @@
-//! Accounts: list, get, create, update, enable/disable, delete, "check now" (the health
-//! probe) and "test" (a tiny real request through the relay pipeline). Credentials are
+//! Accounts: list, get, create, update, enable/disable, delete — a front over
+//! [`crate::ops::accounts`], which validates, stores and audits — plus "check now" (the
+//! health probe) and "test" (a tiny real request through the relay pipeline). Credentials are
 //! write-only: answers carry only a masked hint.
 
 use axum::Json;

@@ -1,7 +1,7 @@
 //! API keys: list, get, create (the full key is returned once), update policy, revoke,
-//! rotate. A `user` sees only its own keys, and creates, revokes and rotates them when the
-//! `user_key_self_service` setting allows (never bound to accounts or groups); policy changes
-//! need the admin role.
+//! rotate — a front over [`crate::ops::keys`]. A `user` acts as [`Who::Member`]: its own keys
+//! only, and creating, revoking and rotating them when `user_key_self_service` allows; policy
+//! changes need the admin role (the operation table's access).
 
 use axum::extract::Path;
 use axum::response::Response;

@@ -1,5 +1,6 @@
 //! Runtime settings (typed, with defaults and descriptions) and model prices (bundled table,
-//! operator overrides, reset to default).
+//! operator overrides, reset to default): a front over [`crate::ops::settings`] and
+//! [`crate::ops::prices`].
 
 use axum::extract::Path;
 use axum::response::Response;

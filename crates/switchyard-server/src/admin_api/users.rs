@@ -1,4 +1,5 @@
-//! Users and account groups: full CRUD.
+//! Users and account groups: full CRUD, a front over [`crate::ops::users`] and
+//! [`crate::ops::groups`].
 
 use axum::extract::Path;
 use axum::response::Response;

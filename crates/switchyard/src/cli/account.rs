@@ -1,4 +1,5 @@
-//! `switchyard account add|list|set|remove`.
+//! `switchyard account add|list|set|remove|check`: a front over the server's `ops::accounts`,
+//! which validates, stores and audits; this parses flags and prints.
 
 use anyhow::{Context, bail};
 use clap::Subcommand;

@@ -1,5 +1,5 @@
 //! `switchyard group create|list|add|remove|delete`: named sets of accounts that keys can be
-//! bound to. An account may be in several groups.
+//! bound to. An account may be in several groups. A front over the server's `ops::groups`.
 
 use clap::Subcommand;
 use std::sync::Arc;

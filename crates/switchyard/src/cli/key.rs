@@ -1,4 +1,5 @@
-//! `switchyard key create|set|show|list|revoke`.
+//! `switchyard key create|set|show|list|revoke`: a front over the server's `ops::keys`, acting
+//! as an operator.
 
 use anyhow::Context;
 use clap::Subcommand;

@@ -1,5 +1,6 @@
 //! `switchyard price list|set`: model prices (USD per token, LiteLLM field names). Overrides
-//! stored here win over the bundled table and reach a running server within two seconds.
+//! stored here win over the bundled table and reach a running server within two seconds. A
+//! front over the server's `ops::prices`.
 
 use clap::Subcommand;
 use serde::Serialize;

@@ -1,4 +1,4 @@
-//! `switchyard settings get|set|list|reset`.
+//! `switchyard settings get|set|list|reset`: a front over the server's `ops::settings`.
 
 use clap::Subcommand;
 use serde::Serialize;

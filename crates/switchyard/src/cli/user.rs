@@ -1,4 +1,4 @@
-//! `switchyard user add|list|passwd|set`.
+//! `switchyard user add|list|passwd|set`: a front over the server's `ops::users`.
 
 use clap::Subcommand;
 use std::sync::Arc;
