@@ -560,6 +560,7 @@ pub async fn import(
         }),
     )
     .await;
+    ctx.changed().await;
     Ok(ImportReport {
         format,
         found,
