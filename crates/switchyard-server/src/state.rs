@@ -172,7 +172,7 @@ pub struct AppState {
     pub pending_states: std::sync::Mutex<HashMap<AccountId, AccountState>>,
     /// Set when the shutdown grace period is over: open streams end and settle.
     pub shutdown: tokio::sync::watch::Sender<bool>,
-    pub login_throttle: crate::admin_api::LoginThrottle,
+    pub login_throttle: crate::login_throttle::LoginThrottle,
     /// Code Assist projects of Google-login (`gemini`) accounts, discovered once each.
     pub projects: switchyard_upstream::gemini::CodeAssistProjects,
     /// Bytes of request bodies held at once, across all requests.

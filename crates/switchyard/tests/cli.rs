@@ -1761,6 +1761,8 @@ fn key_policy_groups_and_user_limits_from_the_cli() {
 
 #[path = "cli_durability/mod.rs"]
 mod durability;
+#[path = "cli_fronts/mod.rs"]
+mod fronts;
 #[path = "cli_onboarding/mod.rs"]
 mod onboarding;
 #[path = "cli_secrets/mod.rs"]

@@ -11,6 +11,7 @@
 //! - Errors are `application/problem+json` ([`problem`]); lists page with cursors.
 
 mod accounts;
+mod front;
 mod keys;
 mod live;
 mod onboarding;
@@ -33,8 +34,8 @@ use std::sync::Arc;
 use switchyard_store::{AdminSession, User};
 
 use crate::state::AppState;
+pub use front::{Body, Front, Params, ctx};
 pub use problem::Problem;
-pub use session::LoginThrottle;
 
 pub const PREFIX: &str = "/api/admin";
 
@@ -294,7 +295,7 @@ async fn authorize(
     next.run(req).await
 }
 
-/// The audit trail of a change made through the API: who, what, and before → after.
+/// The audit trail of what the API does outside the operations layer (sign-in, live views).
 pub async fn audit(
     state: &AppState,
     caller: &Caller,
@@ -303,14 +304,9 @@ pub async fn audit(
     before: Option<serde_json::Value>,
     after: Option<serde_json::Value>,
 ) {
-    let detail = serde_json::json!({"before": before, "after": after}).to_string();
-    if let Err(e) = state
-        .store
-        .audit(&caller.actor(), action, Some(target), Some(&detail))
-        .await
-    {
-        tracing::warn!(error = %e, action, "writing the audit log");
-    }
+    let actor = caller.actor();
+    let detail = serde_json::json!({"before": before, "after": after});
+    ctx(state, &actor).audit(action, target, detail).await;
     // The change reaches the request path at once instead of at the next poll.
     state.reload.notify_one();
 }

@@ -3,20 +3,14 @@
 //! which validate, store and audit; secrets are never echoed.
 
 use axum::Json;
-use axum::extract::rejection::JsonRejection;
-use axum::extract::{Extension, State};
 use axum::response::Response;
 use axum::routing::post;
 use schemars::JsonSchema;
 use serde::Deserialize;
-use std::sync::Arc;
 
-use super::problem::bad_body;
-use super::proxies::{ctx, done};
-use super::{Caller, Operation};
+use super::{Body, Front, Operation};
 use crate::ops::import::{self, ExportFile, ImportOptions, ImportReport};
 use crate::ops::oauth::{self, Finished, LoginRequest, Started};
-use crate::state::AppState;
 
 #[derive(Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
@@ -103,89 +97,30 @@ pub fn operations() -> Vec<Operation> {
     ]
 }
 
-async fn start(
-    State(state): State<Arc<AppState>>,
-    Extension(caller): Extension<Caller>,
-    body: Result<Json<LoginRequest>, JsonRejection>,
-) -> Response {
-    let Json(b) = match body {
-        Ok(b) => b,
-        Err(e) => return bad_body(e),
-    };
-    let actor = caller.actor();
-    done(&state, 200, oauth::start(&ctx(&state, &actor), b).await)
+async fn start(f: Front, Body(b): Body<LoginRequest>) -> Response {
+    f.done(200, oauth::start(&f.ctx(), b).await)
 }
 
-async fn finish(
-    State(state): State<Arc<AppState>>,
-    Extension(caller): Extension<Caller>,
-    body: Result<Json<FinishBody>, JsonRejection>,
-) -> Response {
-    let Json(b) = match body {
-        Ok(b) => b,
-        Err(e) => return bad_body(e),
-    };
-    let actor = caller.actor();
-    done(
-        &state,
-        200,
-        oauth::finish(&ctx(&state, &actor), b.state.as_deref(), &b.code_or_url).await,
-    )
+async fn finish(f: Front, Body(b): Body<FinishBody>) -> Response {
+    let code = &b.code_or_url;
+    f.done(200, oauth::finish(&f.ctx(), b.state.as_deref(), code).await)
 }
 
-async fn session_key(
-    State(state): State<Arc<AppState>>,
-    Extension(caller): Extension<Caller>,
-    body: Result<Json<SessionKeyBody>, JsonRejection>,
-) -> Response {
-    let Json(b) = match body {
-        Ok(b) => b,
-        Err(e) => return bad_body(e),
-    };
-    let actor = caller.actor();
-    done(
-        &state,
-        200,
-        oauth::session_key_login(&ctx(&state, &actor), b.login, &b.session_key).await,
-    )
+async fn session_key(f: Front, Body(b): Body<SessionKeyBody>) -> Response {
+    let key = &b.session_key;
+    f.done(200, oauth::session_key_login(&f.ctx(), b.login, key).await)
 }
 
-async fn import_accounts(
-    State(state): State<Arc<AppState>>,
-    Extension(caller): Extension<Caller>,
-    body: Result<Json<ImportBody>, JsonRejection>,
-) -> Response {
-    let Json(b) = match body {
-        Ok(b) => b,
-        Err(e) => return bad_body(e),
+async fn import_accounts(f: Front, Body(b): Body<ImportBody>) -> Response {
+    let opts = ImportOptions {
+        kind: b.kind,
+        name: b.name,
+        proxy: b.proxy,
     };
-    let actor = caller.actor();
-    done(
-        &state,
-        200,
-        import::import(
-            &ctx(&state, &actor),
-            &b.content,
-            &ImportOptions {
-                kind: b.kind,
-                name: b.name,
-                proxy: b.proxy,
-            },
-        )
-        .await,
-    )
+    f.done(200, import::import(&f.ctx(), &b.content, &opts).await)
 }
 
-async fn export_accounts(
-    State(state): State<Arc<AppState>>,
-    Extension(caller): Extension<Caller>,
-    body: Option<Json<ExportBody>>,
-) -> Response {
+async fn export_accounts(f: Front, body: Option<Json<ExportBody>>) -> Response {
     let include_secrets = body.is_some_and(|Json(b)| b.include_secrets);
-    let actor = caller.actor();
-    done(
-        &state,
-        200,
-        import::export(&ctx(&state, &actor), include_secrets).await,
-    )
+    f.done(200, import::export(&f.ctx(), include_secrets).await)
 }

@@ -7,6 +7,8 @@ use schemars::JsonSchema;
 use serde::Serialize;
 use switchyard_store::StoreError;
 
+use crate::ops::OpError;
+
 /// The body of every admin API error.
 #[derive(Debug, Serialize, JsonSchema)]
 pub struct Problem {
@@ -56,6 +58,18 @@ impl Problem {
 
     pub fn invalid(field: &str, detail: &str) -> Response {
         Self::response(422, "validation", detail, Some(field))
+    }
+
+    /// An operation's refusal.
+    pub fn from_op(e: OpError) -> Response {
+        match e {
+            OpError::Invalid { field, message } => Self::invalid(&field, &message),
+            OpError::NotFound(what) => Self::not_found(&format!("{what} not found")),
+            OpError::Conflict(m) => Self::response(409, "conflict", &m, None),
+            OpError::Forbidden(m) => Self::forbidden("forbidden", &m),
+            OpError::Upstream(m) => Self::response(502, "upstream", &m, None),
+            OpError::Store(e) => Self::from_store(e),
+        }
     }
 
     pub fn from_store(e: StoreError) -> Response {

@@ -3,19 +3,14 @@
 //! credentials replaced by `***`.
 
 use axum::Json;
-use axum::extract::rejection::{JsonRejection, QueryRejection};
-use axum::extract::{Extension, Path, Query, State};
-use axum::response::{IntoResponse, Response};
+use axum::extract::Path;
+use axum::response::Response;
 use axum::routing::{get, post};
 use schemars::JsonSchema;
 use serde::Deserialize;
-use std::sync::Arc;
 
-use super::problem::{Problem, bad_body, bad_query};
-use super::{Caller, Operation};
+use super::{Body, Front, Operation, Params};
 use crate::ops::proxies::{self, ProxyTestReport, ProxyView, Removed};
-use crate::ops::{Ctx, OpError};
-use crate::state::AppState;
 
 #[derive(Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
@@ -83,120 +78,27 @@ pub fn operations() -> Vec<Operation> {
     ]
 }
 
-/// An operation's refusal in the problem shape.
-pub fn op_error(e: OpError) -> Response {
-    match e {
-        OpError::Invalid { field, message } => Problem::invalid(field, &message),
-        OpError::NotFound(what) => Problem::not_found(&format!("{what} not found")),
-        OpError::Conflict(m) => Problem::response(409, "conflict", &m, None),
-        OpError::Upstream(m) => Problem::response(502, "upstream", &m, None),
-        OpError::Store(e) => Problem::from_store(e),
-    }
+async fn list(f: Front) -> Response {
+    f.done(200, proxies::list(&f.ctx()).await)
 }
 
-pub fn ctx<'a>(state: &'a AppState, actor: &'a str) -> Ctx<'a> {
-    Ctx {
-        store: state.store.as_ref(),
-        clients: &state.clients,
-        hosts: &state.hosts,
-        actor,
-    }
+async fn get_one(f: Front, Path(name): Path<String>) -> Response {
+    f.done(200, proxies::get(&f.ctx(), &name).await)
 }
 
-pub fn done<T: serde::Serialize>(state: &AppState, status: u16, r: Result<T, OpError>) -> Response {
-    match r {
-        Ok(v) => {
-            // The change reaches the request path at once instead of at the next poll.
-            state.reload.notify_one();
-            let code =
-                axum::http::StatusCode::from_u16(status).unwrap_or(axum::http::StatusCode::OK);
-            (code, Json(v)).into_response()
-        }
-        Err(e) => op_error(e),
-    }
+async fn create(f: Front, Body(b): Body<NewProxyBody>) -> Response {
+    f.done(201, proxies::add(&f.ctx(), &b.name, &b.url).await)
 }
 
-async fn list(
-    State(state): State<Arc<AppState>>,
-    Extension(caller): Extension<Caller>,
-) -> Response {
-    let actor = caller.actor();
-    done(&state, 200, proxies::list(&ctx(&state, &actor)).await)
+async fn update(f: Front, Path(name): Path<String>, Body(b): Body<ProxyPatchBody>) -> Response {
+    f.done(200, proxies::set(&f.ctx(), &name, &b.url).await)
 }
 
-async fn get_one(
-    State(state): State<Arc<AppState>>,
-    Extension(caller): Extension<Caller>,
-    Path(name): Path<String>,
-) -> Response {
-    let actor = caller.actor();
-    done(&state, 200, proxies::get(&ctx(&state, &actor), &name).await)
+async fn remove(f: Front, Path(name): Path<String>, Params(q): Params<RemoveQuery>) -> Response {
+    f.done(200, proxies::remove(&f.ctx(), &name, q.force).await)
 }
 
-async fn create(
-    State(state): State<Arc<AppState>>,
-    Extension(caller): Extension<Caller>,
-    body: Result<Json<NewProxyBody>, JsonRejection>,
-) -> Response {
-    let Json(b) = match body {
-        Ok(b) => b,
-        Err(e) => return bad_body(e),
-    };
-    let actor = caller.actor();
-    done(
-        &state,
-        201,
-        proxies::add(&ctx(&state, &actor), &b.name, &b.url).await,
-    )
-}
-
-async fn update(
-    State(state): State<Arc<AppState>>,
-    Extension(caller): Extension<Caller>,
-    Path(name): Path<String>,
-    body: Result<Json<ProxyPatchBody>, JsonRejection>,
-) -> Response {
-    let Json(b) = match body {
-        Ok(b) => b,
-        Err(e) => return bad_body(e),
-    };
-    let actor = caller.actor();
-    done(
-        &state,
-        200,
-        proxies::set(&ctx(&state, &actor), &name, &b.url).await,
-    )
-}
-
-async fn remove(
-    State(state): State<Arc<AppState>>,
-    Extension(caller): Extension<Caller>,
-    Path(name): Path<String>,
-    query: Result<Query<RemoveQuery>, QueryRejection>,
-) -> Response {
-    let Query(q) = match query {
-        Ok(q) => q,
-        Err(e) => return bad_query(e),
-    };
-    let actor = caller.actor();
-    done(
-        &state,
-        200,
-        proxies::remove(&ctx(&state, &actor), &name, q.force).await,
-    )
-}
-
-async fn test(
-    State(state): State<Arc<AppState>>,
-    Extension(caller): Extension<Caller>,
-    Path(name): Path<String>,
-    body: Option<Json<ProxyTestBody>>,
-) -> Response {
+async fn test(f: Front, Path(name): Path<String>, body: Option<Json<ProxyTestBody>>) -> Response {
     let url = body.and_then(|Json(b)| b.url);
-    let actor = caller.actor();
-    done(
-        &state,
-        200,
-        proxies::test(&ctx(&state, &actor), &name, url.as_deref()).await,
-    )
+    f.done(200, proxies::test(&f.ctx(), &name, url.as_deref()).await)
 }

@@ -1,9 +1,7 @@
 //! Sign-in: login and logout, who am I, and long-lived API tokens.
 //!
-//! Failed logins are counted per (user name, client address) and per client address. After
-//! [`FREE_FAILURES`] a key must wait before its next attempt, twice as long after each further
-//! failure (up to [`MAX_DELAY`]); a key's failures are forgotten after [`WINDOW`] without one.
-//! No user name is ever locked as such: guesses from elsewhere cannot keep its owner out, and a
+//! Failed logins are counted per (user name, client address) and per client address by
+//! [`crate::login_throttle`]. No user name is ever locked as such: guesses from elsewhere cannot keep its owner out, and a
 //! correct password from an address without recent failures signs in. API tokens never pass
 //! through here.
 //! A wrong password and an unknown user name get the same answer after the same work (a
@@ -19,26 +17,18 @@ use chrono::{Duration as ChronoDuration, Utc};
 use rand::Rng;
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
-use std::collections::HashMap;
 use std::net::SocketAddr;
-use std::sync::{Arc, Mutex, PoisonError};
-use std::time::{Duration, Instant};
+use std::sync::Arc;
 
 use super::problem::{Problem, bad_body};
 use super::{Access, Caller, Operation, SESSION_COOKIE, audit, token_hash};
+use crate::ops::users::UserView;
 use crate::state::AppState;
 
-/// Failed sign-ins a key may make before it has to wait.
-pub const FREE_FAILURES: u32 = 5;
-/// The longest wait between attempts.
-pub const MAX_DELAY: Duration = Duration::from_secs(15 * 60);
-/// Names and addresses tracked at once.
-const MAX_TRACKED: usize = 100_000;
 /// Longest user name accepted at sign-in.
 const MAX_NAME: usize = 128;
 /// Password checks (argon2, ~19 MiB each) running at once; more sign-ins wait their turn.
 static VERIFYING: tokio::sync::Semaphore = tokio::sync::Semaphore::const_new(4);
-pub const WINDOW: Duration = Duration::from_secs(15 * 60);
 /// How long a browser session lasts.
 pub const SESSION_HOURS: i64 = 12;
 
@@ -51,95 +41,11 @@ fn decoy_hash() -> String {
         .clone()
 }
 
-#[derive(Default)]
-pub struct LoginThrottle {
-    /// Key → (failures, time of the last one).
-    failures: Mutex<HashMap<String, (u32, Instant)>>,
-}
-
-/// How long a key with `failures` must wait after its last failure.
-fn delay(failures: u32) -> Duration {
-    if failures < FREE_FAILURES {
-        return Duration::ZERO;
-    }
-    let doublings = (failures - FREE_FAILURES).min(20);
-    Duration::from_secs(1u64 << doublings).min(MAX_DELAY)
-}
-
-impl LoginThrottle {
-    /// Seconds until `key` may try again, if it has to wait.
-    fn locked(&self, key: &str) -> Option<u64> {
-        let map = self.failures.lock().unwrap_or_else(PoisonError::into_inner);
-        map.get(key).and_then(|(n, last)| {
-            let since = last.elapsed();
-            let wait = delay(*n);
-            (since < WINDOW && since < wait)
-                .then(|| (wait - since).as_secs_f64().ceil().max(1.0) as u64)
-        })
-    }
-
-    /// Counts an attempt as failed until it proves otherwise ([`Self::succeeded`]), so
-    /// parallel guesses cannot all slip past the check before any of them is counted.
-    fn attempt(&self, key: &str) {
-        let mut map = self.failures.lock().unwrap_or_else(PoisonError::into_inner);
-        if map.len() >= MAX_TRACKED {
-            // Bounded whatever an attacker sends: drop what was forgotten, then the keys
-            // that need no wait, never a wait in force.
-            map.retain(|_, (_, last)| last.elapsed() < WINDOW);
-            if map.len() >= MAX_TRACKED {
-                map.retain(|_, (n, _)| *n >= FREE_FAILURES);
-            }
-        }
-        let entry = map.entry(key.to_string()).or_insert((0, Instant::now()));
-        if entry.1.elapsed() >= WINDOW {
-            entry.0 = 0;
-        }
-        entry.0 += 1;
-        entry.1 = Instant::now();
-    }
-
-    /// Takes back this attempt's count; `forget` clears the key's earlier failures too (a
-    /// user who signed in; an address keeps the count of others' failed guesses).
-    fn succeeded(&self, key: &str, forget: bool) {
-        let mut map = self.failures.lock().unwrap_or_else(PoisonError::into_inner);
-        if forget {
-            map.remove(key);
-        } else if let Some(entry) = map.get_mut(key) {
-            entry.0 = entry.0.saturating_sub(1);
-        }
-    }
-}
-
 #[derive(Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct LoginRequest {
     pub username: String,
     pub password: String,
-}
-
-#[derive(Serialize, JsonSchema)]
-pub struct UserView {
-    pub id: i64,
-    pub name: String,
-    /// `admin` or `user`.
-    pub role: String,
-    /// `active` or `disabled`.
-    pub status: String,
-    pub limits: switchyard_core::key::UserLimits,
-    pub created_at: chrono::DateTime<Utc>,
-}
-
-impl From<&switchyard_store::User> for UserView {
-    fn from(u: &switchyard_store::User) -> Self {
-        UserView {
-            id: u.id,
-            name: u.name.clone(),
-            role: u.role.clone(),
-            status: u.status.clone(),
-            limits: u.limits.clone(),
-            created_at: u.created_at,
-        }
-    }
 }
 
 #[derive(Serialize, JsonSchema)]

@@ -1,99 +1,13 @@
-//! Users and account groups: full CRUD.
+//! Users and account groups: full CRUD, a front over [`crate::ops::users`] and
+//! [`crate::ops::groups`].
 
-use axum::Json;
-use axum::extract::rejection::JsonRejection;
-use axum::extract::{Extension, Path, State};
-use axum::response::{IntoResponse, Response};
+use axum::extract::Path;
+use axum::response::Response;
 use axum::routing::{delete, get, patch, post, put};
-use schemars::JsonSchema;
-use serde::{Deserialize, Serialize};
-use std::sync::Arc;
-use switchyard_core::key::UserLimits;
-use switchyard_store::AccountGroup;
 
-use super::problem::{Problem, bad_body};
-use super::session::UserView;
-use super::{Caller, Operation, audit};
-use crate::state::AppState;
-
-#[derive(Deserialize, JsonSchema)]
-#[serde(deny_unknown_fields)]
-pub struct NewUserBody {
-    #[schemars(regex(pattern = r"^[^/]*[^/\s][^/]*$"))]
-    pub name: String,
-    /// `admin` or `user` (default `user`).
-    #[schemars(regex(pattern = "^(admin|user)$"))]
-    pub role: Option<String>,
-    /// At least 8 characters; without it one is generated and returned once.
-    #[schemars(length(min = 8, max = 1024))]
-    pub password: Option<String>,
-    #[serde(default)]
-    pub limits: UserLimits,
-}
-
-#[derive(Serialize, JsonSchema)]
-pub struct CreatedUser {
-    #[serde(flatten)]
-    pub user: UserView,
-    /// Only when it was generated.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub password: Option<String>,
-}
-
-#[derive(Deserialize, JsonSchema, Default)]
-#[serde(deny_unknown_fields)]
-pub struct UserPatchBody {
-    #[schemars(regex(pattern = "^(admin|user)$"))]
-    pub role: Option<String>,
-    /// `active` or `disabled` (a disabled user's keys stop working at once).
-    #[schemars(regex(pattern = "^(active|disabled)$"))]
-    pub status: Option<String>,
-    /// A new password (at least 8 characters); ends the user's browser sessions.
-    #[schemars(length(min = 8, max = 1024))]
-    pub password: Option<String>,
-    pub limits: Option<UserLimits>,
-}
-
-#[derive(Deserialize, JsonSchema)]
-#[serde(deny_unknown_fields)]
-pub struct GroupBody {
-    /// Not a number (ids and names share selectors).
-    #[schemars(regex(pattern = r"[^0-9\s]"))]
-    pub name: String,
-    #[serde(default)]
-    pub description: String,
-    /// Account ids.
-    #[serde(default)]
-    pub account_ids: Vec<i64>,
-}
-
-#[derive(Deserialize, JsonSchema)]
-#[serde(deny_unknown_fields)]
-pub struct GroupMembers {
-    /// The group's accounts after the change (ids).
-    pub account_ids: Vec<i64>,
-}
-
-#[derive(Serialize, JsonSchema)]
-pub struct GroupView {
-    pub id: i64,
-    pub name: String,
-    pub description: String,
-    pub account_ids: Vec<i64>,
-    pub created_at: chrono::DateTime<chrono::Utc>,
-}
-
-impl From<&AccountGroup> for GroupView {
-    fn from(g: &AccountGroup) -> Self {
-        GroupView {
-            id: g.id,
-            name: g.name.clone(),
-            description: g.description.clone(),
-            account_ids: g.account_ids.clone(),
-            created_at: g.created_at,
-        }
-    }
-}
+use super::{Body, Front, Operation};
+use crate::ops::groups::{self, GroupBody, GroupMembers, GroupView};
+use crate::ops::users::{self, CreatedUser, NewUserBody, UserPatchBody, UserView};
 
 pub fn operations() -> Vec<Operation> {
     vec![
@@ -152,385 +66,46 @@ pub fn operations() -> Vec<Operation> {
     ]
 }
 
-async fn find_user(state: &AppState, name: &str) -> Result<switchyard_store::User, Response> {
-    match state.store.user_by_name(name).await {
-        Ok(Some(u)) => Ok(u),
-        Ok(None) => Err(Problem::not_found(&format!("user `{name}` not found"))),
-        Err(e) => Err(Problem::from_store(e)),
-    }
+async fn list(f: Front) -> Response {
+    f.done(200, users::list(&f.ctx()).await)
 }
 
-fn user_value(u: &switchyard_store::User) -> Option<serde_json::Value> {
-    serde_json::to_value(UserView::from(u)).ok()
+async fn get_one(f: Front, Path(name): Path<String>) -> Response {
+    f.done(200, users::get(&f.ctx(), &name).await)
 }
 
-async fn list(State(state): State<Arc<AppState>>) -> Response {
-    match state.store.list_users().await {
-        Ok(users) => Json(users.iter().map(UserView::from).collect::<Vec<_>>()).into_response(),
-        Err(e) => Problem::from_store(e),
-    }
+async fn create(f: Front, Body(b): Body<NewUserBody>) -> Response {
+    f.done(201, users::create(&f.ctx(), b).await)
 }
 
-async fn get_one(State(state): State<Arc<AppState>>, Path(name): Path<String>) -> Response {
-    match find_user(&state, &name).await {
-        Ok(u) => Json(UserView::from(&u)).into_response(),
-        Err(resp) => resp,
-    }
+async fn update(f: Front, Path(name): Path<String>, Body(b): Body<UserPatchBody>) -> Response {
+    f.done(200, users::update(&f.ctx(), &name, b).await)
 }
 
-async fn hash(password: String) -> Result<String, Response> {
-    if !(8..=1024).contains(&password.chars().count()) {
-        return Err(Problem::invalid(
-            "password",
-            "a password needs 8 to 1024 characters",
-        ));
-    }
-    tokio::task::spawn_blocking(move || switchyard_store::crypto::hash_password(&password))
-        .await
-        .map_err(|_| Problem::response(500, "internal", "hashing failed", None))?
-        .map_err(Problem::from_store)
+async fn remove(f: Front, Path(name): Path<String>) -> Response {
+    let me = Some(f.caller.user.name.as_str());
+    f.done_empty(users::remove(&f.ctx(), &name, me).await)
 }
 
-async fn create(
-    State(state): State<Arc<AppState>>,
-    Extension(caller): Extension<Caller>,
-    body: Result<Json<NewUserBody>, JsonRejection>,
-) -> Response {
-    let Json(b) = match body {
-        Ok(b) => b,
-        Err(e) => return bad_body(e),
-    };
-    if b.name.trim().is_empty() || b.name.contains('/') {
-        return Problem::invalid("name", "a user name must not be empty or contain `/`");
-    }
-    let role = b.role.unwrap_or_else(|| "user".into());
-    if role != "admin" && role != "user" {
-        return Problem::invalid(
-            "role",
-            &format!("unknown role `{role}` (expected admin or user)"),
-        );
-    }
-    if let Err(e) = b.limits.validate() {
-        return Problem::invalid(e.field, &e.message);
-    }
-    let (password, generated) = match b.password {
-        Some(p) => (p, false),
-        None => (crate::bootstrap::generate_password(), true),
-    };
-    let hashed = match hash(password.clone()).await {
-        Ok(h) => h,
-        Err(resp) => return resp,
-    };
-    let mut user = match state.store.create_user(&b.name, &role, Some(&hashed)).await {
-        Ok(u) => u,
-        Err(switchyard_store::StoreError::Invalid(m)) => return Problem::invalid("role", &m),
-        Err(e) => return Problem::from_store(e),
-    };
-    if b.limits != UserLimits::default() {
-        user = match state.store.set_user_limits(&b.name, &b.limits).await {
-            Ok(u) => u,
-            Err(e) => return Problem::from_store(e),
-        };
-    }
-    audit(
-        &state,
-        &caller,
-        "user.create",
-        &user.name,
-        None,
-        user_value(&user),
+async fn list_groups(f: Front) -> Response {
+    f.done(200, groups::list(&f.ctx()).await)
+}
+
+async fn get_group(f: Front, Path(id): Path<String>) -> Response {
+    f.done(200, groups::get(&f.ctx(), &id).await)
+}
+
+async fn create_group(f: Front, Body(b): Body<GroupBody>) -> Response {
+    f.done(201, groups::create(&f.ctx(), b).await)
+}
+
+async fn set_members(f: Front, Path(id): Path<String>, Body(b): Body<GroupMembers>) -> Response {
+    f.done(
+        200,
+        groups::set_members(&f.ctx(), &id, &b.account_ids).await,
     )
-    .await;
-    (
-        axum::http::StatusCode::CREATED,
-        Json(CreatedUser {
-            user: UserView::from(&user),
-            password: generated.then_some(password),
-        }),
-    )
-        .into_response()
 }
 
-async fn update(
-    State(state): State<Arc<AppState>>,
-    Extension(caller): Extension<Caller>,
-    Path(name): Path<String>,
-    body: Result<Json<UserPatchBody>, JsonRejection>,
-) -> Response {
-    let Json(b) = match body {
-        Ok(b) => b,
-        Err(e) => return bad_body(e),
-    };
-    let old = match find_user(&state, &name).await {
-        Ok(u) => u,
-        Err(resp) => return resp,
-    };
-    // Everything is checked before anything changes: a refused request changes nothing.
-    if let Some(role) = &b.role
-        && role != "admin"
-        && role != "user"
-    {
-        return Problem::invalid(
-            "role",
-            &format!("unknown role `{role}` (expected admin or user)"),
-        );
-    }
-    if let Some(status) = &b.status
-        && status != "active"
-        && status != "disabled"
-    {
-        return Problem::invalid(
-            "status",
-            &format!("unknown status `{status}` (expected active or disabled)"),
-        );
-    }
-    if let Some(limits) = &b.limits
-        && let Err(e) = limits.validate()
-    {
-        return Problem::invalid(e.field, &e.message);
-    }
-    let hashed = match b.password {
-        Some(password) => match hash(password).await {
-            Ok(h) => Some(h),
-            Err(resp) => return resp,
-        },
-        None => None,
-    };
-    let stops_being_admin = old.role == "admin"
-        && old.status == "active"
-        && (b.role.as_deref() == Some("user") || b.status.as_deref() == Some("disabled"));
-    if stops_being_admin && let Err(resp) = keep_an_admin(&state, &old).await {
-        return resp;
-    }
-    let applied = async {
-        if let Some(role) = &b.role {
-            state.store.set_user_role(&name, role).await?;
-        }
-        if let Some(status) = &b.status {
-            state.store.set_user_status(&name, status).await?;
-        }
-        if let Some(limits) = &b.limits {
-            state.store.set_user_limits(&name, limits).await?;
-        }
-        if let Some(hashed) = &hashed {
-            state.store.set_user_password(&name, hashed).await?;
-            // A changed password ends the user's browser sessions.
-            state.store.revoke_user_sessions(old.id).await?;
-        }
-        Ok::<(), switchyard_store::StoreError>(())
-    }
-    .await;
-    if let Err(e) = applied {
-        return Problem::from_store(e);
-    }
-    let updated = match find_user(&state, &name).await {
-        Ok(u) => u,
-        Err(resp) => return resp,
-    };
-    audit(
-        &state,
-        &caller,
-        "user.update",
-        &name,
-        user_value(&old),
-        user_value(&updated),
-    )
-    .await;
-    Json(UserView::from(&updated)).into_response()
-}
-
-/// Refuses to demote, disable or delete the last active admin (nobody could sign in to undo it).
-async fn keep_an_admin(state: &AppState, user: &switchyard_store::User) -> Result<(), Response> {
-    let users = state
-        .store
-        .list_users()
-        .await
-        .map_err(Problem::from_store)?;
-    let others = users
-        .iter()
-        .filter(|u| u.id != user.id && u.role == "admin" && u.status == "active")
-        .count();
-    if others == 0 {
-        return Err(Problem::response(
-            409,
-            "conflict",
-            &format!("`{}` is the last active admin", user.name),
-            None,
-        ));
-    }
-    Ok(())
-}
-
-async fn remove(
-    State(state): State<Arc<AppState>>,
-    Extension(caller): Extension<Caller>,
-    Path(name): Path<String>,
-) -> Response {
-    if name == caller.user.name {
-        return Problem::response(409, "conflict", "you cannot delete yourself", None);
-    }
-    let old = match find_user(&state, &name).await {
-        Ok(u) => u,
-        Err(resp) => return resp,
-    };
-    if old.role == "admin"
-        && let Err(resp) = keep_an_admin(&state, &old).await
-    {
-        return resp;
-    }
-    if let Err(e) = state.store.delete_user(&name).await {
-        return Problem::from_store(e);
-    }
-    audit(
-        &state,
-        &caller,
-        "user.delete",
-        &name,
-        user_value(&old),
-        None,
-    )
-    .await;
-    axum::http::StatusCode::NO_CONTENT.into_response()
-}
-
-async fn list_groups(State(state): State<Arc<AppState>>) -> Response {
-    match state.store.list_groups().await {
-        Ok(g) => Json(g.iter().map(GroupView::from).collect::<Vec<_>>()).into_response(),
-        Err(e) => Problem::from_store(e),
-    }
-}
-
-async fn get_group(State(state): State<Arc<AppState>>, Path(id): Path<String>) -> Response {
-    match state.store.find_group(&id).await {
-        Ok(g) => Json(GroupView::from(&g)).into_response(),
-        Err(e) => Problem::from_store(e),
-    }
-}
-
-fn group_value(g: &AccountGroup) -> Option<serde_json::Value> {
-    serde_json::to_value(GroupView::from(g)).ok()
-}
-
-/// Makes the group's members exactly `ids`.
-async fn apply_members(
-    state: &AppState,
-    group: &AccountGroup,
-    ids: &[i64],
-) -> Result<(), Response> {
-    for id in ids {
-        if !group.account_ids.contains(id) {
-            state
-                .store
-                .add_group_member(group.id, *id)
-                .await
-                .map_err(|_| {
-                    Problem::invalid("account_ids", &format!("account {id} does not exist"))
-                })?;
-        }
-    }
-    for id in &group.account_ids {
-        if !ids.contains(id) {
-            state
-                .store
-                .remove_group_member(group.id, *id)
-                .await
-                .map_err(Problem::from_store)?;
-        }
-    }
-    Ok(())
-}
-
-async fn create_group(
-    State(state): State<Arc<AppState>>,
-    Extension(caller): Extension<Caller>,
-    body: Result<Json<GroupBody>, JsonRejection>,
-) -> Response {
-    let Json(b) = match body {
-        Ok(b) => b,
-        Err(e) => return bad_body(e),
-    };
-    let group = match state.store.create_group(&b.name, &b.description).await {
-        Ok(g) => g,
-        Err(switchyard_store::StoreError::Invalid(m)) => return Problem::invalid("name", &m),
-        Err(e) => return Problem::from_store(e),
-    };
-    if let Err(resp) = apply_members(&state, &group, &b.account_ids).await {
-        let _ = state.store.delete_group(group.id).await;
-        return resp;
-    }
-    let group = match state.store.find_group(&group.id.to_string()).await {
-        Ok(g) => g,
-        Err(e) => return Problem::from_store(e),
-    };
-    audit(
-        &state,
-        &caller,
-        "group.create",
-        &group.name,
-        None,
-        group_value(&group),
-    )
-    .await;
-    (
-        axum::http::StatusCode::CREATED,
-        Json(GroupView::from(&group)),
-    )
-        .into_response()
-}
-
-async fn set_members(
-    State(state): State<Arc<AppState>>,
-    Extension(caller): Extension<Caller>,
-    Path(id): Path<String>,
-    body: Result<Json<GroupMembers>, JsonRejection>,
-) -> Response {
-    let Json(b) = match body {
-        Ok(b) => b,
-        Err(e) => return bad_body(e),
-    };
-    let old = match state.store.find_group(&id).await {
-        Ok(g) => g,
-        Err(e) => return Problem::from_store(e),
-    };
-    if let Err(resp) = apply_members(&state, &old, &b.account_ids).await {
-        return resp;
-    }
-    let updated = match state.store.find_group(&old.id.to_string()).await {
-        Ok(g) => g,
-        Err(e) => return Problem::from_store(e),
-    };
-    audit(
-        &state,
-        &caller,
-        "group.members",
-        &updated.name,
-        group_value(&old),
-        group_value(&updated),
-    )
-    .await;
-    Json(GroupView::from(&updated)).into_response()
-}
-
-async fn delete_group(
-    State(state): State<Arc<AppState>>,
-    Extension(caller): Extension<Caller>,
-    Path(id): Path<String>,
-) -> Response {
-    let old = match state.store.find_group(&id).await {
-        Ok(g) => g,
-        Err(e) => return Problem::from_store(e),
-    };
-    if let Err(e) = state.store.delete_group(old.id).await {
-        return Problem::from_store(e);
-    }
-    audit(
-        &state,
-        &caller,
-        "group.delete",
-        &old.name,
-        group_value(&old),
-        None,
-    )
-    .await;
-    axum::http::StatusCode::NO_CONTENT.into_response()
+async fn delete_group(f: Front, Path(id): Path<String>) -> Response {
+    f.done_empty(groups::remove(&f.ctx(), &id).await)
 }

@@ -10,7 +10,8 @@
 //! - Switchyard's own export ([`export`]), every account in it.
 //!
 //! An import is all-or-nothing: every account is checked first (name free, credentials
-//! complete for its kind, proxy known) and any problem is reported per account with nothing
+//! complete for its kind, base URL as [`super::accounts::check_base_url`] takes it, proxy
+//! known) and any problem is reported per account with nothing
 //! stored; if the store refuses one midway, the accounts already created are removed again.
 
 use chrono::{DateTime, TimeZone, Utc};
@@ -469,6 +470,9 @@ pub async fn import(
                 }
             }
         }
+        if let Some(Err(e)) = a.base_url.as_deref().map(super::accounts::check_base_url) {
+            why.push(e.to_string());
+        }
         if let Some(p) = a.proxy_url.as_deref().filter(|p| !p.is_empty()) {
             if p.contains("***@") {
                 why.push("its proxy URL was exported without secrets".into());
@@ -556,6 +560,7 @@ pub async fn import(
         }),
     )
     .await;
+    ctx.changed().await;
     Ok(ImportReport {
         format,
         found,

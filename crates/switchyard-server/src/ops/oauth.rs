@@ -443,6 +443,7 @@ async fn save(
         }),
     )
     .await;
+    ctx.changed().await;
     Ok(Finished {
         created,
         email: signed.email,

@@ -124,6 +124,7 @@ pub async fn add(ctx: &Ctx<'_>, name: &str, url: &str) -> Result<ProxyView, OpEr
         serde_json::json!({"after": audit_value(&v)}),
     )
     .await;
+    ctx.changed().await;
     Ok(v)
 }
 
@@ -154,6 +155,7 @@ pub async fn set(ctx: &Ctx<'_>, name: &str, url: &str) -> Result<ProxyView, OpEr
         serde_json::json!({"before": audit_value(&before), "after": audit_value(&v)}),
     )
     .await;
+    ctx.changed().await;
     Ok(v)
 }
 
@@ -210,6 +212,7 @@ pub async fn remove(ctx: &Ctx<'_>, name: &str, force: bool) -> Result<Removed, O
         serde_json::json!({"before": audit_value(&before), "reassigned": before.accounts}),
     )
     .await;
+    ctx.changed().await;
     Ok(Removed {
         name: name.to_string(),
         reassigned: before.accounts,

@@ -1,21 +1,23 @@
-//! `switchyard account add|list|set|remove`.
+//! `switchyard account add|list|set|remove|check`: a front over the server's `ops::accounts`,
+//! which validates, stores and audits; this parses flags and prints.
 
 use anyhow::{Context, bail};
 use clap::Subcommand;
 use std::collections::BTreeMap;
 use std::io::Read;
 use std::sync::Arc;
-use switchyard_core::Secret;
-use switchyard_core::account::{Account, AccountKind, AccountStatus, Credentials};
+use switchyard_core::account::{AccountKind, AccountStatus};
 use switchyard_core::settings::Settings;
+use switchyard_server::ops::accounts::{
+    self, AccountFilter, AccountPatchBody, CredentialsBody, NewAccountBody,
+};
 use switchyard_server::state::StorePersist;
 use switchyard_server::views::AccountView;
 use switchyard_server::{Config, health_check};
-use switchyard_store::{AccountPatch, AccountState, NewAccount, Store};
-use switchyard_upstream::ClientPool;
+use switchyard_store::Store;
 use switchyard_upstream::tokens::TokenManager;
 
-use super::output;
+use super::{CliOps, output, refused};
 use super::{list, parse_time};
 
 #[derive(Subcommand)]
@@ -163,18 +165,17 @@ pub struct CommonArgs {
 }
 
 pub async fn run(store: Arc<dyn Store>, cmd: Command, config: Config) -> anyhow::Result<()> {
+    let ops = CliOps::new(&config)?;
+    let ctx = ops.ctx(store.as_ref());
     match cmd {
-        Command::Add(args) => add(store, args).await,
+        Command::Add(args) => add(&ctx, args).await,
         Command::Login(args) => super::onboarding::login(store, *args, config).await,
         Command::Import(args) => super::onboarding::import(store, args, config).await,
         Command::Export(args) => super::onboarding::export(store, args, config).await,
         Command::List { json } => {
-            let accounts = store.list_accounts().await?;
-            let quotas = store.account_quotas().await?;
-            let views: Vec<AccountView> = accounts
-                .iter()
-                .map(|a| AccountView::new(a, quotas.get(&a.id)))
-                .collect();
+            let views = accounts::list(&ctx, &AccountFilter::default())
+                .await
+                .map_err(refused)?;
             if json {
                 return output::json(&views);
             }
@@ -193,29 +194,21 @@ pub async fn run(store: Arc<dyn Store>, cmd: Command, config: Config) -> anyhow:
                     "usage",
                     "credential",
                 ],
-                views
-                    .iter()
-                    .zip(&accounts)
-                    .map(|(v, a)| row(v, a))
-                    .collect(),
+                views.iter().map(row).collect(),
             );
             Ok(())
         }
-        Command::Check(args) => check(store, args, &config).await,
-        Command::Set(args) => set(store, args).await,
+        Command::Check(args) => check(store, args, &ops).await,
+        Command::Set(args) => set(&ctx, args).await,
         Command::Remove { account } => {
-            let a = store.find_account(&account).await?;
-            store.remove_account(a.id).await?;
-            store
-                .audit("cli", "account.remove", Some(&a.name), None)
-                .await?;
+            let a = accounts::remove(&ctx, &account).await.map_err(refused)?;
             println!("removed account {} ({})", a.name, a.id);
             Ok(())
         }
     }
 }
 
-fn row(v: &AccountView, a: &Account) -> Vec<String> {
+fn row(v: &AccountView) -> Vec<String> {
     let status = match (&v.status, &v.status_until) {
         (AccountStatus::Cooling, Some(u)) => {
             format!("cooling until {}", u.format("%Y-%m-%d %H:%M"))
@@ -252,7 +245,7 @@ fn row(v: &AccountView, a: &Account) -> Vec<String> {
         last_check,
         next_check,
         usage_summary(v.usage_windows.as_ref()),
-        credential_hint(&a.credentials),
+        credential_hint(v),
     ]
 }
 
@@ -292,7 +285,7 @@ fn usage_summary(windows: Option<&serde_json::Value>) -> String {
     }
 }
 
-async fn check(store: Arc<dyn Store>, args: CheckArgs, config: &Config) -> anyhow::Result<()> {
+async fn check(store: Arc<dyn Store>, args: CheckArgs, ops: &CliOps) -> anyhow::Result<()> {
     let accounts = match &args.account {
         Some(sel) => vec![store.find_account(sel).await?],
         None => store
@@ -302,19 +295,15 @@ async fn check(store: Arc<dyn Store>, args: CheckArgs, config: &Config) -> anyho
             .filter(health_check::eligible)
             .collect(),
     };
-    let clients = ClientPool::new(std::time::Duration::from_secs(
-        config.timeouts.connect_seconds,
-    ))?;
     let tokens = TokenManager::new(Arc::new(StorePersist {
         store: store.clone(),
     }));
-    let hosts = switchyard_server::app::upstream_hosts(config);
     let settings = Settings::from_stored(store.settings().await?);
     let ctx = health_check::CheckContext {
         store: store.as_ref(),
-        clients: &clients,
+        clients: &ops.clients,
         tokens: &tokens,
-        hosts: &hosts,
+        hosts: &ops.hosts,
         settings: &settings,
     };
     let mut reports = Vec::new();
@@ -351,68 +340,70 @@ async fn check(store: Arc<dyn Store>, args: CheckArgs, config: &Config) -> anyho
     Ok(())
 }
 
-fn credential_hint(c: &Credentials) -> String {
-    c.api_key
-        .as_ref()
-        .or(c.access_token.as_ref())
-        .or(c.session_key.as_ref())
-        .or(c.aws_access_key_id.as_ref())
-        .map_or_else(|| "-".into(), Secret::masked)
+/// The first credential an operator recognises an account by, masked.
+fn credential_hint(v: &AccountView) -> String {
+    [
+        "api_key",
+        "access_token",
+        "session_key",
+        "aws_access_key_id",
+    ]
+    .iter()
+    .find_map(|k| v.credentials.get(k))
+    .map_or_else(|| "-".into(), Clone::clone)
 }
 
-async fn add(store: Arc<dyn Store>, args: AddArgs) -> anyhow::Result<()> {
-    let kind = args.kind;
-    let c = args.common;
-    let mut extra = serde_json::Map::new();
-    apply_extra(&mut extra, &c)?;
-    let credentials = Credentials {
-        api_key: secret(c.api_key)?,
-        access_token: secret(c.access_token)?,
-        refresh_token: secret(c.refresh_token)?,
-        expires_at: c.expires_at.as_deref().map(parse_time).transpose()?,
-        session_key: secret(c.session_key)?,
-        aws_access_key_id: secret(c.aws_access_key_id)?,
-        aws_secret_access_key: secret(c.aws_secret_access_key)?,
-        aws_session_token: secret(c.aws_session_token)?,
-        client_secret: secret(c.client_secret)?,
-    };
-    check_credentials(kind, &credentials, &c.base_url, &c.deployment)?;
-    if let Some(p) = &c.proxy {
-        switchyard_server::ops::proxies::check_account_proxy(store.as_ref(), p).await?;
+impl CommonArgs {
+    /// The secrets given, or `None` when no credential flag was.
+    fn credentials(&mut self) -> anyhow::Result<Option<CredentialsBody>> {
+        let c = CredentialsBody {
+            api_key: secret(self.api_key.take())?,
+            access_token: secret(self.access_token.take())?,
+            refresh_token: secret(self.refresh_token.take())?,
+            expires_at: self.expires_at.as_deref().map(parse_time).transpose()?,
+            session_key: secret(self.session_key.take())?,
+            aws_access_key_id: secret(self.aws_access_key_id.take())?,
+            aws_secret_access_key: secret(self.aws_secret_access_key.take())?,
+            aws_session_token: secret(self.aws_session_token.take())?,
+            client_secret: secret(self.client_secret.take())?,
+        };
+        let given = c.api_key.is_some()
+            || c.access_token.is_some()
+            || c.refresh_token.is_some()
+            || c.expires_at.is_some()
+            || c.session_key.is_some()
+            || c.aws_access_key_id.is_some()
+            || c.aws_secret_access_key.is_some()
+            || c.aws_session_token.is_some()
+            || c.client_secret.is_some();
+        Ok(given.then_some(c))
     }
-    let account = store
-        .create_account(NewAccount {
-            kind: Some(kind),
-            name: args.name,
-            base_url: c
-                .base_url
-                .map(|u| validate_url("--base-url", &u))
-                .transpose()?,
-            priority: c.priority,
-            weight: c.weight,
-            allowed_models: c.models.as_deref().map(list).unwrap_or_default(),
-            model_map: c
-                .model_map
-                .as_deref()
-                .map(model_map)
-                .transpose()?
-                .unwrap_or_default(),
-            max_concurrency: c.max_concurrency,
-            proxy_url: c.proxy.filter(|p| !p.is_empty()),
-            extra,
-            credentials,
-        })
-        .await?;
-    store
-        .audit(
-            "cli",
-            "account.add",
-            Some(&account.name),
-            Some(kind.as_str()),
-        )
-        .await?;
+}
+
+async fn add(ctx: &switchyard_server::ops::Ctx<'_>, args: AddArgs) -> anyhow::Result<()> {
+    let mut c = args.common;
+    let credentials = c.credentials()?.unwrap_or_default();
+    let body = NewAccountBody {
+        kind: args.kind,
+        name: args.name,
+        base_url: c.base_url.take(),
+        priority: c.priority,
+        weight: c.weight,
+        allowed_models: c.models.as_deref().map(list).unwrap_or_default(),
+        model_map: c
+            .model_map
+            .as_deref()
+            .map(model_map)
+            .transpose()?
+            .unwrap_or_default(),
+        max_concurrency: c.max_concurrency,
+        proxy_url: c.proxy.take(),
+        extra: extra(&c),
+        credentials,
+    };
+    let account = accounts::create(ctx, body).await.map_err(refused)?;
     if args.json {
-        return output::json(&AccountView::new(&account, None));
+        return output::json(&account);
     }
     println!(
         "added account {} ({}, id {})",
@@ -421,88 +412,30 @@ async fn add(store: Arc<dyn Store>, args: AddArgs) -> anyhow::Result<()> {
     Ok(())
 }
 
-async fn set(store: Arc<dyn Store>, args: SetArgs) -> anyhow::Result<()> {
-    let account = store.find_account(&args.account).await?;
-    let c = args.common;
-    if let Some(p) = &c.proxy {
-        switchyard_server::ops::proxies::check_account_proxy(store.as_ref(), p).await?;
-    }
-    let mut extra = account.extra.clone();
-    let extra_changed = apply_extra(&mut extra, &c)?;
-    let replaces_credentials = c.api_key.is_some()
-        || c.access_token.is_some()
-        || c.refresh_token.is_some()
-        || c.expires_at.is_some()
-        || c.session_key.is_some()
-        || c.aws_access_key_id.is_some()
-        || c.aws_secret_access_key.is_some()
-        || c.aws_session_token.is_some()
-        || c.client_secret.is_some();
-    let credentials = if replaces_credentials {
-        let old = account.credentials.clone();
-        Some(Credentials {
-            api_key: secret(c.api_key)?.or(old.api_key),
-            access_token: secret(c.access_token)?.or(old.access_token),
-            refresh_token: secret(c.refresh_token)?.or(old.refresh_token),
-            expires_at: match c.expires_at.as_deref() {
-                Some(t) => Some(parse_time(t)?),
-                None => old.expires_at,
-            },
-            session_key: secret(c.session_key)?.or(old.session_key),
-            aws_access_key_id: secret(c.aws_access_key_id)?.or(old.aws_access_key_id),
-            aws_secret_access_key: secret(c.aws_secret_access_key)?.or(old.aws_secret_access_key),
-            aws_session_token: secret(c.aws_session_token)?.or(old.aws_session_token),
-            client_secret: secret(c.client_secret)?.or(old.client_secret),
-        })
-    } else {
-        None
-    };
-    let patch = AccountPatch {
+async fn set(ctx: &switchyard_server::ops::Ctx<'_>, args: SetArgs) -> anyhow::Result<()> {
+    let mut c = args.common;
+    let credentials = c.credentials()?;
+    let changed = extra(&c);
+    let patch = AccountPatchBody {
         name: args.name,
-        base_url: c
-            .base_url
-            .map(|u| {
-                if u.is_empty() {
-                    Ok(None)
-                } else {
-                    validate_url("--base-url", &u).map(Some)
-                }
-            })
-            .transpose()?,
+        base_url: c.base_url.take().map(Some),
         priority: c.priority,
         weight: c.weight,
         allowed_models: c.models.as_deref().map(list),
         model_map: c.model_map.as_deref().map(model_map).transpose()?,
         max_concurrency: c.max_concurrency,
-        proxy_url: c.proxy.map(|p| (!p.is_empty()).then_some(p)),
-        extra: extra_changed.then_some(extra),
+        proxy_url: c.proxy.take().map(Some),
+        extra: (!changed.is_empty()).then_some(changed),
         credentials,
     };
-    let mut updated = store.update_account(account.id, patch).await?;
+    let mut updated = accounts::update(ctx, &args.account, patch)
+        .await
+        .map_err(refused)?;
     if let Some(enabled) = args.enabled {
-        let state = if enabled {
-            AccountState {
-                status: AccountStatus::Active,
-                reason: None,
-                until: None,
-                consecutive_errors: 0,
-            }
-        } else {
-            AccountState {
-                status: AccountStatus::Disabled,
-                reason: Some("operator".into()),
-                until: None,
-                consecutive_errors: updated.consecutive_errors,
-            }
-        };
-        store
-            .set_account_state_by_operator(account.id, &state)
-            .await?;
-        updated = store.find_account(&account.id.to_string()).await?;
+        updated = accounts::set_enabled(ctx, &updated.id.to_string(), enabled)
+            .await
+            .map_err(refused)?;
     }
-    store
-        .audit("cli", "account.set", Some(&updated.name), None)
-        .await?;
     println!(
         "updated account {} ({}): {}",
         updated.name,
@@ -517,12 +450,9 @@ fn parse_kind(s: &str) -> Result<AccountKind, String> {
         .map_err(|e: switchyard_core::account::UnknownKind| e.to_string())
 }
 
-/// Kind-specific, non-secret settings kept in the account's `extra`. Returns whether any changed.
-fn apply_extra(
-    extra: &mut serde_json::Map<String, serde_json::Value>,
-    c: &CommonArgs,
-) -> anyhow::Result<bool> {
-    let mut changed = false;
+/// The kind-specific, non-secret settings given, as the account's `extra` takes them.
+fn extra(c: &CommonArgs) -> serde_json::Map<String, serde_json::Value> {
+    let mut extra = serde_json::Map::new();
     for (k, v) in [
         ("deployment", &c.deployment),
         ("api_version", &c.api_version),
@@ -532,30 +462,23 @@ fn apply_extra(
     ] {
         if let Some(v) = v {
             extra.insert(k.into(), v.clone().into());
-            changed = true;
         }
     }
     if let Some(betas) = &c.bedrock_betas {
         let list: Vec<serde_json::Value> = list(betas).into_iter().map(Into::into).collect();
         extra.insert("bedrock_betas".into(), list.into());
-        changed = true;
     }
     if let Some(on) = c.health_check {
         extra.insert("health_check".into(), on.into());
-        changed = true;
     }
     if let Some(p) = c.pause_at_utilization {
-        if !(0.0..=100.0).contains(&p) {
-            bail!("--pause-at-utilization must be a percentage between 0 and 100");
-        }
         extra.insert("pause_at_utilization".into(), p.into());
-        changed = true;
     }
-    Ok(changed)
+    extra
 }
 
 /// `-` reads the value from stdin, so secrets stay out of shell history and `ps`.
-fn secret(value: Option<String>) -> anyhow::Result<Option<Secret>> {
+fn secret(value: Option<String>) -> anyhow::Result<Option<String>> {
     match value.as_deref() {
         None => Ok(None),
         Some("-") => {
@@ -567,39 +490,11 @@ fn secret(value: Option<String>) -> anyhow::Result<Option<Secret>> {
             if text.is_empty() {
                 bail!("no secret on stdin");
             }
-            Ok(Some(Secret::new(text)))
+            Ok(Some(text.to_string()))
         }
         Some("") => bail!("a credential flag was given an empty value"),
-        Some(v) => Ok(Some(Secret::new(v))),
+        Some(v) => Ok(Some(v.to_string())),
     }
-}
-
-fn check_credentials(
-    kind: AccountKind,
-    c: &Credentials,
-    base_url: &Option<String>,
-    deployment: &Option<String>,
-) -> anyhow::Result<()> {
-    match switchyard_core::account::missing_credentials(
-        kind,
-        c,
-        base_url.as_deref(),
-        deployment.as_deref(),
-    ) {
-        Some(message) if message.starts_with("this kind") => {
-            bail!("a {kind} account needs --api-key")
-        }
-        Some(message) => bail!("{message}"),
-        None => Ok(()),
-    }
-}
-
-fn validate_url(flag: &str, value: &str) -> anyhow::Result<String> {
-    let ok = value.starts_with("http://") || value.starts_with("https://");
-    if !ok || value.len() < 10 {
-        bail!("{flag} `{value}` must be an http(s) URL");
-    }
-    Ok(value.trim_end_matches('/').to_string())
 }
 
 fn model_map(value: &str) -> anyhow::Result<BTreeMap<String, String>> {

@@ -1,11 +1,13 @@
 //! `switchyard group create|list|add|remove|delete`: named sets of accounts that keys can be
-//! bound to. An account may be in several groups.
+//! bound to. An account may be in several groups. A front over the server's `ops::groups`.
 
 use clap::Subcommand;
 use std::sync::Arc;
+use switchyard_server::ops::accounts::{self, AccountFilter};
+use switchyard_server::ops::groups::{self, GroupBody};
 use switchyard_store::Store;
 
-use super::output;
+use super::{CliOps, output, refused};
 
 #[derive(Subcommand)]
 pub enum Command {
@@ -35,21 +37,26 @@ pub enum Command {
     Delete { group: String },
 }
 
-pub async fn run(store: Arc<dyn Store>, cmd: Command) -> anyhow::Result<()> {
+pub async fn run(store: Arc<dyn Store>, ops: CliOps, cmd: Command) -> anyhow::Result<()> {
+    let ctx = ops.ctx(store.as_ref());
     match cmd {
         Command::Create { name, description } => {
-            let g = store.create_group(&name, &description).await?;
-            store
-                .audit("cli", "group.create", Some(&name), None)
-                .await?;
+            let body = GroupBody {
+                name,
+                description,
+                account_ids: Vec::new(),
+            };
+            let g = groups::create(&ctx, body).await.map_err(refused)?;
             println!("created group {} (id {})", g.name, g.id);
         }
         Command::List { json } => {
-            let groups = store.list_groups().await?;
+            let groups = groups::list(&ctx).await.map_err(refused)?;
             if json {
                 return output::json(&groups);
             }
-            let accounts = store.list_accounts().await?;
+            let accounts = accounts::list(&ctx, &AccountFilter::default())
+                .await
+                .map_err(refused)?;
             let name_of = |id: i64| {
                 accounts
                     .iter()
@@ -76,33 +83,19 @@ pub async fn run(store: Arc<dyn Store>, cmd: Command) -> anyhow::Result<()> {
             );
         }
         Command::Add { group, accounts } => {
-            let g = store.find_group(&group).await?;
-            for a in accounts {
-                let account = store.find_account(&a).await?;
-                store.add_group_member(g.id, account.id).await?;
-                store
-                    .audit("cli", "group.add", Some(&g.name), Some(&account.name))
-                    .await?;
-            }
+            let g = groups::change_members(&ctx, &group, &accounts, true)
+                .await
+                .map_err(refused)?;
             eprintln!("updated group {}", g.name);
         }
         Command::Remove { group, accounts } => {
-            let g = store.find_group(&group).await?;
-            for a in accounts {
-                let account = store.find_account(&a).await?;
-                store.remove_group_member(g.id, account.id).await?;
-                store
-                    .audit("cli", "group.remove", Some(&g.name), Some(&account.name))
-                    .await?;
-            }
+            let g = groups::change_members(&ctx, &group, &accounts, false)
+                .await
+                .map_err(refused)?;
             eprintln!("updated group {}", g.name);
         }
         Command::Delete { group } => {
-            let g = store.find_group(&group).await?;
-            store.delete_group(g.id).await?;
-            store
-                .audit("cli", "group.delete", Some(&g.name), None)
-                .await?;
+            let g = groups::remove(&ctx, &group).await.map_err(refused)?;
             eprintln!("deleted group {}", g.name);
         }
     }

@@ -1,15 +1,17 @@
-//! `switchyard key create|set|show|list|revoke`.
+//! `switchyard key create|set|show|list|revoke`: a front over the server's `ops::keys`, acting
+//! as an operator.
 
 use anyhow::Context;
 use clap::Subcommand;
-use serde::Serialize;
 use std::sync::Arc;
-use switchyard_core::key::{self, ApiKey, KeyPolicy};
+use switchyard_core::key::KeyPolicy;
 use switchyard_core::policy::ClientKind;
-use switchyard_store::{NewApiKey, Store};
+use switchyard_server::ops::keys::{self, KeyView, NewKeyBody, Who};
+use switchyard_server::ops::{Ctx, accounts, groups};
+use switchyard_store::Store;
 
 use super::output::{self, opt};
-use super::{list, parse_time};
+use super::{CliOps, list, parse_time, refused};
 
 #[derive(Subcommand)]
 pub enum Command {
@@ -138,7 +140,7 @@ fn lifetime(v: &str) -> anyhow::Result<Option<i64>> {
 
 impl PolicyArgs {
     /// Applies the given flags to `p`.
-    async fn apply(self, store: &dyn Store, p: &mut KeyPolicy) -> anyhow::Result<()> {
+    async fn apply(self, ctx: &Ctx<'_>, p: &mut KeyPolicy) -> anyhow::Result<()> {
         if let Some(v) = self.models {
             p.allowed_models = list(&v);
         }
@@ -191,7 +193,7 @@ impl PolicyArgs {
                 None
             } else {
                 p.bound_group_id = None;
-                Some(store.find_account(&v).await?.id)
+                Some(accounts::find(ctx, &v).await.map_err(refused)?.id)
             };
         }
         if let Some(v) = self.group {
@@ -199,7 +201,7 @@ impl PolicyArgs {
                 None
             } else {
                 p.bound_account_id = None;
-                Some(store.find_group(&v).await?.id)
+                Some(groups::find(ctx, &v).await.map_err(refused)?.id)
             };
         }
         if let Some(on) = self.pool_fallback {
@@ -209,35 +211,20 @@ impl PolicyArgs {
     }
 }
 
-#[derive(Serialize)]
-struct KeyView<'a> {
-    id: i64,
-    name: &'a str,
-    prefix: &'a str,
-    user_id: i64,
-    status: &'static str,
-    #[serde(flatten)]
-    policy: &'a KeyPolicy,
-    first_used_at: Option<chrono::DateTime<chrono::Utc>>,
-    created_at: chrono::DateTime<chrono::Utc>,
-}
-
-impl<'a> From<&'a ApiKey> for KeyView<'a> {
-    fn from(k: &'a ApiKey) -> Self {
-        KeyView {
-            id: k.id,
-            name: &k.name,
-            prefix: &k.prefix,
-            user_id: k.user_id,
-            status: k.status.as_str(),
-            policy: &k.policy,
-            first_used_at: k.first_used_at,
-            created_at: k.created_at,
-        }
+/// The CLI's JSON of a key: the operations' view with the policy's fields at the top level.
+fn flat(v: &KeyView) -> anyhow::Result<serde_json::Value> {
+    let mut value = serde_json::to_value(v)?;
+    if let Some(map) = value.as_object_mut()
+        && let Some(serde_json::Value::Object(policy)) = map.remove("policy")
+    {
+        map.extend(policy);
     }
+    Ok(value)
 }
 
-pub async fn run(store: Arc<dyn Store>, cmd: Command) -> anyhow::Result<()> {
+pub async fn run(store: Arc<dyn Store>, ops: CliOps, cmd: Command) -> anyhow::Result<()> {
+    let ctx = ops.ctx(store.as_ref());
+    let operator = Who::Operator(None);
     match cmd {
         Command::Create(args) => {
             if args.user == "admin"
@@ -247,68 +234,47 @@ pub async fn run(store: Arc<dyn Store>, cmd: Command) -> anyhow::Result<()> {
                 // No admin yet: it is created here instead of by `serve`.
                 eprintln!("{}", admin.announcement());
             }
-            let user = store
-                .user_by_name(&args.user)
-                .await?
-                .with_context(|| format!("user `{}` not found", args.user))?;
             let mut policy = KeyPolicy::default();
-            args.policy.apply(store.as_ref(), &mut policy).await?;
-            let generated = key::generate();
-            let created = store
-                .create_key(NewApiKey {
-                    user_id: user.id,
-                    name: args.name,
-                    prefix: generated.prefix.clone(),
-                    hash: generated.hash.clone(),
-                    policy,
-                })
-                .await?;
-            store
-                .audit(
-                    "cli",
-                    "key.create",
-                    Some(&created.prefix),
-                    Some(&created.name),
-                )
-                .await?;
+            args.policy.apply(&ctx, &mut policy).await?;
+            let body = NewKeyBody {
+                name: args.name,
+                user: Some(args.user),
+                policy,
+            };
+            let created = keys::create(&ctx, operator, body).await.map_err(refused)?;
             if args.json {
                 return output::json(&serde_json::json!({
-                    "key": generated.full, "id": created.id, "name": created.name, "prefix": created.prefix
+                    "key": created.key,
+                    "id": created.info.id,
+                    "name": created.info.name,
+                    "prefix": created.info.prefix
                 }));
             }
-            println!("{}", generated.full);
+            println!("{}", created.key);
             eprintln!(
                 "key `{}` (id {}) created; the full key above is shown only once",
-                created.name, created.id
+                created.info.name, created.info.id
             );
             Ok(())
         }
         Command::Set(args) => {
-            let k = store.find_key(&args.key).await?;
+            let k = keys::find(&ctx, operator, &args.key)
+                .await
+                .map_err(refused)?;
             let mut policy = k.policy.clone();
-            args.policy.apply(store.as_ref(), &mut policy).await?;
-            let updated = store.set_key_policy(k.id, &policy).await?;
-            let before = serde_json::to_string(&k.policy)?;
-            let after = serde_json::to_string(&updated.policy)?;
-            store
-                .audit(
-                    "cli",
-                    "key.set",
-                    Some(&updated.prefix),
-                    Some(&format!("{before} -> {after}")),
-                )
-                .await?;
+            args.policy.apply(&ctx, &mut policy).await?;
+            let updated = keys::set_policy(&ctx, operator, &k.id.to_string(), policy)
+                .await
+                .map_err(refused)?;
             eprintln!("updated key {} ({}…)", updated.name, updated.prefix);
             Ok(())
         }
         Command::Show { key, json } => {
-            let k = store.find_key(&key).await?;
-            let view = KeyView::from(&k);
+            let view = flat(&keys::get(&ctx, operator, &key).await.map_err(refused)?)?;
             if json {
                 return output::json(&view);
             }
-            let value = serde_json::to_value(&view)?;
-            if let Some(map) = value.as_object() {
+            if let Some(map) = view.as_object() {
                 for (field, v) in map {
                     println!("{field:<24} {v}");
                 }
@@ -316,20 +282,22 @@ pub async fn run(store: Arc<dyn Store>, cmd: Command) -> anyhow::Result<()> {
             Ok(())
         }
         Command::List { json } => {
-            let keys = store.list_keys().await?;
+            let views = keys::list(&ctx, operator).await.map_err(refused)?;
             if json {
-                let views: Vec<KeyView> = keys.iter().map(KeyView::from).collect();
-                return output::json(&views);
+                let flat: Vec<serde_json::Value> =
+                    views.iter().map(flat).collect::<anyhow::Result<_>>()?;
+                return output::json(&flat);
             }
             output::table(
                 &["id", "name", "prefix", "status", "models", "expires"],
-                keys.iter()
+                views
+                    .iter()
                     .map(|k| {
                         vec![
                             k.id.to_string(),
                             k.name.clone(),
                             format!("{}…", k.prefix),
-                            k.status.as_str().into(),
+                            k.status.clone(),
                             if k.policy.allowed_models.is_empty() {
                                 "any".into()
                             } else {
@@ -343,10 +311,7 @@ pub async fn run(store: Arc<dyn Store>, cmd: Command) -> anyhow::Result<()> {
             Ok(())
         }
         Command::Revoke { key } => {
-            let k = store.revoke_key(&key).await?;
-            store
-                .audit("cli", "key.revoke", Some(&k.prefix), None)
-                .await?;
+            let k = keys::revoke(&ctx, operator, &key).await.map_err(refused)?;
             println!("revoked key {} ({}…)", k.name, k.prefix);
             Ok(())
         }

@@ -19,8 +19,10 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 use std::sync::Arc;
 use switchyard_server::Config;
+use switchyard_server::ops::{Ctx, OpError};
 use switchyard_store::Store;
 use switchyard_store::sql::StoreLocation;
+use switchyard_upstream::ClientPool;
 
 #[derive(Parser)]
 #[command(
@@ -132,16 +134,121 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             let cfg = config.clone();
             with_store(&config, |s| account::run(s, *c, cfg)).await
         }
-        Command::Key(c) => with_store(&config, |s| key::run(s, *c)).await,
-        Command::User(c) => with_store(&config, |s| user::run(s, c)).await,
-        Command::Group(c) => with_store(&config, |s| group::run(s, c)).await,
-        Command::Settings(c) => with_store(&config, |s| settings::run(s, c)).await,
+        Command::Key(c) => {
+            let ops = CliOps::new(&config)?;
+            with_store(&config, |s| key::run(s, ops, *c)).await
+        }
+        Command::User(c) => {
+            let ops = CliOps::new(&config)?;
+            with_store(&config, |s| user::run(s, ops, c)).await
+        }
+        Command::Group(c) => {
+            let ops = CliOps::new(&config)?;
+            with_store(&config, |s| group::run(s, ops, c)).await
+        }
+        Command::Settings(c) => {
+            let ops = CliOps::new(&config)?;
+            with_store(&config, |s| settings::run(s, ops, c)).await
+        }
         Command::Usage(c) => with_store(&config, |s| usage::run(s, c)).await,
-        Command::Price(c) => with_store(&config, |s| price::run(s, c)).await,
+        Command::Price(c) => {
+            let ops = CliOps::new(&config)?;
+            with_store(&config, |s| price::run(s, ops, c)).await
+        }
         Command::Proxy(c) => {
             let cfg = config.clone();
             with_store(&config, |s| proxy::run(s, c, cfg)).await
         }
+    }
+}
+
+/// The context the CLI's operations run in. A running server sees their changes through the
+/// store's change counter within two seconds.
+pub struct CliOps {
+    pub clients: ClientPool,
+    pub hosts: switchyard_upstream::UpstreamHosts,
+}
+
+impl CliOps {
+    pub fn new(config: &Config) -> anyhow::Result<Self> {
+        Ok(Self {
+            clients: ClientPool::new(std::time::Duration::from_secs(
+                config.timeouts.connect_seconds,
+            ))?,
+            hosts: switchyard_server::app::upstream_hosts(config),
+        })
+    }
+
+    pub fn ctx<'a>(&'a self, store: &'a dyn Store) -> Ctx<'a> {
+        Ctx {
+            store,
+            clients: &self.clients,
+            hosts: &self.hosts,
+            actor: "cli",
+            live: None,
+        }
+    }
+}
+
+/// Fields an operation names that the CLI sets with a flag of another name, or with an
+/// argument (`None`).
+const FIELD_FLAGS: &[(&str, Option<&str>)] = &[
+    ("proxy_url", Some("--proxy")),
+    ("allowed_models", Some("--models")),
+    ("credentials", None),
+    ("value", None),
+    ("model", None),
+];
+
+/// Credential fields, named in the operations' message about missing credentials.
+const CREDENTIAL_FIELDS: &[&str] = &[
+    "api_key",
+    "access_token",
+    "refresh_token",
+    "session_key",
+    "aws_access_key_id",
+    "aws_secret_access_key",
+    "aws_session_token",
+    "client_secret",
+    "base_url",
+    "deployment",
+];
+
+fn flag(field: &str) -> Option<String> {
+    match FIELD_FLAGS.iter().find(|(f, _)| *f == field) {
+        Some((_, flag)) => flag.map(str::to_string),
+        None => Some(format!("--{}", field.replace('_', "-"))),
+    }
+}
+
+/// An operation's refusal in the CLI's words: the fields it names become the flags an
+/// operator types.
+pub fn refused(e: OpError) -> anyhow::Error {
+    let OpError::Invalid { field, message } = e else {
+        return e.into();
+    };
+    let message = if field == "credentials" {
+        message
+            .split(' ')
+            .map(|word| {
+                let bare = word.trim_end_matches(',');
+                match CREDENTIAL_FIELDS
+                    .contains(&bare)
+                    .then(|| flag(bare))
+                    .flatten()
+                {
+                    Some(f) => word.replacen(bare, &f, 1),
+                    None => word.to_string(),
+                }
+            })
+            .collect::<Vec<_>>()
+            .join(" ")
+    } else {
+        message
+    };
+    match flag(&field) {
+        Some(f) => anyhow::anyhow!("{f}: {message}"),
+        None => anyhow::anyhow!("{message}"),
     }
 }
 

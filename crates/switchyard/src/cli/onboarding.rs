@@ -9,8 +9,8 @@ use switchyard_server::Config;
 use switchyard_server::ops::oauth::{self, Finished, LoginRequest};
 use switchyard_store::Store;
 
+use super::CliOps;
 use super::output;
-use super::proxy::CliOps;
 
 #[derive(clap::Args)]
 pub struct LoginArgs {

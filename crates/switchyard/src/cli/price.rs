@@ -1,13 +1,15 @@
 //! `switchyard price list|set`: model prices (USD per token, LiteLLM field names). Overrides
-//! stored here win over the bundled table and reach a running server within two seconds.
+//! stored here win over the bundled table and reach a running server within two seconds. A
+//! front over the server's `ops::prices`.
 
 use clap::Subcommand;
 use serde::Serialize;
 use std::sync::Arc;
-use switchyard_core::pricing::{ModelPrice, PriceTable};
+use switchyard_core::pricing::ModelPrice;
+use switchyard_server::ops::prices;
 use switchyard_store::Store;
 
-use super::output;
+use super::{CliOps, output, refused};
 
 #[derive(Subcommand)]
 pub enum Command {
@@ -41,6 +43,7 @@ pub struct SetArgs {
     cache_read_input_token_cost: Option<f64>,
 }
 
+/// A price as `price list --json` has always shown it.
 #[derive(Serialize)]
 struct Row<'a> {
     model: &'a str,
@@ -49,21 +52,20 @@ struct Row<'a> {
     overridden: bool,
 }
 
-pub async fn run(store: Arc<dyn Store>, cmd: Command) -> anyhow::Result<()> {
+pub async fn run(store: Arc<dyn Store>, ops: CliOps, cmd: Command) -> anyhow::Result<()> {
+    let ctx = ops.ctx(store.as_ref());
     match cmd {
         Command::List { overrides, json } => {
-            let stored = store.price_overrides().await?;
-            let table = PriceTable::bundled().with_overrides(stored.clone());
-            let mut rows: Vec<Row> = table
+            let all = prices::list(&ctx).await.map_err(refused)?;
+            let rows: Vec<Row> = all
                 .iter()
-                .filter(|(m, _)| !overrides || stored.contains_key(*m))
-                .map(|(model, price)| Row {
-                    model,
-                    price,
-                    overridden: stored.contains_key(model),
+                .filter(|p| !overrides || p.overridden())
+                .map(|p| Row {
+                    model: &p.model,
+                    price: &p.price,
+                    overridden: p.overridden(),
                 })
                 .collect();
-            rows.sort_by(|a, b| a.model.cmp(b.model));
             if json {
                 return output::json(&rows);
             }
@@ -100,19 +102,6 @@ pub async fn run(store: Arc<dyn Store>, cmd: Command) -> anyhow::Result<()> {
             Ok(())
         }
         Command::Set(a) => {
-            let all = [
-                Some(a.input_cost_per_token),
-                Some(a.output_cost_per_token),
-                a.cache_creation_input_token_cost,
-                a.cache_creation_input_token_cost_above_1hr,
-                a.cache_read_input_token_cost,
-            ];
-            if all.iter().flatten().any(|v| !v.is_finite() || *v < 0.0) {
-                anyhow::bail!("prices must be non-negative numbers (USD per token, e.g. 3e-6)");
-            }
-            if a.model.trim().is_empty() {
-                anyhow::bail!("the model name must not be empty");
-            }
             let price = ModelPrice {
                 input_cost_per_token: a.input_cost_per_token,
                 output_cost_per_token: a.output_cost_per_token,
@@ -122,15 +111,12 @@ pub async fn run(store: Arc<dyn Store>, cmd: Command) -> anyhow::Result<()> {
                 cache_read_input_token_cost: a.cache_read_input_token_cost,
                 output_cost_per_reasoning_token: None,
             };
-            store.set_price(&a.model, &price).await?;
-            store
-                .audit("cli", "price.set", Some(&a.model), None)
-                .await?;
+            let set = prices::set(&ctx, &a.model, price).await.map_err(refused)?;
             println!(
                 "{}: ${:.4}/M input, ${:.4}/M output",
-                a.model,
-                a.input_cost_per_token * 1e6,
-                a.output_cost_per_token * 1e6
+                set.model,
+                set.price.input_cost_per_token * 1e6,
+                set.price.output_cost_per_token * 1e6
             );
             Ok(())
         }

@@ -4,11 +4,10 @@
 use clap::Subcommand;
 use std::sync::Arc;
 use switchyard_server::Config;
-use switchyard_server::ops::{Ctx, proxies};
+use switchyard_server::ops::proxies;
 use switchyard_store::Store;
-use switchyard_upstream::ClientPool;
 
-use super::output;
+use super::{CliOps, output};
 
 #[derive(Subcommand)]
 pub enum Command {
@@ -48,32 +47,6 @@ pub enum Command {
         #[arg(long)]
         json: bool,
     },
-}
-
-/// The context the CLI's operations run in.
-pub struct CliOps {
-    pub clients: ClientPool,
-    pub hosts: switchyard_upstream::UpstreamHosts,
-}
-
-impl CliOps {
-    pub fn new(config: &Config) -> anyhow::Result<Self> {
-        Ok(Self {
-            clients: ClientPool::new(std::time::Duration::from_secs(
-                config.timeouts.connect_seconds,
-            ))?,
-            hosts: switchyard_server::app::upstream_hosts(config),
-        })
-    }
-
-    pub fn ctx<'a>(&'a self, store: &'a dyn Store) -> Ctx<'a> {
-        Ctx {
-            store,
-            clients: &self.clients,
-            hosts: &self.hosts,
-            actor: "cli",
-        }
-    }
 }
 
 fn print_one(v: &proxies::ProxyView, json: bool) -> anyhow::Result<()> {

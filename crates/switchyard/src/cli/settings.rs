@@ -1,12 +1,12 @@
-//! `switchyard settings get|set|list|reset`.
+//! `switchyard settings get|set|list|reset`: a front over the server's `ops::settings`.
 
 use clap::Subcommand;
 use serde::Serialize;
 use std::sync::Arc;
-use switchyard_core::settings::{self, DEFS, Settings};
+use switchyard_server::ops::settings;
 use switchyard_store::Store;
 
-use super::output;
+use super::{CliOps, output, refused};
 
 #[derive(Subcommand)]
 pub enum Command {
@@ -27,57 +27,43 @@ pub enum Command {
     },
 }
 
+/// A setting as `settings list --json` has always shown it.
 #[derive(Serialize)]
 struct Row {
-    key: &'static str,
+    key: String,
     value: String,
-    default: &'static str,
+    default: String,
     #[serde(rename = "type")]
-    ty: &'static str,
-    help: &'static str,
+    ty: String,
+    help: String,
 }
 
-pub async fn run(store: Arc<dyn Store>, cmd: Command) -> anyhow::Result<()> {
+pub async fn run(store: Arc<dyn Store>, ops: CliOps, cmd: Command) -> anyhow::Result<()> {
+    let ctx = ops.ctx(store.as_ref());
     match cmd {
         Command::Get { key } => {
-            settings::def(&key).ok_or_else(|| settings::SettingError::Unknown(key.clone()))?;
-            let s = Settings::from_stored(store.settings().await?);
-            println!("{}", s.text(&key));
-            Ok(())
+            let s = settings::get(&ctx, &key).await.map_err(refused)?;
+            println!("{}", s.value);
         }
         Command::Set { key, value } => {
-            let canonical = settings::validate(&key, &value)?;
-            if key == "default_proxy" {
-                switchyard_server::ops::proxies::check_default_proxy(store.as_ref(), &canonical)
-                    .await?;
-            }
-            store.set_setting(&key, &canonical).await?;
-            store
-                .audit("cli", "settings.set", Some(&key), Some(&canonical))
-                .await?;
-            println!("{key} = {canonical}");
-            Ok(())
+            let s = settings::set(&ctx, &key, &value).await.map_err(refused)?;
+            println!("{key} = {}", s.value);
         }
         Command::Reset { key } => {
-            let d =
-                settings::def(&key).ok_or_else(|| settings::SettingError::Unknown(key.clone()))?;
-            store.reset_setting(&key).await?;
-            store
-                .audit("cli", "settings.reset", Some(&key), None)
-                .await?;
-            println!("{key} = {} (default)", d.default);
-            Ok(())
+            let s = settings::reset(&ctx, &key).await.map_err(refused)?;
+            println!("{key} = {} (default)", s.value);
         }
         Command::List { json } => {
-            let s = Settings::from_stored(store.settings().await?);
-            let rows: Vec<Row> = DEFS
-                .iter()
-                .map(|d| Row {
-                    key: d.key,
-                    value: s.text(d.key),
-                    default: d.default,
-                    ty: d.ty.as_str(),
-                    help: d.help,
+            let rows: Vec<Row> = settings::list(&ctx)
+                .await
+                .map_err(refused)?
+                .into_iter()
+                .map(|s| Row {
+                    key: s.key,
+                    value: s.value,
+                    default: s.default,
+                    ty: s.ty,
+                    help: s.description,
                 })
                 .collect();
             if json {
@@ -86,10 +72,10 @@ pub async fn run(store: Arc<dyn Store>, cmd: Command) -> anyhow::Result<()> {
             output::table(
                 &["key", "value", "default", "meaning"],
                 rows.into_iter()
-                    .map(|r| vec![r.key.into(), r.value, r.default.into(), r.help.into()])
+                    .map(|r| vec![r.key, r.value, r.default, r.help])
                     .collect(),
             );
-            Ok(())
         }
     }
+    Ok(())
 }

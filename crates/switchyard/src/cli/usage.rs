@@ -1,10 +1,12 @@
-//! `switchyard usage recent`.
+//! `switchyard usage recent`: people read key and account names; `--json` keeps the ids a
+//! script joins on.
 
 use clap::Subcommand;
+use std::collections::HashMap;
 use std::sync::Arc;
 use switchyard_store::Store;
 
-use super::output::{self, opt};
+use super::output;
 
 #[derive(Subcommand)]
 pub enum Command {
@@ -23,6 +25,25 @@ pub async fn run(store: Arc<dyn Store>, cmd: Command) -> anyhow::Result<()> {
     if json {
         return output::json(&records);
     }
+    let keys: HashMap<i64, String> = store
+        .list_keys()
+        .await?
+        .into_iter()
+        .map(|k| (k.id, k.name))
+        .collect();
+    let accounts: HashMap<i64, String> = store
+        .list_accounts()
+        .await?
+        .into_iter()
+        .map(|a| (a.id, a.name))
+        .collect();
+    // A deleted key or account keeps its id in the record: show that rather than nothing.
+    let name = |names: &HashMap<i64, String>, id: Option<i64>| {
+        id.map_or_else(
+            || "-".to_string(),
+            |id| names.get(&id).cloned().unwrap_or_else(|| id.to_string()),
+        )
+    };
     output::table(
         &[
             "time",
@@ -41,8 +62,8 @@ pub async fn run(store: Arc<dyn Store>, cmd: Command) -> anyhow::Result<()> {
             .map(|r| {
                 vec![
                     r.created_at.format("%Y-%m-%d %H:%M:%S").to_string(),
-                    opt(&r.api_key_id),
-                    opt(&r.account_id),
+                    name(&keys, r.api_key_id),
+                    name(&accounts, r.account_id),
                     r.upstream_model
                         .clone()
                         .or(r.requested_model.clone())

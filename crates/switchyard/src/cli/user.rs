@@ -1,11 +1,11 @@
-//! `switchyard user add|list|passwd|set`.
+//! `switchyard user add|list|passwd|set`: a front over the server's `ops::users`.
 
 use clap::Subcommand;
 use std::sync::Arc;
-use switchyard_server::bootstrap::generate_password;
-use switchyard_store::{Store, crypto};
+use switchyard_server::ops::users::{self, NewUserBody, UserPatchBody};
+use switchyard_store::Store;
 
-use super::output;
+use super::{CliOps, output, refused};
 
 #[derive(Subcommand)]
 pub enum Command {
@@ -55,26 +55,24 @@ fn usd(flag: &str, v: &str) -> anyhow::Result<Option<f64>> {
     }
 }
 
-pub async fn run(store: Arc<dyn Store>, cmd: Command) -> anyhow::Result<()> {
+pub async fn run(store: Arc<dyn Store>, ops: CliOps, cmd: Command) -> anyhow::Result<()> {
+    let ctx = ops.ctx(store.as_ref());
     match cmd {
         Command::Add {
             name,
             role,
             password,
         } => {
-            let (password, generated) = match password {
-                Some(p) if p.len() >= 8 => (p, false),
-                Some(_) => anyhow::bail!("--password must be at least 8 characters"),
-                None => (generate_password(), true),
+            let body = NewUserBody {
+                name,
+                role: Some(role),
+                password,
+                limits: Default::default(),
             };
-            let user = store
-                .create_user(&name, &role, Some(&crypto::hash_password(&password)?))
-                .await?;
-            store
-                .audit("cli", "user.add", Some(&name), Some(&role))
-                .await?;
+            let created = users::create(&ctx, body).await.map_err(refused)?;
+            let user = created.user;
             println!("added user {} ({}, id {})", user.name, user.role, user.id);
-            if generated {
+            if let Some(password) = created.password {
                 println!("password: {password}");
             }
             Ok(())
@@ -87,17 +85,7 @@ pub async fn run(store: Arc<dyn Store>, cmd: Command) -> anyhow::Result<()> {
             weekly_usd,
             total_usd,
         } => {
-            let user = store
-                .user_by_name(&name)
-                .await?
-                .ok_or_else(|| anyhow::anyhow!("user `{name}` not found"))?;
-            if let Some(on) = enabled {
-                let status = if on { "active" } else { "disabled" };
-                store.set_user_status(&name, status).await?;
-                store
-                    .audit("cli", "user.status", Some(&name), Some(status))
-                    .await?;
-            }
+            let user = users::find(&ctx, &name).await.map_err(refused)?;
             let mut limits = user.limits.clone();
             if let Some(n) = concurrency {
                 limits.concurrency_limit = n;
@@ -111,22 +99,17 @@ pub async fn run(store: Arc<dyn Store>, cmd: Command) -> anyhow::Result<()> {
             if let Some(v) = total_usd {
                 limits.total_cost_limit_usd = usd("total-usd", &v)?;
             }
-            if limits != user.limits {
-                store.set_user_limits(&name, &limits).await?;
-                store
-                    .audit(
-                        "cli",
-                        "user.limits",
-                        Some(&name),
-                        Some(&serde_json::to_string(&limits)?),
-                    )
-                    .await?;
-            }
+            let patch = UserPatchBody {
+                status: enabled.map(|on| if on { "active" } else { "disabled" }.to_string()),
+                limits: (limits != user.limits).then_some(limits),
+                ..Default::default()
+            };
+            users::update(&ctx, &name, patch).await.map_err(refused)?;
             eprintln!("updated user {name}");
             Ok(())
         }
         Command::List { json } => {
-            let users = store.list_users().await?;
+            let users = users::list(&ctx).await.map_err(refused)?;
             if json {
                 return output::json(&users);
             }
@@ -148,17 +131,16 @@ pub async fn run(store: Arc<dyn Store>, cmd: Command) -> anyhow::Result<()> {
             Ok(())
         }
         Command::Passwd { name, password } => {
-            let (password, generated) = match password {
-                Some(p) if p.len() >= 8 => (p, false),
-                Some(_) => anyhow::bail!("--password must be at least 8 characters"),
-                None => (generate_password(), true),
+            let generated = password
+                .is_none()
+                .then(switchyard_server::bootstrap::generate_password);
+            let patch = UserPatchBody {
+                password: password.or_else(|| generated.clone()),
+                ..Default::default()
             };
-            store
-                .set_user_password(&name, &crypto::hash_password(&password)?)
-                .await?;
-            store.audit("cli", "user.passwd", Some(&name), None).await?;
+            users::update(&ctx, &name, patch).await.map_err(refused)?;
             println!("password changed for {name}");
-            if generated {
+            if let Some(password) = generated {
                 println!("password: {password}");
             }
             Ok(())

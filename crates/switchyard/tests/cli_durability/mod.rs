@@ -61,3 +61,63 @@ fn kill_9_loses_no_usage_of_requests_finished_before_the_batch_linger() {
     );
     drop(mock);
 }
+
+/// `usage recent` names the key and the account for people; `--json` keeps their ids.
+#[test]
+fn usage_recent_prints_key_and_account_names_and_json_keeps_ids() {
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let mock = rt.block_on(MockUpstream::start());
+    let sb = Sandbox::new();
+    let env = [("SWITCHYARD_UPSTREAM_ANTHROPIC_API", mock.url())];
+    let env_refs: Vec<(&str, &str)> = env.iter().map(|(k, v)| (*k, v.as_str())).collect();
+    let account = sb
+        .run_with(
+            &[
+                "account",
+                "add",
+                "claude",
+                "--name",
+                "named-account",
+                "--api-key",
+                "sk-ant-api03-names",
+                "--json",
+            ],
+            &env_refs,
+            None,
+        )
+        .ok()
+        .json();
+    let created = sb
+        .run_with(
+            &["key", "create", "--name", "named-key", "--json"],
+            &env_refs,
+            None,
+        )
+        .ok()
+        .json();
+    let key = created["key"].as_str().unwrap().to_string();
+    let mut cmd = base_command(sb.tmp.path());
+    cmd.envs(env_refs.iter().copied());
+    let server = Server::start_cmd(&sb, cmd);
+    assert_eq!(messages(&server.addr, &key).0, 200);
+    let (exit, _, _, stderr) = server.stop();
+    assert!(exit.success(), "{stderr}");
+
+    let table = sb.run_with(&["usage", "recent"], &env_refs, None).ok();
+    let row = table
+        .stdout
+        .lines()
+        .nth(1)
+        .unwrap_or_else(|| panic!("no usage row: {table:#?}"));
+    assert!(
+        row.contains("named-key") && row.contains("named-account"),
+        "{row}"
+    );
+    let json = sb
+        .run_with(&["usage", "recent", "--json"], &env_refs, None)
+        .ok()
+        .json();
+    assert_eq!(json[0]["api_key_id"], created["id"], "{json}");
+    assert_eq!(json[0]["account_id"], account["id"], "{json}");
+    drop(mock);
+}
