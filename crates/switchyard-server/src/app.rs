@@ -76,10 +76,8 @@ impl App {
         let snapshot = Snapshot::load(store.as_ref()).await?;
         // Cost limits start from what was recorded before this start.
         let limits = crate::limits::Limits::default();
-        let periods = crate::limits::Periods::at(
-            chrono::Utc::now(),
-            crate::limits::timezone(&snapshot.settings.text("cost_limit_timezone")),
-        );
+        let periods =
+            crate::limits::Periods::at(chrono::Utc::now(), snapshot.settings.cost_limit_timezone);
         limits.seed(&store.spend(periods.day, periods.week).await?, &periods);
         let (usage, writer) =
             UsageWriter::spawn(store.clone(), USAGE_CHANNEL, config.data_dir.clone());

@@ -176,7 +176,7 @@ async fn get_one(
 
 /// A `user` changes its own keys only when the `user_key_self_service` setting allows it.
 pub fn self_service_allowed(state: &AppState) -> bool {
-    state.snapshot.load().settings.bool("user_key_self_service")
+    state.snapshot.load().settings.user_key_self_service
 }
 
 fn self_service(state: &AppState, caller: &Caller) -> Result<(), Response> {

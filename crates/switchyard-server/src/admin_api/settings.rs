@@ -95,13 +95,12 @@ pub fn operations() -> Vec<Operation> {
 
 async fn views(state: &AppState) -> Result<Vec<SettingView>, Response> {
     let stored = state.store.settings().await.map_err(Problem::from_store)?;
-    let effective = settings::Settings::from_stored(stored.clone());
     Ok(DEFS
         .iter()
         .map(|d| SettingView {
             key: d.key.into(),
             ty: d.ty.as_str().into(),
-            value: effective.text(d.key),
+            value: settings::effective_text(&stored, d),
             default: d.default.into(),
             description: d.help.into(),
             overridden: stored.contains_key(d.key),

@@ -433,7 +433,7 @@ async fn cost_already_recorded_counts_after_a_restart() {
     let limits = switchyard_server::limits::Limits::default();
     let periods = switchyard_server::limits::Periods::at(
         chrono::Utc::now(),
-        switchyard_server::limits::timezone("UTC"),
+        chrono::FixedOffset::east_opt(0).unwrap(),
     );
     limits.seed(
         &app.store.spend(periods.day, periods.week).await.unwrap(),

@@ -309,7 +309,7 @@ async fn check(store: Arc<dyn Store>, args: CheckArgs, config: &Config) -> anyho
         store: store.clone(),
     }));
     let hosts = switchyard_server::app::upstream_hosts(config);
-    let settings = Settings::from_stored(store.settings().await?);
+    let settings = Settings::from_stored(&store.settings().await?);
     let ctx = health_check::CheckContext {
         store: store.as_ref(),
         clients: &clients,

@@ -3,7 +3,7 @@
 use clap::Subcommand;
 use serde::Serialize;
 use std::sync::Arc;
-use switchyard_core::settings::{self, DEFS, Settings};
+use switchyard_core::settings::{self, DEFS};
 use switchyard_store::Store;
 
 use super::output;
@@ -40,9 +40,9 @@ struct Row {
 pub async fn run(store: Arc<dyn Store>, cmd: Command) -> anyhow::Result<()> {
     match cmd {
         Command::Get { key } => {
-            settings::def(&key).ok_or_else(|| settings::SettingError::Unknown(key.clone()))?;
-            let s = Settings::from_stored(store.settings().await?);
-            println!("{}", s.text(&key));
+            let d =
+                settings::def(&key).ok_or_else(|| settings::SettingError::Unknown(key.clone()))?;
+            println!("{}", settings::effective_text(&store.settings().await?, d));
             Ok(())
         }
         Command::Set { key, value } => {
@@ -69,12 +69,12 @@ pub async fn run(store: Arc<dyn Store>, cmd: Command) -> anyhow::Result<()> {
             Ok(())
         }
         Command::List { json } => {
-            let s = Settings::from_stored(store.settings().await?);
+            let stored = store.settings().await?;
             let rows: Vec<Row> = DEFS
                 .iter()
                 .map(|d| Row {
                     key: d.key,
-                    value: s.text(d.key),
+                    value: settings::effective_text(&stored, d),
                     default: d.default,
                     ty: d.ty.as_str(),
                     help: d.help,
