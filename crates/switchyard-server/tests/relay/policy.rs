@@ -767,7 +767,7 @@ async fn limit_refusals_are_counted_not_written_as_usage() {
         .unwrap();
     let line = metrics
         .lines()
-        .find(|l| l.starts_with("switchyard_limited_requests_total"))
+        .find(|l| l.starts_with("switchyard_limited_requests_total{dialect=\"anthropic\"}"))
         .expect("limited requests counted");
     // The recorder is shared by every test in this process: at least this test's 20.
     let n: u64 = line.rsplit(' ').next().unwrap().parse().unwrap();
