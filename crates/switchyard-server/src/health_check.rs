@@ -27,6 +27,7 @@ use switchyard_store::{AccountState, Store};
 use switchyard_upstream::probe::{self, ProbeResult, Verdict};
 use switchyard_upstream::tokens::TokenManager;
 use switchyard_upstream::{ClientPool, UpstreamHosts, oauth_client_for};
+use tokio_util::task::TaskTracker;
 
 use crate::quota;
 use crate::state::AppState;
@@ -64,6 +65,8 @@ pub struct CheckContext<'a> {
     pub tokens: &'a TokenManager,
     pub hosts: &'a UpstreamHosts,
     pub settings: &'a Settings,
+    /// Where webhook deliveries run, so the caller can wait for them before exiting.
+    pub tasks: &'a TaskTracker,
 }
 
 /// The outcome of [`check`]: the report, and the account's new state if it changed.
@@ -338,7 +341,7 @@ async fn announce(
         "at": report.checked_at,
     });
     // Fire and forget: a slow webhook never holds up a round.
-    tokio::spawn(async move {
+    ctx.tasks.spawn(async move {
         let sent = http
             .post(&url)
             .header("content-type", "application/json")
@@ -362,6 +365,7 @@ impl AppState {
             tokens: &self.tokens,
             hosts: &self.hosts,
             settings,
+            tasks: &self.tasks,
         }
     }
 

@@ -173,6 +173,10 @@ pub struct AppState {
     pub projects: switchyard_upstream::gemini::CodeAssistProjects,
     /// Bytes of request bodies held at once, across all requests.
     pub body_budget: crate::relay::body::BodyBudget,
+    /// Every background task spawned while serving (state writes, recounts, webhooks):
+    /// shutdown waits for them within the grace period instead of dropping their work.
+    /// `clippy.toml` forbids a bare `tokio::spawn` so none escapes it.
+    pub tasks: tokio_util::task::TaskTracker,
 }
 
 /// How often one account's usage-window report is written to the store at most.
@@ -247,7 +251,7 @@ impl AppState {
             .unwrap_or_else(std::sync::PoisonError::into_inner)
             .insert(id, state.clone());
         let this = self.clone();
-        tokio::spawn(async move {
+        self.tasks.spawn(async move {
             if let Err(e) = this.store.set_account_state(id, &state).await {
                 tracing::error!(account_id = id, error = %e, "saving account state failed");
             }
@@ -311,7 +315,7 @@ impl AppState {
         if save {
             let this = self.clone();
             let id = account.id;
-            tokio::spawn(async move {
+            self.tasks.spawn(async move {
                 if let Err(e) = this.store.set_account_quota(id, &report).await {
                     tracing::warn!(account_id = id, error = %e, "saving usage windows failed");
                 }

@@ -56,8 +56,9 @@ pub fn periods(state: &Arc<AppState>) -> Periods {
     if state.limits.zone_changed(tz) {
         // Days and weeks now start elsewhere: recount them from the records instead of
         // starting the new periods at zero.
-        let state = state.clone();
-        tokio::spawn(async move {
+        let shared = state.clone();
+        state.tasks.spawn(async move {
+            let state = shared;
             match state.store.spend(periods.day, periods.week).await {
                 Ok(spend) => state.limits.seed(&spend, &periods),
                 Err(e) => tracing::warn!(error = %e, "recounting spend for the new cost time zone"),
@@ -137,7 +138,7 @@ pub fn mark_used(state: &AppState, entry: &KeyEntry) {
         // Persisted so a restart keeps the clock.
         let store = state.store.clone();
         let id = key.id;
-        tokio::spawn(async move {
+        state.tasks.spawn(async move {
             if let Err(e) = store.set_key_first_used(id, now).await {
                 tracing::warn!(key_id = id, error = %e, "could not record a key's first use");
             }

@@ -310,12 +310,14 @@ async fn check(store: Arc<dyn Store>, args: CheckArgs, config: &Config) -> anyho
     }));
     let hosts = switchyard_server::app::upstream_hosts(config);
     let settings = Settings::from_stored(&store.settings().await?);
+    let tasks = tokio_util::task::TaskTracker::new();
     let ctx = health_check::CheckContext {
         store: store.as_ref(),
         clients: &clients,
         tokens: &tokens,
         hosts: &hosts,
         settings: &settings,
+        tasks: &tasks,
     };
     let mut reports = Vec::new();
     for account in &accounts {
@@ -325,6 +327,9 @@ async fn check(store: Arc<dyn Store>, args: CheckArgs, config: &Config) -> anyho
         }
         reports.push(decision.report);
     }
+    // Webhook deliveries of status changes finish before the command exits.
+    tasks.close();
+    tasks.wait().await;
     if args.json {
         return output::json(&reports);
     }
