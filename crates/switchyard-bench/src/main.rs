@@ -1,6 +1,11 @@
 //! `switchyard-bench`: runs the same load direct to a mock upstream and through Switchyard, side
 //! by side in one run, and reports what Switchyard adds. See `BENCHMARKS.md`.
 
+#![allow(
+    clippy::disallowed_methods,
+    reason = "load tasks are joined by their runner; there is no server shutdown here"
+)]
+
 mod client;
 mod load;
 mod memory;

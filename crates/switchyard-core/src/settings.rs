@@ -3,6 +3,8 @@
 
 use std::collections::BTreeMap;
 
+use chrono::{FixedOffset, Offset, Utc};
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum SettingType {
     Bool,
@@ -28,140 +30,61 @@ pub struct SettingDef {
     pub help: &'static str,
 }
 
-pub const DEFS: &[SettingDef] = &[
-    SettingDef {
-        key: "account_health_check_enabled",
-        ty: SettingType::Bool,
-        default: "false",
-        help: "run the periodic account health check",
-    },
-    SettingDef {
-        key: "account_health_check_interval",
-        ty: SettingType::Int,
-        default: "5",
-        help: "minutes between health-check rounds",
-    },
-    SettingDef {
-        key: "account_error_threshold",
-        ty: SettingType::Int,
-        default: "5",
-        help: "consecutive failures before an account is disabled",
-    },
-    SettingDef {
-        key: "sticky_session_ttl_seconds",
-        ty: SettingType::Int,
-        default: "3600",
-        help: "how long a sticky session binding lives without use",
-    },
-    SettingDef {
-        key: "max_attempts",
-        ty: SettingType::Int,
-        default: "8",
-        help: "most distinct accounts tried per request on account faults (failover bound, at most 16)",
-    },
-    SettingDef {
-        key: "failover_budget_seconds",
-        ty: SettingType::Int,
-        default: "30",
-        help: "no further account is tried once a request has waited this long without a first byte",
-    },
-    SettingDef {
-        key: "cross_dialect",
-        ty: SettingType::Text,
-        default: "fallback",
-        help: "accounts of another dialect serving a request through conversion: off, fallback (only when no native account can serve the model) or any",
-    },
-    SettingDef {
-        key: "first_byte_timeout_seconds",
-        ty: SettingType::Int,
-        default: "120",
-        help: "seconds to wait for upstream response headers before failing over",
-    },
-    SettingDef {
-        key: "non_stream_timeout_seconds",
-        ty: SettingType::Int,
-        default: "600",
-        help: "seconds to wait for a non-streaming response (its headers come only when it is complete)",
-    },
-    SettingDef {
-        key: "rate_limit_cooldown_seconds",
-        ty: SettingType::Int,
-        default: "60",
-        help: "cool-down after a 429 that names no reset time",
-    },
-    SettingDef {
-        key: "overload_cooldown_seconds",
-        ty: SettingType::Int,
-        default: "30",
-        help: "cool-down after a 529 (upstream overloaded)",
-    },
-    SettingDef {
-        key: "server_error_cooldown_seconds",
-        ty: SettingType::Int,
-        default: "10",
-        help: "cool-down after a 5xx or connection failure",
-    },
-    SettingDef {
-        key: "account_recovery_enabled",
-        ty: SettingType::Bool,
-        default: "true",
-        help: "re-probe accounts disabled by the health check and re-enable them when they pass",
-    },
-    SettingDef {
-        key: "account_health_check_concurrency",
-        ty: SettingType::Int,
-        default: "4",
-        help: "health probes running at once",
-    },
-    SettingDef {
-        key: "account_health_check_timeout_seconds",
-        ty: SettingType::Int,
-        default: "20",
-        help: "longest a single health probe may take",
-    },
-    SettingDef {
-        key: "webhook_url",
-        ty: SettingType::Text,
-        default: "",
-        help: "generic JSON POST when an account is disabled or recovers (empty: off)",
-    },
-    SettingDef {
-        key: "client_detection_strict",
-        ty: SettingType::Bool,
-        default: "true",
-        help: "keys limited to certain clients require every signal the client really sends, not just its user-agent",
-    },
-    SettingDef {
-        key: "concurrency_queue_wait_seconds",
-        ty: SettingType::Int,
-        default: "5",
-        help: "how long a request over a key's or user's concurrency limit waits for a slot before 429",
-    },
-    SettingDef {
-        key: "concurrency_queue_max",
-        ty: SettingType::Int,
-        default: "100",
-        help: "requests that may wait for a slot per key or user; more are refused at once",
-    },
-    SettingDef {
-        key: "default_proxy",
-        ty: SettingType::Text,
-        default: "",
-        help: "name of the proxy (see `switchyard proxy add`) used by accounts that name none (empty: direct)",
-    },
-    SettingDef {
-        key: "cost_limit_timezone",
-        ty: SettingType::Text,
-        default: "UTC",
-        help: "where daily and weekly cost limits reset (midnight, weeks start Monday): UTC or an offset like +08:00",
-    },
-    SettingDef {
-        key: "user_key_self_service",
-        ty: SettingType::Bool,
-        default: "false",
-        help: "users may create, revoke and rotate their own API keys (within their user limits; no account or group binding)",
-    },
-];
+/// Declares every setting once: its registry entry in [`DEFS`] (what the operator lists and
+/// sets by name) and its typed field in [`Settings`] (what the process reads), so a key that
+/// is misspelt in code is a compile error rather than a silent default.
+macro_rules! settings {
+    ($($key:ident: $rust:ty = $ty:ident, $default:literal, $help:literal;)*) => {
+        pub const DEFS: &[SettingDef] = &[$(SettingDef {
+            key: stringify!($key),
+            ty: SettingType::$ty,
+            default: $default,
+            help: $help,
+        },)*];
+
+        /// The effective settings of one snapshot, parsed once: stored values over defaults.
+        #[derive(Debug, Clone, PartialEq, Eq)]
+        pub struct Settings {
+            $(#[doc = $help]
+            pub $key: $rust,)*
+        }
+
+        impl Settings {
+            /// A stored value that no longer validates (edited by hand, or from another
+            /// version) reads as the default; stored keys unknown here are ignored.
+            pub fn from_stored(stored: &BTreeMap<String, String>) -> Self {
+                Self {
+                    $($key: read(stored, stringify!($key), $default),)*
+                }
+            }
+        }
+    };
+}
+
+settings! {
+    account_health_check_enabled: bool = Bool, "false", "run the periodic account health check";
+    account_health_check_interval: u64 = Int, "5", "minutes between health-check rounds";
+    account_error_threshold: u64 = Int, "5", "consecutive failures before an account is disabled";
+    sticky_session_ttl_seconds: u64 = Int, "3600", "how long a sticky session binding lives without use";
+    max_attempts: u64 = Int, "8", "most distinct accounts tried per request on account faults (failover bound, at most 16)";
+    failover_budget_seconds: u64 = Int, "30", "no further account is tried once a request has waited this long without a first byte";
+    cross_dialect: String = Text, "fallback", "accounts of another dialect serving a request through conversion: off, fallback (only when no native account can serve the model) or any";
+    first_byte_timeout_seconds: u64 = Int, "120", "seconds to wait for upstream response headers before failing over";
+    non_stream_timeout_seconds: u64 = Int, "600", "seconds to wait for a non-streaming response (its headers come only when it is complete)";
+    rate_limit_cooldown_seconds: u64 = Int, "60", "cool-down after a 429 that names no reset time";
+    overload_cooldown_seconds: u64 = Int, "30", "cool-down after a 529 (upstream overloaded)";
+    server_error_cooldown_seconds: u64 = Int, "10", "cool-down after a 5xx or connection failure";
+    account_recovery_enabled: bool = Bool, "true", "re-probe accounts disabled by the health check and re-enable them when they pass";
+    account_health_check_concurrency: u64 = Int, "4", "health probes running at once";
+    account_health_check_timeout_seconds: u64 = Int, "20", "longest a single health probe may take";
+    webhook_url: String = Text, "", "generic JSON POST when an account is disabled or recovers (empty: off)";
+    client_detection_strict: bool = Bool, "true", "keys limited to certain clients require every signal the client really sends, not just its user-agent";
+    concurrency_queue_wait_seconds: u64 = Int, "5", "how long a request over a key's or user's concurrency limit waits for a slot before 429";
+    concurrency_queue_max: u64 = Int, "100", "requests that may wait for a slot per key or user; more are refused at once";
+    default_proxy: String = Text, "", "name of the proxy (see `switchyard proxy add`) used by accounts that name none (empty: direct)";
+    cost_limit_timezone: FixedOffset = Text, "UTC", "where daily and weekly cost limits reset (midnight, weeks start Monday): UTC or an offset like +08:00";
+    user_key_self_service: bool = Bool, "false", "users may create, revoke and rotate their own API keys (within their user limits; no account or group binding)";
+}
 
 pub fn def(key: &str) -> Option<&'static SettingDef> {
     DEFS.iter().find(|d| d.key == key)
@@ -247,45 +170,71 @@ pub fn validate(key: &str, value: &str) -> Result<String, SettingError> {
     }
 }
 
-/// The effective settings: stored values over defaults. Cheap to clone into a snapshot.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct Settings {
-    stored: BTreeMap<String, String>,
+impl Default for Settings {
+    fn default() -> Self {
+        Self::from_stored(&BTreeMap::new())
+    }
 }
 
-impl Settings {
-    /// Stored values whose key is unknown (from a newer version) are kept but never read.
-    pub fn from_stored(stored: BTreeMap<String, String>) -> Self {
-        Self { stored }
-    }
+/// A Rust type a setting's canonical text parses into.
+trait SettingValue: Sized {
+    fn parse(canonical: &str) -> Option<Self>;
+    /// Used only if a default in [`DEFS`] failed to parse (a unit test rules that out).
+    fn fallback() -> Self;
+}
 
-    pub fn text(&self, key: &str) -> String {
-        if let Some(v) = self.stored.get(key) {
-            return v.clone();
-        }
-        def(key).map(|d| d.default.to_string()).unwrap_or_default()
+impl SettingValue for bool {
+    fn parse(canonical: &str) -> Option<Self> {
+        Some(canonical == "true")
     }
+    fn fallback() -> Self {
+        false
+    }
+}
 
-    /// [`Settings::text`] without a copy, for reads on the request path.
-    pub fn text_ref(&self, key: &str) -> &str {
-        match self.stored.get(key) {
-            Some(v) => v,
-            None => def(key).map_or("", |d| d.default),
-        }
+impl SettingValue for u64 {
+    fn parse(canonical: &str) -> Option<Self> {
+        canonical.parse().ok()
     }
+    fn fallback() -> Self {
+        0
+    }
+}
 
-    pub fn int(&self, key: &str) -> u64 {
-        let fallback = def(key).and_then(|d| d.default.parse().ok()).unwrap_or(0);
-        self.stored
-            .get(key)
-            .and_then(|v| v.parse().ok())
-            .unwrap_or(fallback)
-            .min(MAX_INT)
+impl SettingValue for String {
+    fn parse(canonical: &str) -> Option<Self> {
+        Some(canonical.to_string())
     }
+    fn fallback() -> Self {
+        String::new()
+    }
+}
 
-    pub fn bool(&self, key: &str) -> bool {
-        self.text(key) == "true"
+impl SettingValue for FixedOffset {
+    fn parse(canonical: &str) -> Option<Self> {
+        crate::policy::parse_offset(canonical)
     }
+    fn fallback() -> Self {
+        Utc.fix()
+    }
+}
+
+fn read<T: SettingValue>(stored: &BTreeMap<String, String>, key: &str, default: &str) -> T {
+    stored
+        .get(key)
+        .and_then(|v| validate(key, v).ok())
+        .and_then(|v| T::parse(&v))
+        .or_else(|| T::parse(default))
+        .unwrap_or_else(T::fallback)
+}
+
+/// The text an operator sees for a setting (`settings list`, the admin API): the stored value
+/// or the default. In-process reads use the typed [`Settings`] instead.
+pub fn effective_text(stored: &BTreeMap<String, String>, def: &SettingDef) -> String {
+    stored
+        .get(def.key)
+        .cloned()
+        .unwrap_or_else(|| def.default.to_string())
 }
 
 #[cfg(test)]
@@ -295,8 +244,8 @@ mod tests {
     #[test]
     fn defaults_and_validation() {
         let s = Settings::default();
-        assert_eq!(s.int("account_error_threshold"), 5);
-        assert!(!s.bool("account_health_check_enabled"));
+        assert_eq!(s.account_error_threshold, 5);
+        assert!(!s.account_health_check_enabled);
         assert_eq!(
             validate("account_health_check_enabled", "YES").unwrap(),
             "true"
@@ -307,5 +256,44 @@ mod tests {
         ));
         let err = validate("account_error_threshold", "-3").unwrap_err();
         assert!(err.to_string().contains("account_error_threshold"));
+    }
+
+    /// Every default must validate and parse into its field, or `fallback` would be read.
+    #[test]
+    fn every_default_is_valid() {
+        for d in DEFS {
+            assert_eq!(validate(d.key, d.default).unwrap(), d.default, "{}", d.key);
+        }
+        assert_eq!(Settings::default().cost_limit_timezone, Utc.fix());
+    }
+
+    #[test]
+    fn stored_values_are_parsed_and_invalid_ones_read_as_default() {
+        let stored: BTreeMap<String, String> = [
+            ("max_attempts", "3"),
+            ("account_recovery_enabled", "false"),
+            ("cost_limit_timezone", "+08:00"),
+            ("webhook_url", "https://hooks.example/x"),
+            ("account_error_threshold", "0"),
+            ("sticky_session_ttl_seconds", "soon"),
+            ("from_a_newer_version", "1"),
+        ]
+        .into_iter()
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect();
+        let s = Settings::from_stored(&stored);
+        assert_eq!(s.max_attempts, 3);
+        assert!(!s.account_recovery_enabled);
+        assert_eq!(
+            s.cost_limit_timezone,
+            FixedOffset::east_opt(8 * 3600).unwrap()
+        );
+        assert_eq!(s.webhook_url, "https://hooks.example/x");
+        assert_eq!(s.account_error_threshold, 5);
+        assert_eq!(s.sticky_session_ttl_seconds, 3600);
+        let max = def("max_attempts").unwrap();
+        assert_eq!(effective_text(&stored, max), "3");
+        let ttl = def("failover_budget_seconds").unwrap();
+        assert_eq!(effective_text(&stored, ttl), "30");
     }
 }

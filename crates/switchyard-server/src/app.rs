@@ -76,10 +76,8 @@ impl App {
         let snapshot = Snapshot::load(store.as_ref()).await?;
         // Cost limits start from what was recorded before this start.
         let limits = crate::limits::Limits::default();
-        let periods = crate::limits::Periods::at(
-            chrono::Utc::now(),
-            crate::limits::timezone(&snapshot.settings.text("cost_limit_timezone")),
-        );
+        let periods =
+            crate::limits::Periods::at(chrono::Utc::now(), snapshot.settings.cost_limit_timezone);
         limits.seed(&store.spend(periods.day, periods.week).await?, &periods);
         let (usage, writer) =
             UsageWriter::spawn(store.clone(), USAGE_CHANNEL, config.data_dir.clone());
@@ -109,6 +107,7 @@ impl App {
             login_throttle: Default::default(),
             projects: switchyard_upstream::gemini::CodeAssistProjects::new(),
             body_budget,
+            tasks: tokio_util::task::TaskTracker::new(),
         });
         Ok(Self {
             listener,
@@ -148,8 +147,8 @@ impl App {
             state,
             writer,
         } = self;
-        let background = tokio::spawn(refresher(state.clone()));
-        let health = tokio::spawn(crate::health_check::run(state.clone()));
+        let background = state.tasks.spawn(refresher(state.clone()));
+        let health = state.tasks.spawn(crate::health_check::run(state.clone()));
         let grace = Duration::from_secs(state.config.timeouts.shutdown_grace_seconds);
         let router = Self::router(state.clone());
         let (stopping_tx, stopping_rx) = tokio::sync::oneshot::channel::<()>();
@@ -193,8 +192,19 @@ impl App {
                 "requests still unsettled at shutdown"
             );
         }
+        // The loops stop; writes, recounts and webhooks they or requests started finish.
         background.abort();
         health.abort();
+        state.tasks.close();
+        if tokio::time::timeout(grace, state.tasks.wait())
+            .await
+            .is_err()
+        {
+            tracing::warn!(
+                running = state.tasks.len(),
+                "background tasks still running at shutdown"
+            );
+        }
         drop(state);
         writer.close().await;
     }

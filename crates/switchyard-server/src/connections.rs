@@ -110,6 +110,10 @@ pub async fn serve(
         let activity = Arc::new(Activity::new());
         let id = open.add(activity.clone());
         let open = open.clone();
+        #[allow(
+            clippy::disallowed_methods,
+            reason = "each connection holds a slot, and `serve` returns only once every slot is back"
+        )]
         tokio::spawn(async move {
             let _slot = slot;
             let gauge = ::metrics::gauge!(metrics::CONNECTIONS_OPEN);

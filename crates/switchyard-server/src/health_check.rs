@@ -27,6 +27,7 @@ use switchyard_store::{AccountState, Store};
 use switchyard_upstream::probe::{self, ProbeResult, Verdict};
 use switchyard_upstream::tokens::TokenManager;
 use switchyard_upstream::{ClientPool, UpstreamHosts, oauth_client_for};
+use tokio_util::task::TaskTracker;
 
 use crate::quota;
 use crate::state::AppState;
@@ -64,6 +65,8 @@ pub struct CheckContext<'a> {
     pub tokens: &'a TokenManager,
     pub hosts: &'a UpstreamHosts,
     pub settings: &'a Settings,
+    /// Where webhook deliveries run, so the caller can wait for them before exiting.
+    pub tasks: &'a TaskTracker,
 }
 
 /// The outcome of [`check`]: the report, and the account's new state if it changed.
@@ -111,7 +114,7 @@ impl HealthState {
 
     /// When the next round is due under the current settings.
     pub fn next_round(&self, settings: &Settings) -> Option<DateTime<Utc>> {
-        if !settings.bool("account_health_check_enabled") {
+        if !settings.account_health_check_enabled {
             return None;
         }
         Some(match self.last_round() {
@@ -122,7 +125,7 @@ impl HealthState {
 }
 
 fn interval(settings: &Settings) -> ChronoDuration {
-    ChronoDuration::minutes(settings.int("account_health_check_interval").max(1) as i64)
+    ChronoDuration::minutes(settings.account_health_check_interval.max(1) as i64)
 }
 
 /// Whether the health check may look at this account now (it is checked, and not disabled
@@ -139,14 +142,10 @@ fn operator_disabled(account: &Account) -> bool {
 /// audit entries, log lines and the webhook; the caller applies the returned state.
 pub async fn check(ctx: &CheckContext<'_>, account: &Account) -> Decision {
     let now = Utc::now();
-    let timeout = Duration::from_secs(
-        ctx.settings
-            .int("account_health_check_timeout_seconds")
-            .max(1),
-    );
+    let timeout = Duration::from_secs(ctx.settings.account_health_check_timeout_seconds.max(1));
     let result = run_probe(ctx, account, timeout).await;
-    let threshold = ctx.settings.int("account_error_threshold").max(1) as u32;
-    let recovery = ctx.settings.bool("account_recovery_enabled");
+    let threshold = ctx.settings.account_error_threshold.max(1) as u32;
+    let recovery = ctx.settings.account_recovery_enabled;
 
     let mut state = AccountState {
         status: account.status,
@@ -200,7 +199,7 @@ pub async fn check(ctx: &CheckContext<'_>, account: &Account) -> Decision {
         recovery.then(|| now + interval(ctx.settings))
     } else {
         ctx.settings
-            .bool("account_health_check_enabled")
+            .account_health_check_enabled
             .then(|| now + interval(ctx.settings))
     };
     let report = CheckReport {
@@ -325,7 +324,7 @@ async fn announce(
     }
     tracing::warn!(account = %account.name, kind = account.kind.as_str(), event = %action, detail = %detail,
         "account status changed by health check");
-    let url = ctx.settings.text("webhook_url");
+    let url = ctx.settings.webhook_url.clone();
     if url.is_empty() {
         return;
     }
@@ -342,7 +341,7 @@ async fn announce(
         "at": report.checked_at,
     });
     // Fire and forget: a slow webhook never holds up a round.
-    tokio::spawn(async move {
+    ctx.tasks.spawn(async move {
         let sent = http
             .post(&url)
             .header("content-type", "application/json")
@@ -366,6 +365,7 @@ impl AppState {
             tokens: &self.tokens,
             hosts: &self.hosts,
             settings,
+            tasks: &self.tasks,
         }
     }
 
@@ -386,7 +386,7 @@ pub async fn round(state: &Arc<AppState>) -> Vec<CheckReport> {
     let settings = Arc::clone(&snap.settings);
     let now = Utc::now();
     let started = std::time::Instant::now();
-    let recovery = settings.bool("account_recovery_enabled");
+    let recovery = settings.account_recovery_enabled;
     let due: Vec<Arc<Account>> = {
         let backoff = state
             .health
@@ -406,8 +406,8 @@ pub async fn round(state: &Arc<AppState>) -> Vec<CheckReport> {
             .cloned()
             .collect()
     };
-    let concurrency = settings.int("account_health_check_concurrency").max(1) as usize;
-    let timeout = Duration::from_secs(settings.int("account_health_check_timeout_seconds").max(1));
+    let concurrency = settings.account_health_check_concurrency.max(1) as usize;
+    let timeout = Duration::from_secs(settings.account_health_check_timeout_seconds.max(1));
     let jitter_ms = (interval(&settings).num_milliseconds() / 100).clamp(0, 2_000) as u64;
     let reports: Vec<Option<CheckReport>> = futures_util::stream::iter(due)
         .map(|account| {

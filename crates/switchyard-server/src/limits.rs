@@ -5,11 +5,11 @@
 //! A cost limit is checked against what has settled, so once a limit is reached no new
 //! request starts; the overshoot is at most what the requests already in flight then cost.
 
-use chrono::{DateTime, FixedOffset, Offset, Utc};
+use chrono::{DateTime, FixedOffset, Utc};
 use std::collections::HashMap;
 use std::sync::{Mutex, PoisonError};
 use switchyard_core::key::{ApiKey, KeyPolicy, UserLimits};
-use switchyard_core::policy::{MinuteWindow, day_start, parse_offset, week_start};
+use switchyard_core::policy::{MinuteWindow, day_start, week_start};
 use switchyard_store::{Spend, SpendSums};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -65,11 +65,6 @@ impl Periods {
     pub fn week_end(&self) -> DateTime<Utc> {
         self.week + chrono::Duration::days(7)
     }
-}
-
-/// The `cost_limit_timezone` setting (validated when set; UTC if unreadable).
-pub fn timezone(setting: &str) -> FixedOffset {
-    parse_offset(setting).unwrap_or_else(|| Utc.fix())
 }
 
 /// A refusal by a rate or cost limit: the message names the limit.
@@ -360,7 +355,7 @@ mod tests {
             daily_cost_limit_usd: Some(1.0),
             ..Default::default()
         });
-        let tz = timezone("UTC");
+        let tz = FixedOffset::east_opt(0).unwrap();
         let now = Utc::now();
         let today = Periods::at(now, tz);
         assert!(

@@ -1,9 +1,12 @@
 //! Every metric Switchyard exports, named in one place. `/metrics` renders them in the
 //! Prometheus text format.
 
+use metrics::{describe_counter, describe_gauge, describe_histogram};
 use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
 use std::sync::OnceLock;
 use std::time::Duration;
+use switchyard_core::account::{AccountKind, AccountStatus};
+use switchyard_core::dialect::Dialect;
 
 pub const REQUESTS: &str = "switchyard_requests_total";
 pub const REQUEST_DURATION: &str = "switchyard_request_duration_seconds";
@@ -54,7 +57,10 @@ pub fn install() -> PrometheusHandle {
                     b.set_buckets_for_metric(Matcher::Full(REQUEST_DURATION.into()), &slow)
                 });
             match builder.map(|b| b.install_recorder()) {
-                Ok(Ok(handle)) => handle,
+                Ok(Ok(handle)) => {
+                    describe();
+                    handle
+                }
                 Ok(Err(e)) | Err(e) => {
                     tracing::warn!(error = %e, "metrics recorder not installed");
                     PrometheusBuilder::new().build_recorder().handle()
@@ -62,6 +68,114 @@ pub fn install() -> PrometheusHandle {
             }
         })
         .clone()
+}
+
+/// Label values series are created for at start (see [`describe`]).
+const DIALECTS: [Dialect; 4] = [
+    Dialect::Anthropic,
+    Dialect::OpenaiChat,
+    Dialect::OpenaiResponses,
+    Dialect::Gemini,
+];
+const STATUSES: [AccountStatus; 4] = [
+    AccountStatus::Active,
+    AccountStatus::Cooling,
+    AccountStatus::Error,
+    AccountStatus::Disabled,
+];
+const TOKEN_CLASSES: [&str; 5] = [
+    "input",
+    "output",
+    "cache_creation_5m",
+    "cache_creation_1h",
+    "cache_read",
+];
+
+/// Gives every metric its HELP and TYPE lines and a zero-valued series, so the first scrape
+/// already shows every series dashboards and alerts refer to (the exporter renders only
+/// metrics that exist, and most exist only after their first event).
+pub fn describe() {
+    describe_counter!(
+        REQUESTS,
+        "client requests answered, by dialect and HTTP status"
+    );
+    describe_histogram!(
+        REQUEST_DURATION,
+        "time from request to the end of the response"
+    );
+    describe_histogram!(
+        OVERHEAD,
+        "time Switchyard itself adds: total minus upstream waiting"
+    );
+    describe_histogram!(TTFB, "time to the first byte sent to the client");
+    describe_counter!(
+        UPSTREAM_ATTEMPTS,
+        "upstream attempts by account kind and outcome"
+    );
+    describe_counter!(FAILOVERS, "requests moved on to another account");
+    describe_counter!(TOKENS, "tokens billed, by class");
+    describe_counter!(
+        ACCOUNT_STATE_CHANGES,
+        "account status changes, by new status"
+    );
+    describe_counter!(
+        SNAPSHOT_RELOADS,
+        "configuration snapshots reloaded from the store"
+    );
+    describe_counter!(
+        LIMITED,
+        "requests refused by a rate, cost or concurrency limit"
+    );
+    describe_gauge!(USAGE_BACKLOG, "usage records waiting to be stored");
+    describe_gauge!(
+        USAGE_STORE_FAILING,
+        "1 while the usage store refuses writes"
+    );
+    describe_counter!(USAGE_WRITE_FAILURES, "failed usage writes");
+    describe_gauge!(CONNECTIONS_OPEN, "client connections open");
+    describe_counter!(
+        CONNECTION_CAP_REACHED,
+        "times the client connection cap was reached"
+    );
+    describe_counter!(
+        BODY_BUDGET_WAITS,
+        "request bodies that waited for room in the body budget"
+    );
+    describe_counter!(
+        BODY_BUDGET_REFUSED,
+        "request bodies refused after waiting for the budget"
+    );
+
+    for d in DIALECTS.map(Dialect::as_str) {
+        metrics::counter!(REQUESTS, "dialect" => d, "status" => "200").absolute(0);
+        // Registering a histogram is enough: it renders with zero buckets, sum and count.
+        for name in [REQUEST_DURATION, OVERHEAD, TTFB] {
+            let _ = metrics::histogram!(name, "dialect" => d);
+        }
+        metrics::counter!(FAILOVERS, "dialect" => d).absolute(0);
+        metrics::counter!(LIMITED, "dialect" => d).absolute(0);
+    }
+    for kind in AccountKind::ALL.map(AccountKind::as_str) {
+        metrics::counter!(UPSTREAM_ATTEMPTS, "kind" => kind, "outcome" => "ok").absolute(0);
+    }
+    for class in TOKEN_CLASSES {
+        metrics::counter!(TOKENS, "class" => class).absolute(0);
+    }
+    for status in STATUSES.map(AccountStatus::as_str) {
+        metrics::counter!(ACCOUNT_STATE_CHANGES, "status" => status).absolute(0);
+    }
+    for name in [
+        SNAPSHOT_RELOADS,
+        USAGE_WRITE_FAILURES,
+        CONNECTION_CAP_REACHED,
+        BODY_BUDGET_WAITS,
+        BODY_BUDGET_REFUSED,
+    ] {
+        metrics::counter!(name).absolute(0);
+    }
+    for name in [USAGE_BACKLOG, USAGE_STORE_FAILING, CONNECTIONS_OPEN] {
+        metrics::gauge!(name).set(0.0);
+    }
 }
 
 pub fn request_finished(
@@ -110,4 +224,55 @@ pub fn usage_writer(backlog: u64, failing: bool, failed_writes: u64) {
     metrics::gauge!(USAGE_BACKLOG).set(backlog as f64);
     metrics::gauge!(USAGE_STORE_FAILING).set(if failing { 1.0 } else { 0.0 });
     metrics::counter!(USAGE_WRITE_FAILURES).absolute(failed_writes);
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A scrape before any event shows every metric with HELP, TYPE and a zero value.
+    #[test]
+    fn every_metric_is_described_before_its_first_event() {
+        let recorder = PrometheusBuilder::new().build_recorder();
+        let handle = recorder.handle();
+        metrics::with_local_recorder(&recorder, describe);
+        let text = handle.render();
+        for name in [
+            REQUESTS,
+            REQUEST_DURATION,
+            OVERHEAD,
+            TTFB,
+            UPSTREAM_ATTEMPTS,
+            FAILOVERS,
+            TOKENS,
+            ACCOUNT_STATE_CHANGES,
+            SNAPSHOT_RELOADS,
+            LIMITED,
+            USAGE_BACKLOG,
+            USAGE_STORE_FAILING,
+            USAGE_WRITE_FAILURES,
+            CONNECTIONS_OPEN,
+            CONNECTION_CAP_REACHED,
+            BODY_BUDGET_WAITS,
+            BODY_BUDGET_REFUSED,
+        ] {
+            assert!(
+                text.contains(&format!("# HELP {name} ")),
+                "{name} help\n{text}"
+            );
+            assert!(
+                text.contains(&format!("# TYPE {name} ")),
+                "{name} type\n{text}"
+            );
+        }
+        assert!(
+            text.contains("switchyard_limited_requests_total{dialect=\"anthropic\"} 0"),
+            "{text}"
+        );
+        assert!(
+            text.contains("switchyard_request_duration_seconds_count{dialect=\"gemini\"} 0"),
+            "{text}"
+        );
+        assert!(text.contains("switchyard_connections_open 0"), "{text}");
+    }
 }

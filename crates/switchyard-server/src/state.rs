@@ -47,8 +47,6 @@ pub struct Snapshot {
     pub accounts: Vec<Arc<Account>>,
     pub accounts_by_id: HashMap<AccountId, Arc<Account>>,
     pub settings: Arc<Settings>,
-    /// `cost_limit_timezone`, parsed once per snapshot instead of once per request.
-    pub cost_timezone: chrono::FixedOffset,
     pub prices: Arc<PriceTable>,
 }
 
@@ -95,9 +93,9 @@ impl Snapshot {
                 )
             })
             .collect();
-        let settings = Settings::from_stored(store.settings().await?);
+        let settings = Settings::from_stored(&store.settings().await?);
         let proxies = proxy_table(store).await?;
-        let default_proxy = settings.text("default_proxy");
+        let default_proxy = &settings.default_proxy;
         // Every outbound call of an account reads `proxy_url` from here, so a proxy name or
         // the default is resolved once, and the request path keeps using plain URLs.
         let accounts: Vec<Arc<Account>> = store
@@ -105,7 +103,7 @@ impl Snapshot {
             .await?
             .into_iter()
             .map(|mut a| {
-                a.proxy_url = effective_proxy(a.proxy_url.as_deref(), &proxies, &default_proxy);
+                a.proxy_url = effective_proxy(a.proxy_url.as_deref(), &proxies, default_proxy);
                 Arc::new(a)
             })
             .collect();
@@ -116,7 +114,6 @@ impl Snapshot {
             keys: Arc::new(keys),
             accounts,
             accounts_by_id,
-            cost_timezone: crate::limits::timezone(&settings.text("cost_limit_timezone")),
             settings: Arc::new(settings),
             prices: Arc::new(prices),
         })
@@ -143,7 +140,6 @@ impl Snapshot {
             accounts,
             accounts_by_id,
             settings: self.settings.clone(),
-            cost_timezone: self.cost_timezone,
             prices: self.prices.clone(),
         }
     }
@@ -177,6 +173,10 @@ pub struct AppState {
     pub projects: switchyard_upstream::gemini::CodeAssistProjects,
     /// Bytes of request bodies held at once, across all requests.
     pub body_budget: crate::relay::body::BodyBudget,
+    /// Every background task spawned while serving (state writes, recounts, webhooks):
+    /// shutdown waits for them within the grace period instead of dropping their work.
+    /// `clippy.toml` forbids a bare `tokio::spawn` so none escapes it.
+    pub tasks: tokio_util::task::TaskTracker,
 }
 
 /// How often one account's usage-window report is written to the store at most.
@@ -251,7 +251,7 @@ impl AppState {
             .unwrap_or_else(std::sync::PoisonError::into_inner)
             .insert(id, state.clone());
         let this = self.clone();
-        tokio::spawn(async move {
+        self.tasks.spawn(async move {
             if let Err(e) = this.store.set_account_state(id, &state).await {
                 tracing::error!(account_id = id, error = %e, "saving account state failed");
             }
@@ -315,7 +315,7 @@ impl AppState {
         if save {
             let this = self.clone();
             let id = account.id;
-            tokio::spawn(async move {
+            self.tasks.spawn(async move {
                 if let Err(e) = this.store.set_account_quota(id, &report).await {
                     tracing::warn!(account_id = id, error = %e, "saving usage windows failed");
                 }
@@ -378,13 +378,9 @@ pub async fn resolve_proxy(
     if own.is_some_and(|p| p.contains("://")) {
         return Ok(own.map(str::to_string));
     }
-    let settings = Settings::from_stored(store.settings().await?);
+    let settings = Settings::from_stored(&store.settings().await?);
     let proxies = proxy_table(store).await?;
-    Ok(effective_proxy(
-        own,
-        &proxies,
-        &settings.text("default_proxy"),
-    ))
+    Ok(effective_proxy(own, &proxies, &settings.default_proxy))
 }
 
 fn with_state(mut account: Account, state: &AccountState) -> Account {

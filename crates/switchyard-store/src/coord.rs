@@ -220,6 +220,10 @@ impl Slots {
 }
 
 #[cfg(test)]
+#[allow(
+    clippy::disallowed_methods,
+    reason = "test tasks are joined or dropped by their test"
+)]
 mod tests {
     use super::*;
 

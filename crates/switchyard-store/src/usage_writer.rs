@@ -81,6 +81,10 @@ impl UsageSink {
             Ok(()) => {}
             Err(mpsc::error::TrySendError::Full(record)) => {
                 let tx = self.tx.clone();
+                #[allow(
+                    clippy::disallowed_methods,
+                    reason = "not waited for at shutdown: a record still waiting when the writer closes is logged as lost"
+                )]
                 tokio::spawn(async move {
                     if let Err(e) = tx.send(record).await {
                         tracing::error!(request_id = %e.0.request_id, "usage record after writer shutdown");
@@ -110,6 +114,10 @@ impl UsageWriter {
         let (tx, rx) = mpsc::channel(capacity);
         let (stop_tx, stop_rx) = oneshot::channel();
         let health = Arc::new(WriterHealth::default());
+        #[allow(
+            clippy::disallowed_methods,
+            reason = "owned by the returned UsageWriter, whose close() waits for it"
+        )]
         let task = tokio::spawn(run(store, rx, stop_rx, health.clone(), spill_dir));
         (
             UsageSink { tx, health },

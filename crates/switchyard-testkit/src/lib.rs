@@ -34,6 +34,11 @@
 //! queues ([`MockUpstream::push_probe_for`], then [`MockUpstream::push_probe`]) and are counted
 //! by [`MockUpstream::probe_count_for`], not [`MockUpstream::count_for`].
 
+#![allow(
+    clippy::disallowed_methods,
+    reason = "mock servers live as long as their test; nothing to wait for at a shutdown"
+)]
+
 pub mod bodies;
 mod fault;
 pub mod gemini;

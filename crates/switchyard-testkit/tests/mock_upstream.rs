@@ -2,6 +2,10 @@
 
 // Test-only helpers below: a malformed response should fail the test loudly.
 #![allow(clippy::unwrap_used)]
+#![allow(
+    clippy::disallowed_methods,
+    reason = "test tasks are joined by the test"
+)]
 
 mod common;
 use common::post;

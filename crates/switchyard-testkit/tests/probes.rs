@@ -3,6 +3,10 @@
 
 // Test-only helpers below: a malformed response should fail the test loudly.
 #![allow(clippy::unwrap_used)]
+#![allow(
+    clippy::disallowed_methods,
+    reason = "test tasks are joined by the test"
+)]
 
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};

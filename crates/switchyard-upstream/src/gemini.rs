@@ -761,6 +761,10 @@ impl CodeAssistProjects {
 }
 
 #[cfg(test)]
+#[allow(
+    clippy::disallowed_methods,
+    reason = "test tasks are joined or dropped by their test"
+)]
 mod tests {
     use super::*;
     use crate::tokens::{PersistCredentials, TokenError, TokenManager};

@@ -636,6 +636,10 @@ where
 }
 
 #[cfg(test)]
+#[allow(
+    clippy::disallowed_methods,
+    reason = "test tasks are joined or dropped by their test"
+)]
 mod tests {
     use super::*;
     use std::collections::VecDeque;

@@ -76,7 +76,7 @@ pub async fn probe(
         AccountKind::ClaudeOfficial => {
             let mut oauth_failure = None;
             if let Some(token) = bearer {
-                let url = format!("{}/api/oauth/usage", hosts.anthropic_api);
+                let url = format!("{}/api/oauth/usage", anthropic_base(account, hosts));
                 let mut h = bearer_headers(token);
                 h.insert(
                     HeaderName::from_static("anthropic-beta"),
@@ -157,7 +157,8 @@ pub async fn probe(
                     "no access token",
                 );
             };
-            let url = format!("{}/backend-api/accounts/check/v4-2023-04-27", hosts.chatgpt);
+            let backend = chatgpt_backend(account, hosts);
+            let url = format!("{backend}/accounts/check/v4-2023-04-27");
             let r = get(
                 http,
                 &url,
@@ -168,7 +169,7 @@ pub async fn probe(
             .await;
             let mut result = r.result;
             if result.verdict == Verdict::Healthy {
-                let url = format!("{}/backend-api/wham/usage", hosts.chatgpt);
+                let url = format!("{backend}/wham/usage");
                 let usage = get(
                     http,
                     &url,
@@ -315,6 +316,29 @@ struct Got {
     status: Option<u16>,
     body: String,
     json: Option<serde_json::Value>,
+}
+
+/// Where a `claude-official` account's requests go: its own base URL, else the API host. The
+/// OAuth usage probe goes there too, so an account reachable only through its base URL is
+/// not disabled by probes that never reach it.
+fn anthropic_base<'a>(account: &'a Account, hosts: &'a UpstreamHosts) -> &'a str {
+    account
+        .base_url
+        .as_deref()
+        .unwrap_or(&hosts.anthropic_api)
+        .trim_end_matches('/')
+}
+
+/// The ChatGPT backend a ChatGPT-token account's requests go through. Its base URL names the
+/// Codex endpoint (`…/backend-api/codex`, the default); the account checks live one level up.
+fn chatgpt_backend(account: &Account, hosts: &UpstreamHosts) -> String {
+    match account.base_url.as_deref() {
+        Some(base) => {
+            let base = base.trim_end_matches('/');
+            base.strip_suffix("/codex").unwrap_or(base).to_string()
+        }
+        None => format!("{}/backend-api", hosts.chatgpt),
+    }
 }
 
 async fn get(

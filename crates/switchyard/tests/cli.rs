@@ -3,6 +3,10 @@
 
 // Helpers outside `#[test]` functions panic on failure too, like the tests themselves.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
+#![allow(
+    clippy::disallowed_methods,
+    reason = "test tasks are joined or dropped by their test"
+)]
 
 use serde_json::Value;
 use std::io::{BufRead, BufReader, Read, Write};

@@ -178,10 +178,10 @@ async fn test(f: Front, Path(id): Path<String>) -> Response {
 async fn health_status(State(state): State<Arc<AppState>>) -> Response {
     let settings = state.snapshot.load().settings.clone();
     Json(serde_json::json!({
-        "enabled": settings.bool("account_health_check_enabled"),
-        "interval_minutes": settings.int("account_health_check_interval"),
-        "error_threshold": settings.int("account_error_threshold"),
-        "recovery_enabled": settings.bool("account_recovery_enabled"),
+        "enabled": settings.account_health_check_enabled,
+        "interval_minutes": settings.account_health_check_interval,
+        "error_threshold": settings.account_error_threshold,
+        "recovery_enabled": settings.account_recovery_enabled,
         "last_round_at": state.health.last_round(),
         "next_round_at": state.health.next_round(&settings),
     }))

@@ -82,7 +82,7 @@ type PolicyChanges = serde_json::Map<String, serde_json::Value>;
 
 /// A `user` changes its own keys only when the `user_key_self_service` setting allows it.
 pub fn self_service_allowed(state: &AppState) -> bool {
-    state.snapshot.load().settings.bool("user_key_self_service")
+    state.snapshot.load().settings.user_key_self_service
 }
 
 async fn list(f: Front) -> Response {

@@ -178,8 +178,8 @@ async fn live(State(state): State<Arc<AppState>>) -> Response {
         keys,
         users,
         health: HealthLive {
-            enabled: settings.bool("account_health_check_enabled"),
-            interval_minutes: settings.int("account_health_check_interval"),
+            enabled: settings.account_health_check_enabled,
+            interval_minutes: settings.account_health_check_interval,
             last_round_at: state.health.last_round(),
             next_round_at: state.health.next_round(settings),
             last_round: state.health.last_summary(),

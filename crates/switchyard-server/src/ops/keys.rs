@@ -72,7 +72,7 @@ pub struct CreatedKey {
 /// Whether members may create, revoke and rotate their own keys.
 pub async fn self_service_allowed(ctx: &Ctx<'_>) -> Result<bool, OpError> {
     let stored = ctx.store.settings().await?;
-    Ok(Settings::from_stored(stored).bool("user_key_self_service"))
+    Ok(Settings::from_stored(&stored).user_key_self_service)
 }
 
 async fn self_service(ctx: &Ctx<'_>, who: Who<'_>) -> Result<(), OpError> {

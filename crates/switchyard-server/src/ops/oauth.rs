@@ -203,7 +203,7 @@ async fn exchange_proxy(
         .clone()
         .or_else(|| existing.and_then(|a| a.proxy_url.clone()));
     let proxies = crate::state::proxy_table(ctx.store).await?;
-    let default = Settings::from_stored(ctx.store.settings().await?).text("default_proxy");
+    let default = Settings::from_stored(&ctx.store.settings().await?).default_proxy;
     Ok(crate::state::effective_proxy(
         own.as_deref(),
         &proxies,

@@ -74,8 +74,8 @@ fn check_url(url: &str) -> Result<(), OpError> {
 
 async fn view(ctx: &Ctx<'_>, p: &ProxyRecord) -> Result<ProxyView, OpError> {
     let accounts = ctx.store.list_accounts().await?;
-    let settings = Settings::from_stored(ctx.store.settings().await?);
-    Ok(render(p, &accounts, &settings.text("default_proxy")))
+    let settings = Settings::from_stored(&ctx.store.settings().await?);
+    Ok(render(p, &accounts, &settings.default_proxy))
 }
 
 fn render(p: &ProxyRecord, accounts: &[switchyard_core::Account], default: &str) -> ProxyView {
@@ -131,7 +131,7 @@ pub async fn add(ctx: &Ctx<'_>, name: &str, url: &str) -> Result<ProxyView, OpEr
 pub async fn list(ctx: &Ctx<'_>) -> Result<Vec<ProxyView>, OpError> {
     let proxies = ctx.store.list_proxies().await?;
     let accounts = ctx.store.list_accounts().await?;
-    let default = Settings::from_stored(ctx.store.settings().await?).text("default_proxy");
+    let default = Settings::from_stored(&ctx.store.settings().await?).default_proxy;
     Ok(proxies
         .iter()
         .map(|p| render(p, &accounts, &default))

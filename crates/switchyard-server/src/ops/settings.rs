@@ -30,13 +30,12 @@ pub struct SettingValue {
 
 pub async fn list(ctx: &Ctx<'_>) -> Result<Vec<SettingView>, OpError> {
     let stored = ctx.store.settings().await?;
-    let effective = settings::Settings::from_stored(stored.clone());
     Ok(DEFS
         .iter()
         .map(|d| SettingView {
             key: d.key.into(),
             ty: d.ty.as_str().into(),
-            value: effective.text(d.key),
+            value: settings::effective_text(&stored, d),
             default: d.default.into(),
             description: d.help.into(),
             overridden: stored.contains_key(d.key),

@@ -51,13 +51,14 @@ fn limited(dialect: Dialect, message: &str, retry_after: Option<u64>) -> Respons
 }
 
 pub fn periods(state: &Arc<AppState>) -> Periods {
-    let tz = state.snapshot.load().cost_timezone;
+    let tz = state.snapshot.load().settings.cost_limit_timezone;
     let periods = Periods::at(Utc::now(), tz);
     if state.limits.zone_changed(tz) {
         // Days and weeks now start elsewhere: recount them from the records instead of
         // starting the new periods at zero.
-        let state = state.clone();
-        tokio::spawn(async move {
+        let shared = state.clone();
+        state.tasks.spawn(async move {
+            let state = shared;
             match state.store.spend(periods.day, periods.week).await {
                 Ok(spend) => state.limits.seed(&spend, &periods),
                 Err(e) => tracing::warn!(error = %e, "recounting spend for the new cost time zone"),
@@ -137,7 +138,7 @@ pub fn mark_used(state: &AppState, entry: &KeyEntry) {
         // Persisted so a restart keeps the clock.
         let store = state.store.clone();
         let id = key.id;
-        tokio::spawn(async move {
+        state.tasks.spawn(async move {
             if let Err(e) = store.set_key_first_used(id, now).await {
                 tracing::warn!(key_id = id, error = %e, "could not record a key's first use");
             }
@@ -153,10 +154,8 @@ pub async fn concurrency(
     dialect: Dialect,
 ) -> Result<KeySlots, Response> {
     let settings = state.snapshot.load().settings.clone();
-    let wait = std::time::Duration::from_secs(settings.int("concurrency_queue_wait_seconds"));
-    let max_waiting = settings
-        .int("concurrency_queue_max")
-        .min(u64::from(u32::MAX)) as u32;
+    let wait = std::time::Duration::from_secs(settings.concurrency_queue_wait_seconds);
+    let max_waiting = settings.concurrency_queue_max.min(u64::from(u32::MAX)) as u32;
     let deadline = tokio::time::Instant::now() + wait;
     let over = |whose: &str, limit: u32, why: SlotRefusal| {
         let queue = match why {
@@ -219,11 +218,7 @@ pub fn admit_client(
     if allowed.is_empty() || allowed.iter().any(|c| c == "any") {
         return Ok(());
     }
-    let strict = state
-        .snapshot
-        .load()
-        .settings
-        .bool("client_detection_strict");
+    let strict = state.snapshot.load().settings.client_detection_strict;
     let header = |name: &str| {
         headers
             .get(name)

@@ -84,18 +84,18 @@ impl Limits {
     fn of(state: &AppState, stream: bool) -> Self {
         let s = &state.snapshot.load().settings;
         // A stream's headers come at once; a non-streaming response's only when it is complete.
-        let first_byte = s.int("first_byte_timeout_seconds");
+        let first_byte = s.first_byte_timeout_seconds;
         let first_byte_timeout = if stream {
             first_byte.max(1)
         } else {
-            s.int("non_stream_timeout_seconds").max(first_byte).max(1)
+            s.non_stream_timeout_seconds.max(first_byte).max(1)
         };
         Limits {
             // Distinct accounts tried on account faults, bounded by a count and by the time
             // spent before the first byte.
-            max_attempts: s.int("max_attempts").clamp(1, 16) as u32,
-            budget: Duration::from_secs(s.int("failover_budget_seconds").max(1)),
-            ttl: Duration::from_secs(s.int("sticky_session_ttl_seconds").max(1)),
+            max_attempts: s.max_attempts.clamp(1, 16) as u32,
+            budget: Duration::from_secs(s.failover_budget_seconds.max(1)),
+            ttl: Duration::from_secs(s.sticky_session_ttl_seconds.max(1)),
             first_byte_timeout: Duration::from_secs(first_byte_timeout),
             idle: Duration::from_secs(state.config.timeouts.idle_seconds.max(1)),
         }

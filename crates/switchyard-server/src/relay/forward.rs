@@ -191,11 +191,11 @@ impl Attempt {
 
 pub fn cooldowns(state: &AppState) -> Cooldowns {
     let s = &state.snapshot.load().settings;
-    let secs = |k| switchyard_core::time::seconds(s.int(k).min(i64::MAX as u64) as i64);
+    let secs = |n: u64| switchyard_core::time::seconds(n.min(i64::MAX as u64) as i64);
     Cooldowns {
-        rate_limit: secs("rate_limit_cooldown_seconds"),
-        overload: secs("overload_cooldown_seconds"),
-        server_error: secs("server_error_cooldown_seconds"),
+        rate_limit: secs(s.rate_limit_cooldown_seconds),
+        overload: secs(s.overload_cooldown_seconds),
+        server_error: secs(s.server_error_cooldown_seconds),
     }
 }
 

@@ -29,7 +29,7 @@ pub enum CrossDialect {
 
 impl CrossDialect {
     pub fn from_settings(settings: &Settings) -> Self {
-        match settings.text_ref("cross_dialect") {
+        match settings.cross_dialect.as_str() {
             "off" => CrossDialect::Off,
             "any" => CrossDialect::Any,
             _ => CrossDialect::Fallback,

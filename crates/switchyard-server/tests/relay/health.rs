@@ -435,3 +435,46 @@ async fn a_claude_ai_session_key_is_checked_through_the_organizations_endpoint()
     assert_eq!(reports[0].consecutive_errors, 1);
     app.stop().await;
 }
+
+/// An account with its own base URL is probed there, where its requests go, not at the
+/// configured provider host (which may not reach it at all).
+#[tokio::test]
+async fn accounts_with_a_base_url_are_probed_at_that_url() {
+    let provider = MockUpstream::start().await;
+    let own = MockUpstream::start().await;
+    let app = TestApp::start(&provider).await;
+    let jwt = Box::leak(
+        format!("eyJhbGciOiJub25lIn0.{}.c2ln", "eyJleHAiOjQxMDI0NDQ4MDB9").into_boxed_str(),
+    );
+    app.add_account(AccountSpec {
+        base_url: Some(format!("{}/backend-api/codex", own.url())),
+        ..AccountSpec::codex("chatgpt", jwt)
+    })
+    .await;
+    app.add_account(AccountSpec {
+        base_url: Some(own.url()),
+        ..AccountSpec::oauth("max", TOKEN, "sk-ant-ort01-health")
+    })
+    .await;
+    let reports = health_check::round(&app.state).await;
+    assert_eq!(reports.len(), 2);
+    let paths: Vec<String> = own
+        .requests()
+        .iter()
+        .map(|r| {
+            format!(
+                "{} {}",
+                r.credential.clone().unwrap_or_default(),
+                r.path_only()
+            )
+        })
+        .collect();
+    assert!(
+        paths.contains(&format!("{jwt} /backend-api/accounts/check/v4-2023-04-27")),
+        "{paths:?}"
+    );
+    assert!(paths.contains(&format!("{jwt} /backend-api/wham/usage")));
+    assert!(paths.contains(&format!("{TOKEN} /api/oauth/usage")));
+    assert!(provider.requests().is_empty(), "{:?}", provider.requests());
+    app.stop().await;
+}

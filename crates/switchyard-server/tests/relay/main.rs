@@ -2,6 +2,10 @@
 //! Anthropic upstream with scripted faults.
 
 #![allow(clippy::unwrap_used, clippy::expect_used)] // test support code outside #[test] fns
+#![allow(
+    clippy::disallowed_methods,
+    reason = "test tasks are joined or dropped by their test"
+)]
 mod admin_api;
 mod bedrock;
 mod connections;
@@ -757,6 +761,49 @@ async fn shutdown_flushes_usage_records() {
     let store = app.store.clone();
     app.stop().await;
     assert_eq!(store.recent_usage(100).await.unwrap().len(), 5);
+}
+
+/// A background write still running at shutdown finishes before the server stops instead of
+/// being dropped.
+#[tokio::test]
+async fn shutdown_waits_for_background_tasks() {
+    let mock = MockUpstream::start().await;
+    let app = TestApp::start(&mock).await;
+    let store = app.store.clone();
+    let late = store.clone();
+    app.state.tasks.spawn(async move {
+        tokio::time::sleep(Duration::from_millis(700)).await;
+        late.set_setting("max_attempts", "3").await.unwrap();
+    });
+    app.stop().await;
+    assert_eq!(
+        store
+            .settings()
+            .await
+            .unwrap()
+            .get("max_attempts")
+            .map(String::as_str),
+        Some("3"),
+        "the write started before shutdown was saved"
+    );
+}
+
+/// A background task that would outlast the grace period (2 s in tests) does not hold
+/// shutdown up.
+#[tokio::test]
+async fn shutdown_waits_for_background_tasks_no_longer_than_the_grace_period() {
+    let mock = MockUpstream::start().await;
+    let app = TestApp::start(&mock).await;
+    app.state
+        .tasks
+        .spawn(tokio::time::sleep(Duration::from_secs(3600)));
+    let started = std::time::Instant::now();
+    app.stop().await;
+    let took = started.elapsed();
+    assert!(
+        took >= Duration::from_secs(2) && took < Duration::from_secs(4),
+        "{took:?}"
+    );
 }
 
 #[tokio::test]

@@ -433,7 +433,7 @@ async fn cost_already_recorded_counts_after_a_restart() {
     let limits = switchyard_server::limits::Limits::default();
     let periods = switchyard_server::limits::Periods::at(
         chrono::Utc::now(),
-        switchyard_server::limits::timezone("UTC"),
+        chrono::FixedOffset::east_opt(0).unwrap(),
     );
     limits.seed(
         &app.store.spend(periods.day, periods.week).await.unwrap(),
@@ -767,7 +767,7 @@ async fn limit_refusals_are_counted_not_written_as_usage() {
         .unwrap();
     let line = metrics
         .lines()
-        .find(|l| l.starts_with("switchyard_limited_requests_total"))
+        .find(|l| l.starts_with("switchyard_limited_requests_total{dialect=\"anthropic\"}"))
         .expect("limited requests counted");
     // The recorder is shared by every test in this process: at least this test's 20.
     let n: u64 = line.rsplit(' ').next().unwrap().parse().unwrap();

@@ -298,13 +298,15 @@ async fn check(store: Arc<dyn Store>, args: CheckArgs, ops: &CliOps) -> anyhow::
     let tokens = TokenManager::new(Arc::new(StorePersist {
         store: store.clone(),
     }));
-    let settings = Settings::from_stored(store.settings().await?);
+    let settings = Settings::from_stored(&store.settings().await?);
+    let tasks = tokio_util::task::TaskTracker::new();
     let ctx = health_check::CheckContext {
         store: store.as_ref(),
         clients: &ops.clients,
         tokens: &tokens,
         hosts: &ops.hosts,
         settings: &settings,
+        tasks: &tasks,
     };
     let mut reports = Vec::new();
     for account in &accounts {
@@ -314,6 +316,9 @@ async fn check(store: Arc<dyn Store>, args: CheckArgs, ops: &CliOps) -> anyhow::
         }
         reports.push(decision.report);
     }
+    // Webhook deliveries of status changes finish before the command exits.
+    tasks.close();
+    tasks.wait().await;
     if args.json {
         return output::json(&reports);
     }
