@@ -10,37 +10,21 @@ mod settings;
 mod usage;
 
 use async_trait::async_trait;
-use chrono::Utc;
+use sqlx::migrate::{Migrate, MigrateError, Migrator};
 use sqlx::sqlite::{
     SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteRow, SqliteSynchronous,
 };
-use sqlx::{Row, SqlitePool};
+use sqlx::{Acquire, Row, SqlitePool};
 use std::path::Path;
 use std::time::Duration;
 
+use super::Store;
 use super::sealing::Sealer;
-use super::{Store, ts};
 use crate::{MasterKey, Result, StoreError};
 
-const MIGRATIONS: &[(i64, &str)] = &[
-    (1, include_str!("../../../migrations/0001_init.sql")),
-    (
-        2,
-        include_str!("../../../migrations/0002_account_quota.sql"),
-    ),
-    (
-        3,
-        include_str!("../../../migrations/0003_key_policy_groups.sql"),
-    ),
-    (
-        4,
-        include_str!("../../../migrations/0004_admin_sessions.sql"),
-    ),
-    (
-        6,
-        include_str!("../../../migrations/0006_proxies_oauth.sql"),
-    ),
-];
+/// The schema, embedded at build time; applied versions are kept in `_sqlx_migrations`.
+static MIGRATOR: Migrator = sqlx::migrate!("migrations/sqlite");
+
 pub struct SqliteStore {
     pool: SqlitePool,
     sealer: Sealer,
@@ -194,30 +178,71 @@ fn open_error(path: &Path, e: sqlx::Error) -> StoreError {
 }
 
 async fn migrate(pool: &SqlitePool) -> Result<()> {
-    sqlx::query(
-        "CREATE TABLE IF NOT EXISTS schema_migrations (version INTEGER PRIMARY KEY, applied_at TEXT NOT NULL)",
-    )
-    .execute(pool)
-    .await?;
-    for (version, sql) in MIGRATIONS {
-        let done: Option<i64> =
-            sqlx::query_scalar("SELECT version FROM schema_migrations WHERE version = ?")
-                .bind(version)
-                .fetch_optional(pool)
-                .await?;
-        if done.is_some() {
-            continue;
-        }
-        let mut tx = pool.begin().await?;
-        sqlx::raw_sql(*sql).execute(&mut *tx).await?;
-        sqlx::query("INSERT INTO schema_migrations (version, applied_at) VALUES (?, ?)")
-            .bind(version)
-            .bind(ts(Utc::now()))
-            .execute(&mut *tx)
-            .await?;
-        tx.commit().await?;
+    adopt_legacy_migrations(pool).await?;
+    MIGRATOR.run(pool).await.map_err(migrate_error)
+}
+
+/// Databases created before `sqlx::migrate!` recorded their applied versions in
+/// `schema_migrations`. Those versions are entered into `_sqlx_migrations` as applied (with
+/// the checksums of today's files, which are unchanged), once, so the migrator runs only what
+/// is new. `schema_migrations` itself is left in place and no longer written.
+async fn adopt_legacy_migrations(pool: &SqlitePool) -> Result<()> {
+    let mut conn = pool.acquire().await?;
+    let table_exists = |name: &'static str| {
+        sqlx::query_scalar::<_, i64>(
+            "SELECT COUNT(*) FROM sqlite_master WHERE type = 'table' AND name = ?",
+        )
+        .bind(name)
+    };
+    let legacy = table_exists("schema_migrations")
+        .fetch_one(&mut *conn)
+        .await?
+        > 0;
+    let adopted = table_exists("_sqlx_migrations")
+        .fetch_one(&mut *conn)
+        .await?
+        > 0;
+    if !legacy || adopted {
+        return Ok(());
     }
+    conn.ensure_migrations_table(&MIGRATOR.table_name)
+        .await
+        .map_err(migrate_error)?;
+    let mut tx = conn.begin().await?;
+    let applied: Vec<i64> = sqlx::query_scalar("SELECT version FROM schema_migrations")
+        .fetch_all(&mut *tx)
+        .await?;
+    for version in applied {
+        let migration = MIGRATOR
+            .iter()
+            .find(|m| m.version == version)
+            .ok_or_else(|| {
+                StoreError::Config(format!(
+                    "the database has schema version {version}, which this build does not know (written by a newer Switchyard?)"
+                ))
+            })?;
+        sqlx::query(
+            "INSERT INTO _sqlx_migrations (version, description, success, checksum, execution_time)
+             VALUES (?, ?, TRUE, ?, 0)",
+        )
+        .bind(migration.version)
+        .bind(migration.description.as_ref())
+        .bind(migration.checksum.as_ref())
+        .execute(&mut *tx)
+        .await?;
+    }
+    tx.commit().await?;
     Ok(())
+}
+
+fn migrate_error(e: MigrateError) -> StoreError {
+    match e {
+        MigrateError::Execute(e) => StoreError::from(e),
+        MigrateError::VersionMissing(v) => StoreError::Config(format!(
+            "the database has schema version {v}, which this build does not know (written by a newer Switchyard?)"
+        )),
+        other => StoreError::Database(format!("migration failed: {other}")),
+    }
 }
 
 #[async_trait]
