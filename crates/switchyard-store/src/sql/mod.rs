@@ -12,6 +12,7 @@ mod accounts;
 mod admin;
 mod keys;
 mod onboarding;
+mod rows;
 pub(crate) mod sealing;
 mod settings;
 mod sqlite;

@@ -8,8 +8,8 @@ use switchyard_core::account::{Account, AccountId, Credentials};
 
 use super::SqliteStore;
 use super::returned_one;
-use super::rows::{account_from_row, json_col, to_json};
-use crate::sql::{AccountStore, parse_ts, ts};
+use crate::sql::rows::{StoredRow, account_from_row, to_json};
+use crate::sql::{AccountStore, ts};
 use crate::{AccountGroup, AccountPatch, AccountState, NewAccount, Result, StoreError};
 
 #[async_trait]
@@ -62,7 +62,7 @@ impl AccountStore for SqliteStore {
                     name: row.try_get("name")?,
                     description: row.try_get("description")?,
                     account_ids: by_group.remove(&id).unwrap_or_default(),
-                    created_at: parse_ts(&row.try_get::<String, _>("created_at")?)?,
+                    created_at: row.time("created_at")?,
                 })
             })
             .collect()
@@ -330,7 +330,7 @@ impl AccountStore for SqliteStore {
             .fetch_all(&self.pool)
             .await?;
         rows.iter()
-            .map(|r| Ok((r.try_get("account_id")?, json_col(r, "data")?)))
+            .map(|r| Ok((r.int("account_id")?, r.json("data")?)))
             .collect()
     }
 }

@@ -5,7 +5,7 @@ use chrono::{DateTime, Utc};
 
 use super::SqliteStore;
 use super::returned_one;
-use super::rows::{audit_from_row, session_from_row};
+use crate::sql::rows::{audit_from_row, session_from_row};
 use crate::sql::{AdminStore, ts};
 use crate::{AdminSession, AuditEntry, Result, StoreError};
 

@@ -5,8 +5,8 @@ use chrono::{DateTime, Utc};
 use switchyard_core::key::{ApiKey, KeyPolicy, UserLimits};
 
 use super::SqliteStore;
-use super::rows::{key_from_row, to_json, user_from_row};
 use super::{returned_one, returned_optional};
+use crate::sql::rows::{key_from_row, to_json, user_from_row};
 use crate::sql::{KeyStore, ts};
 use crate::{NewApiKey, Result, StoreError, User};
 

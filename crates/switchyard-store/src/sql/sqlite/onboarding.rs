@@ -2,26 +2,11 @@
 
 use async_trait::async_trait;
 use chrono::Utc;
-use sqlx::Row;
-use sqlx::sqlite::SqliteRow;
-use switchyard_core::Secret;
 
 use super::SqliteStore;
-use crate::sql::sealing::Sealer;
-use crate::sql::{OnboardingStore, parse_ts, ts};
+use crate::sql::rows::{oauth_pending_from_row, proxy_from_row};
+use crate::sql::{OnboardingStore, ts};
 use crate::{OAuthPending, ProxyRecord, Result, StoreError};
-
-fn proxy_from_row(sealer: &Sealer, row: &SqliteRow) -> Result<ProxyRecord> {
-    let sealed: String = row.try_get("url")?;
-    let url = sealer.open_text(&sealed, "a stored proxy URL")?;
-    Ok(ProxyRecord {
-        id: row.try_get("id")?,
-        name: row.try_get("name")?,
-        url: Secret::new(url),
-        created_at: parse_ts(&row.try_get::<String, _>("created_at")?)?,
-        updated_at: parse_ts(&row.try_get::<String, _>("updated_at")?)?,
-    })
-}
 
 #[async_trait]
 impl OnboardingStore for SqliteStore {
@@ -117,16 +102,6 @@ impl OnboardingStore for SqliteStore {
         else {
             return Ok(None);
         };
-        let sealed: String = row.try_get("data")?;
-        let data = self.sealer.open_text(&sealed, "a stored OAuth flow")?;
-        let expires: String = row.try_get("expires_at")?;
-        let created: String = row.try_get("created_at")?;
-        Ok(Some(OAuthPending {
-            state: row.try_get("state")?,
-            kind: row.try_get("kind")?,
-            data: Secret::new(data),
-            created_at: parse_ts(&created)?,
-            expires_at: parse_ts(&expires)?,
-        }))
+        oauth_pending_from_row(&self.sealer, &row).map(Some)
     }
 }

@@ -7,8 +7,8 @@ use std::collections::BTreeMap;
 use switchyard_core::pricing::ModelPrice;
 
 use super::SqliteStore;
-use super::rows::{json_col, to_json};
 use crate::Result;
+use crate::sql::rows::{StoredRow, to_json};
 use crate::sql::{SettingsStore, ts};
 
 #[async_trait]
@@ -50,7 +50,7 @@ impl SettingsStore for SqliteStore {
         rows.iter()
             .map(|r| {
                 let model: String = r.try_get("model")?;
-                let price: ModelPrice = json_col(r, "price")?;
+                let price: ModelPrice = r.json("price")?;
                 Ok((model, price))
             })
             .collect()

@@ -5,7 +5,7 @@ use chrono::{DateTime, Utc};
 use sqlx::Row;
 
 use super::SqliteStore;
-use super::rows::usage_from_row;
+use crate::sql::rows::usage_from_row;
 use crate::sql::{UsageStore, ts};
 use crate::{Result, Spend, SpendSums, StoredUsage, UsageFilter, UsageRecord};
 
