@@ -12,6 +12,7 @@ mod accounts;
 mod admin;
 mod keys;
 mod onboarding;
+mod postgres;
 mod rows;
 pub(crate) mod sealing;
 mod settings;
@@ -23,12 +24,15 @@ use chrono::{DateTime, Utc};
 use std::path::Path;
 use std::sync::Arc;
 
+use sqlx::migrate::MigrateError;
+
 use crate::{MasterKey, Result, StoreError};
 
 pub use accounts::AccountStore;
 pub use admin::AdminStore;
 pub use keys::KeyStore;
 pub use onboarding::OnboardingStore;
+pub use postgres::PgStore;
 pub use settings::SettingsStore;
 pub use sqlite::SqliteStore;
 pub use usage::UsageStore;
@@ -58,7 +62,7 @@ pub trait Store:
 #[derive(Debug, Clone)]
 pub struct StoreLocation<'a> {
     pub data_dir: &'a Path,
-    /// `sqlite://…` or none for `<data_dir>/switchyard.db`.
+    /// `sqlite://…`, `postgres://…` or none for `<data_dir>/switchyard.db`.
     pub database_url: Option<&'a str>,
     /// From `SWITCHYARD_MASTER_KEY` or config; otherwise the data directory's key file.
     pub master_key: Option<&'a str>,
@@ -80,13 +84,11 @@ pub async fn open(loc: StoreLocation<'_>) -> Result<Arc<dyn Store>> {
             Arc::new(SqliteStore::open(Path::new(path), key).await?)
         }
         Some(url) if url.starts_with("postgres:") || url.starts_with("postgresql:") => {
-            return Err(StoreError::Config(
-                "PostgreSQL support is not built yet; use SQLite (the default)".into(),
-            ));
+            Arc::new(PgStore::open(url, key).await?)
         }
         Some(other) => {
             return Err(StoreError::Config(format!(
-                "database URL `{}` has an unknown scheme (expected sqlite:)",
+                "database URL `{}` has an unknown scheme (expected sqlite: or postgres:)",
                 other.split("://").next().unwrap_or(other)
             )));
         }
@@ -131,4 +133,16 @@ pub(crate) fn parse_ts(s: &str) -> Result<DateTime<Utc>> {
     DateTime::parse_from_rfc3339(s)
         .map(|t| t.with_timezone(&Utc))
         .map_err(|e| StoreError::Database(format!("bad timestamp `{s}` in store: {e}")))
+}
+
+/// A failed migration as a store error; a version the database has but this build lacks
+/// means a newer Switchyard wrote it.
+pub(crate) fn migrate_error(e: MigrateError) -> StoreError {
+    match e {
+        MigrateError::Execute(e) => StoreError::from(e),
+        MigrateError::VersionMissing(v) => StoreError::Config(format!(
+            "the database has schema version {v}, which this build does not know (written by a newer Switchyard?)"
+        )),
+        other => StoreError::Database(format!("migration failed: {other}")),
+    }
 }

@@ -10,7 +10,7 @@ mod settings;
 mod usage;
 
 use async_trait::async_trait;
-use sqlx::migrate::{Migrate, MigrateError, Migrator};
+use sqlx::migrate::{Migrate, Migrator};
 use sqlx::sqlite::{
     SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteRow, SqliteSynchronous,
 };
@@ -18,8 +18,8 @@ use sqlx::{Acquire, Row, SqlitePool};
 use std::path::Path;
 use std::time::Duration;
 
-use super::Store;
 use super::sealing::Sealer;
+use super::{Store, migrate_error};
 use crate::{MasterKey, Result, StoreError};
 
 /// The schema, embedded at build time; applied versions are kept in `_sqlx_migrations`.
@@ -233,16 +233,6 @@ async fn adopt_legacy_migrations(pool: &SqlitePool) -> Result<()> {
     }
     tx.commit().await?;
     Ok(())
-}
-
-fn migrate_error(e: MigrateError) -> StoreError {
-    match e {
-        MigrateError::Execute(e) => StoreError::from(e),
-        MigrateError::VersionMissing(v) => StoreError::Config(format!(
-            "the database has schema version {v}, which this build does not know (written by a newer Switchyard?)"
-        )),
-        other => StoreError::Database(format!("migration failed: {other}")),
-    }
 }
 
 #[async_trait]
