@@ -146,8 +146,8 @@ impl AccountStore for PgStore {
         .bind(self.sealer.seal_url(a.proxy_url.as_deref())?)
         .bind(to_json(&a.extra)?)
         .bind(self.sealer.seal_credentials(&a.credentials)?)
-        .bind(&now)
-        .bind(&now)
+        .bind(now)
+        .bind(now)
         .fetch_one(&self.pool)
         .await
         .map_err(|e| match StoreError::from(e) {

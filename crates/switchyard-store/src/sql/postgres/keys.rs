@@ -29,8 +29,8 @@ impl KeyStore for PgStore {
         .bind(name)
         .bind(role)
         .bind(password_hash)
-        .bind(&now)
-        .bind(&now)
+        .bind(now)
+        .bind(now)
         .fetch_one(&self.pool)
         .await
         .map_err(|e| match StoreError::from(e) {

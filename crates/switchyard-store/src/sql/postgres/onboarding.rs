@@ -17,8 +17,8 @@ impl OnboardingStore for PgStore {
         )
         .bind(name)
         .bind(self.sealer.seal_text(url)?)
-        .bind(&now)
-        .bind(&now)
+        .bind(now)
+        .bind(now)
         .fetch_one(&self.pool)
         .await
         .map_err(|e| match StoreError::from(e) {
