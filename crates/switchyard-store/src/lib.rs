@@ -1,7 +1,7 @@
 //! Switchyard's storage.
 //!
-//! - [`sql`]: durable data behind the [`Store`] trait and its domain traits (SQLite now;
-//!   PostgreSQL implements the same traits), migrations, secrets encrypted with the master key ([`crypto`]).
+//! - [`sql`]: durable data behind the [`Store`] trait and its domain traits (SQLite or
+//!   PostgreSQL), migrations, secrets encrypted with the master key ([`crypto`]).
 //! - [`usage_writer`]: the batched, never-dropping writer of usage records.
 //! - [`coord`]: ephemeral shared state for the request path (sticky bindings, concurrency
 //!   slots), in memory for a single instance.
