@@ -1,7 +1,7 @@
 //! Switchyard's storage.
 //!
-//! - [`sql`]: durable data behind the [`Store`] trait (SQLite now; PostgreSQL implements the
-//!   same trait), migrations, secrets encrypted with the master key ([`crypto`]).
+//! - [`sql`]: durable data behind the [`Store`] trait and its domain traits (SQLite or
+//!   PostgreSQL), migrations, secrets encrypted with the master key ([`crypto`]).
 //! - [`usage_writer`]: the batched, never-dropping writer of usage records.
 //! - [`coord`]: ephemeral shared state for the request path (sticky bindings, concurrency
 //!   slots), in memory for a single instance.
@@ -14,7 +14,17 @@ pub mod usage_writer;
 
 pub use crypto::MasterKey;
 pub use model::*;
-pub use sql::{Store, open};
+pub use sql::{
+    AccountStore, AdminStore, KeyStore, OnboardingStore, SettingsStore, Store, UsageStore, open,
+};
+
+/// The store trait and its domain traits: one `use switchyard_store::prelude::*` makes every
+/// store method callable on an `Arc<dyn Store>`.
+pub mod prelude {
+    pub use crate::sql::{
+        AccountStore, AdminStore, KeyStore, OnboardingStore, SettingsStore, Store, UsageStore,
+    };
+}
 
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {

@@ -17,6 +17,28 @@ use switchyard_store::{
     AccountPatch, AccountState, NewAccount, NewApiKey, Store, StoreError, UsageRecord, crypto,
 };
 
+mod backend;
+
+use backend::{Backend, TestDb, fresh};
+
+on_both_backends!(
+    users_round_trip,
+    keys_create_list_and_revoke_by_id_prefix_and_name,
+    accounts_round_trip_with_decrypted_credentials,
+    data_survives_close_and_reopen,
+    settings_set_update_and_reset,
+    price_overrides_round_trip,
+    usage_records_round_trip_every_field_newest_first,
+    audit_entries_newest_first,
+    change_seq_grows_with_every_change_the_server_snapshots,
+    a_different_master_key_is_refused_with_a_clear_error,
+    runtime_state_never_overrides_an_operator_disable,
+    spend_sums_per_key_and_user_including_unpriced_and_old_records,
+    a_pending_oauth_sign_in_is_taken_once,
+    records_the_store_cannot_take_at_shutdown_are_spilled_and_stored_at_the_next_start,
+    named_proxies_are_encrypted_and_removal_reassigns_accounts,
+);
+
 const KEY_A: &str = "0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef";
 const KEY_B: &str = "fedcba9876543210fedcba9876543210fedcba9876543210fedcba9876543210";
 
@@ -27,12 +49,6 @@ async fn open_in(dir: &Path, master_key: Option<&str>) -> Result<Arc<dyn Store>,
         master_key,
     })
     .await
-}
-
-async fn fresh() -> (tempfile::TempDir, Arc<dyn Store>) {
-    let dir = tempfile::tempdir().unwrap();
-    let store = open_in(dir.path(), None).await.unwrap();
-    (dir, store)
 }
 
 fn open_err(result: Result<Arc<dyn Store>, StoreError>) -> StoreError {
@@ -132,9 +148,8 @@ async fn the_data_directory_and_database_files_are_private_to_their_owner() {
     again.close().await;
 }
 
-#[tokio::test]
-async fn users_round_trip() {
-    let (_dir, store) = fresh().await;
+async fn users_round_trip(b: Backend) {
+    let (_dir, store) = fresh(b).await;
     assert!(store.list_users().await.unwrap().is_empty());
 
     let hash = crypto::hash_password("correct horse").unwrap();
@@ -183,9 +198,8 @@ async fn users_round_trip() {
     assert_eq!(store.list_users().await.unwrap().len(), 2);
 }
 
-#[tokio::test]
-async fn keys_create_list_and_revoke_by_id_prefix_and_name() {
-    let (_dir, store) = fresh().await;
+async fn keys_create_list_and_revoke_by_id_prefix_and_name(b: Backend) {
+    let (_dir, store) = fresh(b).await;
     let user = store.create_user("alice", "user", None).await.unwrap();
 
     let expires = at("2030-01-02T03:04:05.123456Z");
@@ -276,9 +290,8 @@ async fn keys_create_list_and_revoke_by_id_prefix_and_name() {
     ));
 }
 
-#[tokio::test]
-async fn accounts_round_trip_with_decrypted_credentials() {
-    let (_dir, store) = fresh().await;
+async fn accounts_round_trip_with_decrypted_credentials(b: Backend) {
+    let (_dir, store) = fresh(b).await;
     let expires = at("2026-12-01T00:00:00Z");
     let mut extra = serde_json::Map::new();
     extra.insert("region".into(), "us-east-1".into());
@@ -469,10 +482,9 @@ async fn accounts_round_trip_with_decrypted_credentials() {
     assert_eq!(left[0].id, created.id);
 }
 
-#[tokio::test]
-async fn data_survives_close_and_reopen() {
-    let dir = tempfile::tempdir().unwrap();
-    let store = open_in(dir.path(), None).await.unwrap();
+async fn data_survives_close_and_reopen(b: Backend) {
+    let dir = TestDb::new(b).await;
+    let store = dir.open(None).await.unwrap();
     let account = store
         .create_account(claude_account("persisted", "sk-ant-api03-persisted-secret"))
         .await
@@ -480,7 +492,7 @@ async fn data_survives_close_and_reopen() {
     store.set_setting("max_attempts", "7").await.unwrap();
     store.close().await;
 
-    let store = open_in(dir.path(), None).await.unwrap();
+    let store = dir.open(None).await.unwrap();
     assert_eq!(store.find_account("persisted").await.unwrap(), account);
     assert_eq!(
         store
@@ -494,9 +506,8 @@ async fn data_survives_close_and_reopen() {
     store.close().await;
 }
 
-#[tokio::test]
-async fn settings_set_update_and_reset() {
-    let (_dir, store) = fresh().await;
+async fn settings_set_update_and_reset(b: Backend) {
+    let (_dir, store) = fresh(b).await;
     assert!(store.settings().await.unwrap().is_empty());
     store.set_setting("max_attempts", "5").await.unwrap();
     store
@@ -523,9 +534,8 @@ async fn settings_set_update_and_reset() {
     store.reset_setting("max_attempts").await.unwrap();
 }
 
-#[tokio::test]
-async fn price_overrides_round_trip() {
-    let (_dir, store) = fresh().await;
+async fn price_overrides_round_trip(b: Backend) {
+    let (_dir, store) = fresh(b).await;
     assert!(store.price_overrides().await.unwrap().is_empty());
     let price = ModelPrice {
         input_cost_per_token: 3e-6,
@@ -585,9 +595,8 @@ fn usage_record(n: u64, created_at: DateTime<Utc>) -> UsageRecord {
     }
 }
 
-#[tokio::test]
-async fn usage_records_round_trip_every_field_newest_first() {
-    let (_dir, store) = fresh().await;
+async fn usage_records_round_trip_every_field_newest_first(b: Backend) {
+    let (_dir, store) = fresh(b).await;
     assert!(store.recent_usage(10).await.unwrap().is_empty());
 
     let t0 = at("2026-03-04T05:06:07.123456Z");
@@ -630,9 +639,8 @@ async fn usage_records_round_trip_every_field_newest_first() {
     assert_eq!(newest, vec![bare, second]);
 }
 
-#[tokio::test]
-async fn audit_entries_newest_first() {
-    let (_dir, store) = fresh().await;
+async fn audit_entries_newest_first(b: Backend) {
+    let (_dir, store) = fresh(b).await;
     let before = Utc::now() - Duration::seconds(5);
     store
         .audit("cli", "account.add", Some("anthropic-1"), Some("claude"))
@@ -653,9 +661,8 @@ async fn audit_entries_newest_first() {
     assert_eq!(store.recent_audit(1).await.unwrap().len(), 1);
 }
 
-#[tokio::test]
-async fn change_seq_grows_with_every_change_the_server_snapshots() {
-    let (_dir, store) = fresh().await;
+async fn change_seq_grows_with_every_change_the_server_snapshots(b: Backend) {
+    let (_dir, store) = fresh(b).await;
     let mut last = store.change_seq().await.unwrap();
     let mut grew = |label: &str, now: i64| {
         assert!(
@@ -817,17 +824,16 @@ async fn credentials_are_ciphertext_on_disk() {
     }
 }
 
-#[tokio::test]
-async fn a_different_master_key_is_refused_with_a_clear_error() {
-    let dir = tempfile::tempdir().unwrap();
-    let store = open_in(dir.path(), Some(KEY_A)).await.unwrap();
+async fn a_different_master_key_is_refused_with_a_clear_error(b: Backend) {
+    let dir = TestDb::new(b).await;
+    let store = dir.open(Some(KEY_A)).await.unwrap();
     let account = store
         .create_account(claude_account("enc", "sk-ant-api03-encrypted-under-key-a"))
         .await
         .unwrap();
     store.close().await;
 
-    let err = open_err(open_in(dir.path(), Some(KEY_B)).await);
+    let err = open_err(dir.open(Some(KEY_B)).await);
     assert!(matches!(err, StoreError::WrongMasterKey), "{err:?}");
     let msg = err.to_string();
     assert!(msg.contains("master key"), "{msg}");
@@ -839,7 +845,7 @@ async fn a_different_master_key_is_refused_with_a_clear_error() {
         use base64::Engine;
         base64::engine::general_purpose::STANDARD.encode(hex::decode(KEY_A).unwrap())
     };
-    let store = open_in(dir.path(), Some(&b64)).await.unwrap();
+    let store = dir.open(Some(&b64)).await.unwrap();
     assert_eq!(store.find_account("enc").await.unwrap(), account);
     store.close().await;
 }
@@ -989,7 +995,11 @@ async fn database_url_selects_the_file_and_rejects_other_schemes() {
 
     for (bad, expect) in [
         ("mysql://u:p@h/db", "mysql"),
-        ("postgres://u:p@h/db", "PostgreSQL"),
+        // Nothing listens on port 1: PostgreSQL is selected, and cannot be reached.
+        (
+            "postgres://u:p@127.0.0.1:1/db?acquire_timeout=1",
+            "cannot connect to PostgreSQL",
+        ),
     ] {
         let err = open_err(
             switchyard_store::open(StoreLocation {
@@ -1009,10 +1019,9 @@ async fn database_url_selects_the_file_and_rejects_other_schemes() {
     }
 }
 
-#[tokio::test]
-async fn runtime_state_never_overrides_an_operator_disable() {
-    let dir = tempfile::tempdir().unwrap();
-    let store = open_in(dir.path(), None).await.unwrap();
+async fn runtime_state_never_overrides_an_operator_disable(b: Backend) {
+    let dir = TestDb::new(b).await;
+    let store = dir.open(None).await.unwrap();
     let a = store
         .create_account(claude_account("guarded", "sk-ant-api03-guarded-secret"))
         .await
@@ -1055,9 +1064,8 @@ async fn runtime_state_never_overrides_an_operator_disable() {
     );
 }
 
-#[tokio::test]
-async fn spend_sums_per_key_and_user_including_unpriced_and_old_records() {
-    let (_dir, store) = fresh().await;
+async fn spend_sums_per_key_and_user_including_unpriced_and_old_records(b: Backend) {
+    let (_dir, store) = fresh(b).await;
     let now = Utc::now();
     let day = now - chrono::Duration::hours(1);
     let week = now - chrono::Duration::days(2);
@@ -1084,9 +1092,8 @@ async fn spend_sums_per_key_and_user_including_unpriced_and_old_records() {
     assert_eq!((nothing.day_usd, nothing.total_usd), (0.0, 0.0));
 }
 
-#[tokio::test]
-async fn named_proxies_are_encrypted_and_removal_reassigns_accounts() {
-    let (dir, store) = fresh().await;
+async fn named_proxies_are_encrypted_and_removal_reassigns_accounts(b: Backend) {
+    let (dir, store) = fresh(b).await;
     let url = "socks5h://pool:proxy-pass-store-1@10.0.0.9:1080";
     let p = store.create_proxy("tokyo", url).await.unwrap();
     assert_eq!(p.url.expose(), url);
@@ -1102,13 +1109,18 @@ async fn named_proxies_are_encrypted_and_removal_reassigns_accounts() {
     assert!(store.change_seq().await.unwrap() > seq, "snapshots reload");
     store.set_proxy_url("tokyo", url).await.unwrap();
     store.close().await;
-    let raw = std::fs::read(dir.path().join("switchyard.db")).unwrap();
+    let raw = if dir.is_postgres() {
+        dir.table_text("proxies").await.into_bytes()
+    } else {
+        std::fs::read(dir.path().join("switchyard.db")).unwrap()
+    };
+    assert!(contains(&raw, "tokyo"), "the proxy row was read");
     assert!(
         !raw.windows(16).any(|w| w == b"proxy-pass-store"),
         "proxy password stored in plain text"
     );
 
-    let store = open_in(dir.path(), None).await.unwrap();
+    let store = dir.open(None).await.unwrap();
     assert_eq!(store.list_proxies().await.unwrap()[0].url.expose(), url);
     store
         .create_account(NewAccount {
@@ -1135,9 +1147,8 @@ async fn named_proxies_are_encrypted_and_removal_reassigns_accounts() {
     ));
 }
 
-#[tokio::test]
-async fn a_pending_oauth_sign_in_is_taken_once() {
-    let (_dir, store) = fresh().await;
+async fn a_pending_oauth_sign_in_is_taken_once(b: Backend) {
+    let (_dir, store) = fresh(b).await;
     let now = Utc::now();
     let pending = switchyard_store::OAuthPending {
         state: "st-1".into(),
@@ -1154,10 +1165,11 @@ async fn a_pending_oauth_sign_in_is_taken_once() {
     assert!(store.take_oauth_pending("other").await.unwrap().is_none());
 }
 
-#[tokio::test]
-async fn records_the_store_cannot_take_at_shutdown_are_spilled_and_stored_at_the_next_start() {
+async fn records_the_store_cannot_take_at_shutdown_are_spilled_and_stored_at_the_next_start(
+    b: Backend,
+) {
     use switchyard_store::usage_writer::{UsageWriter, replay_spills};
-    let (dir, store) = fresh().await;
+    let (dir, store) = fresh(b).await;
     let (sink, writer) = UsageWriter::spawn(store.clone(), 64, dir.path().to_path_buf());
     // The store goes away under the writer (here: its connections are closed), so every
     // write fails until shutdown.
@@ -1191,7 +1203,7 @@ async fn records_the_store_cannot_take_at_shutdown_are_spilled_and_stored_at_the
     );
 
     // The next start stores them and removes the file.
-    let again = open_in(dir.path(), None).await.unwrap();
+    let again = dir.open(None).await.unwrap();
     assert_eq!(replay_spills(again.as_ref(), dir.path()).await, 7);
     assert_eq!(again.recent_usage(100).await.unwrap().len(), 7);
     assert!(!spilled[0].path().exists());
@@ -1205,7 +1217,7 @@ async fn records_the_store_cannot_take_at_shutdown_are_spilled_and_stored_at_the
 
 #[tokio::test]
 async fn credentials_inside_urls_are_sealed_at_rest() {
-    let (dir, store) = fresh().await;
+    let (dir, store) = fresh(Backend::Sqlite).await;
     let proxy = "http://proxyuser:PROXYPASSWORD-8841@127.0.0.1:3128";
     let base = "https://upuser:UPSTREAMURLPASS-5512@mirror.example/v1";
     let created = store
