@@ -255,7 +255,7 @@ impl AccountStore for PgStore {
     async fn set_account_state(&self, id: AccountId, s: &AccountState) -> Result<()> {
         sqlx::query(
             "UPDATE accounts SET status = $1, status_reason = $2, status_until = $3, consecutive_errors = $4, updated_at = $5
-             WHERE id = $6 AND NOT (status = 'disabled' AND COALESCE(status_reason, '') <> 'health check')",
+             WHERE id = $6 AND NOT (status = 'disabled' AND COALESCE(status_reason, '') <> $7)",
         )
         .bind(s.status.as_str())
         .bind(&s.reason)
@@ -263,6 +263,9 @@ impl AccountStore for PgStore {
         .bind(i64::from(s.consecutive_errors))
         .bind(Utc::now())
         .bind(id)
+        // Account::is_operator_disabled, said again in SQL so an operator disable made
+        // concurrently still wins: only the health check's own disable may be undone.
+        .bind(switchyard_core::account::HEALTH_CHECK_REASON)
         .execute(&self.pool)
         .await?;
         Ok(())

@@ -259,7 +259,7 @@ impl AccountStore for SqliteStore {
     async fn set_account_state(&self, id: AccountId, s: &AccountState) -> Result<()> {
         sqlx::query(
             "UPDATE accounts SET status = ?, status_reason = ?, status_until = ?, consecutive_errors = ?, updated_at = ?
-             WHERE id = ? AND NOT (status = 'disabled' AND COALESCE(status_reason, '') <> 'health check')",
+             WHERE id = ? AND NOT (status = 'disabled' AND COALESCE(status_reason, '') <> ?)",
         )
         .bind(s.status.as_str())
         .bind(&s.reason)
@@ -267,6 +267,9 @@ impl AccountStore for SqliteStore {
         .bind(i64::from(s.consecutive_errors))
         .bind(ts(Utc::now()))
         .bind(id)
+        // Account::is_operator_disabled, said again in SQL so an operator disable made
+        // concurrently still wins: only the health check's own disable may be undone.
+        .bind(switchyard_core::account::HEALTH_CHECK_REASON)
         .execute(&self.pool)
         .await?;
         Ok(())
