@@ -81,7 +81,7 @@ fn scheduler_benches(c: &mut Criterion) {
     let now = Utc::now();
     let load = |id: i64| (id % 5) as u32;
     // The relay draws from the thread-local generator too.
-    let mut rng = rand::thread_rng();
+    let mut rng = rand::rng();
 
     let sticky = StickyMap::default();
     let ttl = Duration::from_secs(3600);

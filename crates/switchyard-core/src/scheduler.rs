@@ -215,7 +215,7 @@ where
     // Pass two: walk the tier to the drawn weight. Slot counts may move between the passes
     // (other requests run concurrently), so an account that became full is skipped and the
     // last eligible one seen stands in if the draw runs past the end.
-    let mut remaining = rng.gen_range(0..tier.total_weight);
+    let mut remaining = rng.random_range(0..tier.total_weight);
     let mut fallback: Option<(AccountId, Cow<'_, str>)> = None;
     for account in &accounts[tier.first..=tier.last] {
         let account = account.borrow();
@@ -309,7 +309,7 @@ mod tests {
         let only = [4];
         let mut r = req(&kinds, "m");
         r.only = Some(&only);
-        let mut rng = rand::thread_rng();
+        let mut rng = rand::rng();
         for _ in 0..50 {
             assert_eq!(pick(&accounts, &r, &idle, &mut rng).unwrap().account_id, 4);
         }

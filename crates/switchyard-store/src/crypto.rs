@@ -66,7 +66,7 @@ impl MasterKey {
             }),
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
                 let mut bytes = [0u8; 32];
-                rand::thread_rng().fill_bytes(&mut bytes);
+                rand::rng().fill_bytes(&mut bytes);
                 Ok((
                     Self::from_bytes(&bytes),
                     Some(PendingKeyFile {
@@ -84,7 +84,7 @@ impl MasterKey {
 
     pub fn encrypt(&self, plain: &[u8]) -> Result<String, StoreError> {
         let mut nonce = [0u8; 12];
-        rand::thread_rng().fill_bytes(&mut nonce);
+        rand::rng().fill_bytes(&mut nonce);
         let sealed = self
             .0
             .encrypt(Nonce::from_slice(&nonce), plain)
@@ -141,7 +141,12 @@ fn write_private(path: &Path, text: &str) -> std::io::Result<()> {
 }
 
 pub fn hash_password(password: &str) -> Result<String, StoreError> {
-    let salt = SaltString::generate(&mut rand::thread_rng());
+    // 16 random bytes, the salt length argon2 recommends (the crate's own generator wants an
+    // older rand_core than the rest of the graph).
+    let mut bytes = [0u8; 16];
+    rand::rng().fill_bytes(&mut bytes);
+    let salt = SaltString::encode_b64(&bytes)
+        .map_err(|e| StoreError::Crypto(format!("password salt: {e}")))?;
     Argon2::default()
         .hash_password(password.as_bytes(), &salt)
         .map(|h| h.to_string())

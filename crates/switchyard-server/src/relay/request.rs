@@ -124,7 +124,7 @@ impl Outcome {
 /// A fresh id for a relay request (returned as `x-switchyard-request-id`, kept in usage).
 pub fn new_request_id() -> String {
     use rand::Rng;
-    let n: u128 = rand::thread_rng().r#gen();
+    let n: u128 = rand::rng().random();
     format!("req_sy_{n:032x}")
 }
 

@@ -228,11 +228,11 @@ impl<'a> Router<'a> {
             only: bound_only.as_deref().or(only),
             now: Utc::now(),
         };
-        let picked = scheduler::pick(&snap.accounts, &route, &load, &mut rand::thread_rng());
+        let picked = scheduler::pick(&snap.accounts, &route, &load, &mut rand::rng());
         let may_leave_binding = self.binding.as_ref().is_some_and(|(_, fallback)| *fallback);
         if picked.is_err() && may_leave_binding {
             let shared = RouteRequest { only, ..route };
-            return scheduler::pick(&snap.accounts, &shared, &load, &mut rand::thread_rng());
+            return scheduler::pick(&snap.accounts, &shared, &load, &mut rand::rng());
         }
         picked
     }
