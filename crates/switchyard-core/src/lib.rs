@@ -6,6 +6,7 @@ pub mod account;
 pub mod account_event;
 pub mod dialect;
 pub mod key;
+pub mod model_routes;
 pub mod policy;
 pub mod pricing;
 pub mod scheduler;

@@ -5,6 +5,8 @@ use std::collections::BTreeMap;
 
 use chrono::{FixedOffset, Offset, Utc};
 
+use crate::model_routes::{CrossDialect, ModelAliases};
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum SettingType {
     Bool,
@@ -68,7 +70,8 @@ settings! {
     sticky_session_ttl_seconds: u64 = Int, "3600", "how long a sticky session binding lives without use";
     max_attempts: u64 = Int, "8", "most distinct accounts tried per request on account faults (failover bound, at most 16)";
     failover_budget_seconds: u64 = Int, "30", "no further account is tried once a request has waited this long without a first byte";
-    cross_dialect: String = Text, "fallback", "accounts of another dialect serving a request through conversion: off, fallback (only when no native account can serve the model) or any";
+    cross_dialect: CrossDialect = Text, "fallback", "accounts of another dialect serving a request through conversion: off, fallback (only when no native account can serve the model) or any";
+    model_aliases: ModelAliases = Text, "", "names clients may send for a model, as alias=model pairs separated by commas (e.g. sonnet=claude-sonnet-4-5); routing, limits and usage see the model";
     first_byte_timeout_seconds: u64 = Int, "120", "seconds to wait for upstream response headers before failing over";
     non_stream_timeout_seconds: u64 = Int, "600", "seconds to wait for a non-streaming response (its headers come only when it is complete)";
     rate_limit_cooldown_seconds: u64 = Int, "60", "cool-down after a 429 that names no reset time";
@@ -100,6 +103,9 @@ pub enum SettingError {
         expected: &'static str,
         value: String,
     },
+    /// A structured value (such as the model aliases) with what is wrong in it.
+    #[error("setting `{key}`: {why}")]
+    Malformed { key: String, why: String },
 }
 
 /// Upper bound of every integer setting (about three years in seconds): larger values are
@@ -160,12 +166,17 @@ pub fn validate(key: &str, value: &str) -> Result<String, SettingError> {
                 None => Err(invalid("UTC or a fixed offset such as +08:00 or -05:00")),
             }
         }
-        SettingType::Text if key == "cross_dialect" => {
-            match value.trim().to_ascii_lowercase().as_str() {
-                v @ ("off" | "fallback" | "any") => Ok(v.to_string()),
-                _ => Err(invalid("off, fallback or any")),
-            }
-        }
+        SettingType::Text if key == "cross_dialect" => match CrossDialect::parse(value) {
+            Some(c) => Ok(c.as_str().to_string()),
+            None => Err(invalid("off, fallback or any")),
+        },
+        SettingType::Text if key == "model_aliases" => match ModelAliases::parse(value) {
+            Ok(a) => Ok(a.to_text()),
+            Err(why) => Err(SettingError::Malformed {
+                key: key.to_string(),
+                why,
+            }),
+        },
         SettingType::Text => Ok(value.to_string()),
     }
 }
@@ -207,6 +218,24 @@ impl SettingValue for String {
     }
     fn fallback() -> Self {
         String::new()
+    }
+}
+
+impl SettingValue for CrossDialect {
+    fn parse(canonical: &str) -> Option<Self> {
+        CrossDialect::parse(canonical)
+    }
+    fn fallback() -> Self {
+        CrossDialect::default()
+    }
+}
+
+impl SettingValue for ModelAliases {
+    fn parse(canonical: &str) -> Option<Self> {
+        ModelAliases::parse(canonical).ok()
+    }
+    fn fallback() -> Self {
+        ModelAliases::default()
     }
 }
 

@@ -163,6 +163,19 @@ pub struct ClientRequest {
     pub request_id: String,
 }
 
+impl ClientRequest {
+    /// Makes the request ask for `model` instead (an operator's model alias resolved): the
+    /// body's `model` follows, except for the public Gemini API, whose model is in the URL path
+    /// the adapter builds. Only a request that used an alias pays for the edit.
+    pub fn rename_model(&mut self, model: &str) -> Result<(), AdapterError> {
+        if self.api != Api::Gemini {
+            self.body = with_model(&self.body, &self.model, model)?;
+        }
+        self.model = model.to_string();
+        Ok(())
+    }
+}
+
 /// What an attempt obtained for its account before the request is built: the OAuth access
 /// token and, for a Google login, its Code Assist project.
 #[derive(Debug, Default)]

@@ -12,8 +12,8 @@ use switchyard_core::Dialect;
 use switchyard_core::account::{AccountKind, model_listed};
 
 use super::auth;
-use super::route::CrossDialect;
 use crate::state::AppState;
+use switchyard_core::model_routes::CrossDialect;
 use switchyard_upstream::adapter::{self, Api};
 
 pub async fn list(State(state): State<Arc<AppState>>, req: Request) -> Response {
@@ -47,7 +47,7 @@ pub async fn list(State(state): State<Arc<AppState>>, req: Request) -> Response 
         Dialect::Gemini => &[Api::Gemini],
         Dialect::OpenaiChat | Dialect::OpenaiResponses => &[Api::ChatCompletions, Api::Responses],
     };
-    let cross = CrossDialect::from_settings(&snap.settings) != CrossDialect::Off;
+    let cross = snap.settings.cross_dialect != CrossDialect::Off;
     let serves = |kind: AccountKind| {
         apis.iter().any(|api| {
             adapter::native_kinds(*api).contains(&kind)
@@ -79,10 +79,17 @@ pub async fn list(State(state): State<Arc<AppState>>, req: Request) -> Response 
         }
     }
     let allowed = &key.key.policy.allowed_models;
-    let visible: Vec<String> = models
+    let mut visible: BTreeSet<String> = models
         .into_iter()
         .filter(|m| switchyard_core::policy::model_allowed(allowed, m))
         .collect();
+    // An alias is listed where the model it stands for is.
+    let aliases: Vec<String> = (snap.settings.model_aliases.iter())
+        .filter(|(_, model)| visible.contains(*model))
+        .map(|(alias, _)| alias.to_string())
+        .collect();
+    visible.extend(aliases);
+    let visible: Vec<String> = visible.into_iter().collect();
     match dialect {
         Dialect::Anthropic => Json(json!({
             "data": visible.iter().map(|m| json!({

@@ -8,6 +8,7 @@ use std::sync::Arc;
 use std::time::Duration;
 use switchyard_core::Dialect;
 use switchyard_core::account::{Account, AccountId, AccountKind};
+use switchyard_core::model_routes::CrossDialect;
 use switchyard_core::scheduler::{self, NoAccount, RouteRequest};
 use switchyard_core::settings::Settings;
 use switchyard_store::coord::Slot;
@@ -15,27 +16,6 @@ use switchyard_upstream::adapter::converted_api;
 
 use super::request::{Endpoint, RelayRequest};
 use crate::state::{AppState, Snapshot};
-
-/// The `cross_dialect` runtime setting: when accounts of another family may serve a request.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum CrossDialect {
-    /// Only accounts of the client's own family (the behaviour before conversion existed).
-    Off,
-    /// Native accounts first; converted ones only when no native account can serve the request.
-    Fallback,
-    /// Native and converted accounts in one pool (priority and weight decide).
-    Any,
-}
-
-impl CrossDialect {
-    pub fn from_settings(settings: &Settings) -> Self {
-        match settings.cross_dialect.as_str() {
-            "off" => CrossDialect::Off,
-            "any" => CrossDialect::Any,
-            _ => CrossDialect::Fallback,
-        }
-    }
-}
 
 /// Whether `account` may serve `model` for a client of another family.
 ///
@@ -90,7 +70,7 @@ impl<'a> Router<'a> {
         let cross = if endpoint.converted().is_empty() {
             CrossDialect::Off
         } else {
-            CrossDialect::from_settings(settings)
+            settings.cross_dialect
         };
         Router {
             state,

@@ -91,13 +91,26 @@ pub async fn relay_admitted(
         query: upstream_query,
         request_id: new_request_id(),
     };
-    let inspected = match inspect(received) {
+    let mut inspected = match inspect(received) {
         Ok(i) => i,
         Err(message) => {
             let resp = reply::error(dialect, 400, None, &message);
             return refused(&state, &key, endpoint, started, None, resp);
         }
     };
+    // An operator's alias names the model from here on: limits, routing and usage see it.
+    if inspected.names_model
+        && let Some(model) = state
+            .snapshot
+            .load()
+            .settings
+            .model_aliases
+            .resolve(&inspected.client.model)
+        && let Err(e) = inspected.client.rename_model(model)
+    {
+        let resp = reply::error(dialect, 400, None, &e.to_string());
+        return refused(&state, &key, endpoint, started, None, resp);
+    }
     let client = &inspected.client;
     let judged_body = inspected.judge_body.then_some(&client.body[..]);
     let admission = if inspected.names_model {

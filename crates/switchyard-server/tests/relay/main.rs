@@ -7,6 +7,7 @@
     reason = "test tasks are joined or dropped by their test"
 )]
 mod admin_api;
+mod aliases;
 mod bedrock;
 mod connections;
 mod console;
