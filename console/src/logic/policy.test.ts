@@ -26,6 +26,12 @@ describe('policy editor', () => {
     const again = fromForm(toForm(policy ?? null)).policy
     expect(again).toEqual(policy)
   })
+  it('keeps a key\'s own cross_dialect, and none follows the setting', () => {
+    expect(fromForm(emptyForm()).policy?.cross_dialect).toBeNull()
+    const { policy } = fromForm({ ...emptyForm(), cross_dialect: 'off' })
+    expect(policy?.cross_dialect).toBe('off')
+    expect(toForm(policy ?? null).cross_dialect).toBe('off')
+  })
   it('previews which models a glob admits', () => {
     expect(globMatch('claude-*', 'claude-sonnet-4')).toBe(true)
     expect(globMatch('gpt-?', 'gpt-5')).toBe(true)

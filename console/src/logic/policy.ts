@@ -16,7 +16,12 @@ export interface KeyPolicy {
   bound_account_id: number | null
   bound_group_id: number | null
   pool_fallback: boolean
+  cross_dialect: CrossDialect | null
 }
+
+/** A key's own `cross_dialect`; null follows the server's setting. */
+export type CrossDialect = 'off' | 'fallback' | 'any'
+export const CROSS_DIALECT = ['off', 'fallback', 'any'] as const
 
 export const DIALECTS = ['anthropic', 'openai-chat', 'openai-responses', 'gemini'] as const
 export const CLIENTS = ['claude_code', 'codex_cli', 'gemini_cli'] as const
@@ -36,6 +41,8 @@ export interface PolicyForm {
   bound_account_id: string
   bound_group_id: string
   pool_fallback: boolean
+  /** '' follows the server's setting. */
+  cross_dialect: '' | CrossDialect
 }
 
 export function emptyForm(): PolicyForm {
@@ -68,6 +75,7 @@ export function toForm(p: KeyPolicy | null): PolicyForm {
     bound_account_id: str(p?.bound_account_id),
     bound_group_id: str(p?.bound_group_id),
     pool_fallback: p?.pool_fallback ?? false,
+    cross_dialect: p?.cross_dialect ?? '',
   }
 }
 
@@ -129,6 +137,7 @@ export function fromForm(f: PolicyForm): { policy?: KeyPolicy; errors: FieldErro
     bound_account_id: id('bound_account_id'),
     bound_group_id: id('bound_group_id'),
     pool_fallback: f.pool_fallback,
+    cross_dialect: f.cross_dialect === '' ? null : f.cross_dialect,
   }
   return Object.keys(errors).length ? { errors } : { policy, errors }
 }

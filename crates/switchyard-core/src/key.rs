@@ -79,6 +79,8 @@ pub struct KeyPolicy {
     pub bound_group_id: Option<i64>,
     /// With a binding: when none of the bound accounts can serve, use the shared pool.
     pub pool_fallback: bool,
+    /// This key's own `cross_dialect` (`off`, `fallback`, `any`); unset follows the setting.
+    pub cross_dialect: Option<crate::model_routes::CrossDialect>,
 }
 
 /// A policy value that cannot hold, with the field it is in.

@@ -6,7 +6,18 @@ use std::collections::BTreeMap;
 use std::fmt;
 
 /// When accounts of another family may serve a request through conversion.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[derive(
+    Debug,
+    Clone,
+    Copy,
+    PartialEq,
+    Eq,
+    Default,
+    serde::Serialize,
+    serde::Deserialize,
+    schemars::JsonSchema,
+)]
+#[serde(rename_all = "lowercase")]
 pub enum CrossDialect {
     /// Only accounts of the client's own family (the behaviour before conversion existed).
     Off,

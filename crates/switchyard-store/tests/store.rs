@@ -219,6 +219,7 @@ async fn keys_create_list_and_revoke_by_id_prefix_and_name(b: Backend) {
         bound_account_id: None,
         bound_group_id: None,
         pool_fallback: true,
+        cross_dialect: Some(switchyard_core::model_routes::CrossDialect::Any),
     };
     let created = store.create_key(policy.clone()).await.unwrap();
     assert_eq!(created.user_id, user.id);

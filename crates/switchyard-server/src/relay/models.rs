@@ -47,7 +47,8 @@ pub async fn list(State(state): State<Arc<AppState>>, req: Request) -> Response 
         Dialect::Gemini => &[Api::Gemini],
         Dialect::OpenaiChat | Dialect::OpenaiResponses => &[Api::ChatCompletions, Api::Responses],
     };
-    let cross = snap.settings.cross_dialect != CrossDialect::Off;
+    let cross =
+        (key.key.policy.cross_dialect).unwrap_or(snap.settings.cross_dialect) != CrossDialect::Off;
     let serves = |kind: AccountKind| {
         apis.iter().any(|api| {
             adapter::native_kinds(*api).contains(&kind)

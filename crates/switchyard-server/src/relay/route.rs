@@ -70,7 +70,8 @@ impl<'a> Router<'a> {
         let cross = if endpoint.converted().is_empty() {
             CrossDialect::Off
         } else {
-            settings.cross_dialect
+            // The key's own choice, else the operator's setting.
+            (req.key.key.policy.cross_dialect).unwrap_or(settings.cross_dialect)
         };
         Router {
             state,

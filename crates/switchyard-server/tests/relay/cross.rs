@@ -264,6 +264,50 @@ async fn a_native_account_is_preferred_and_off_restores_the_404() {
     );
 }
 
+#[tokio::test]
+async fn a_keys_own_cross_dialect_overrides_the_setting_both_ways() {
+    use switchyard_core::key::KeyPolicy;
+    use switchyard_core::model_routes::CrossDialect;
+    let (mock, app) = chat_to_claude().await;
+    let set = |c: Option<CrossDialect>| {
+        let app = &app;
+        async move {
+            let policy = KeyPolicy {
+                cross_dialect: c,
+                ..Default::default()
+            };
+            app.store.set_key_policy(app.key_id, &policy).await.unwrap();
+            app.state.refresh_if_changed().await.unwrap();
+        }
+    };
+    let status = || async {
+        app.post("/v1/chat/completions", chat_body(false))
+            .send()
+            .await
+            .unwrap()
+            .status()
+    };
+
+    // The setting says off; this key says fallback: its Chat request reaches the Claude account.
+    app.setting("cross_dialect", "off").await;
+    assert_eq!(status().await, 404);
+    set(Some(CrossDialect::Fallback)).await;
+    assert_eq!(status().await, 200);
+    assert_eq!(mock.last_request().unwrap().path_only(), "/v1/messages");
+
+    // The setting allows conversion; this key does not.
+    app.setting("cross_dialect", "any").await;
+    set(Some(CrossDialect::Off)).await;
+    let before = mock.request_count();
+    assert_eq!(status().await, 404);
+    assert_eq!(mock.request_count(), before, "nothing sent");
+
+    // Unset again, the key follows the setting.
+    set(None).await;
+    assert_eq!(status().await, 200);
+    app.stop().await;
+}
+
 #[test]
 fn the_cross_dialect_setting_takes_only_its_three_words() {
     assert!(switchyard_core::settings::validate("cross_dialect", "sometimes").is_err());

@@ -9,6 +9,7 @@ use std::str::FromStr;
 use switchyard_core::TokenUsage;
 use switchyard_core::account::{Account, AccountKind, AccountStatus};
 use switchyard_core::key::{ApiKey, KeyPolicy, KeyStatus, UserLimits};
+use switchyard_core::model_routes::CrossDialect;
 
 use super::sealing::Sealer;
 use crate::{
@@ -73,6 +74,14 @@ pub(crate) fn key_from_row(row: &impl StoredRow) -> Result<ApiKey> {
             bound_account_id: row.opt_int("bound_account_id")?,
             bound_group_id: row.opt_int("bound_group_id")?,
             pool_fallback: row.flag("pool_fallback")?,
+            cross_dialect: match row.opt_text("cross_dialect")? {
+                None => None,
+                Some(t) => {
+                    Some(CrossDialect::parse(&t).ok_or_else(|| {
+                        StoreError::Database(format!("unknown cross_dialect {t}"))
+                    })?)
+                }
+            },
         },
         first_used_at: row.opt_time("first_used_at")?,
         created_at: row.time("created_at")?,

@@ -5,6 +5,7 @@ use anyhow::Context;
 use clap::Subcommand;
 use std::sync::Arc;
 use switchyard_core::key::KeyPolicy;
+use switchyard_core::model_routes::CrossDialect;
 use switchyard_core::policy::ClientKind;
 use switchyard_server::ops::keys::{self, KeyView, NewKeyBody, Who};
 use switchyard_server::ops::{Ctx, accounts, groups};
@@ -101,6 +102,10 @@ pub struct PolicyArgs {
     /// With a binding: use the shared pool when no bound account can serve.
     #[arg(long)]
     pool_fallback: Option<bool>,
+    /// Serving this key through accounts of another dialect: `off`, `fallback`, `any`, or
+    /// `default` to follow the `cross_dialect` setting.
+    #[arg(long)]
+    cross_dialect: Option<String>,
 }
 
 fn is_none(v: &str) -> bool {
@@ -206,6 +211,15 @@ impl PolicyArgs {
         }
         if let Some(on) = self.pool_fallback {
             p.pool_fallback = on;
+        }
+        if let Some(v) = self.cross_dialect {
+            p.cross_dialect = if v.eq_ignore_ascii_case("default") {
+                None
+            } else {
+                Some(CrossDialect::parse(&v).ok_or_else(|| {
+                    anyhow::anyhow!("--cross-dialect: `{v}` is not off, fallback, any or default")
+                })?)
+            };
         }
         Ok(())
     }

@@ -214,8 +214,8 @@ impl KeyStore for PgStore {
             "UPDATE api_keys SET expires_at = $1, expires_after_seconds = $2, allowed_models = $3,
                allowed_dialects = $4, allowed_clients = $5, concurrency_limit = $6, rate_limit_per_minute = $7,
                tokens_per_minute = $8, daily_cost_limit_usd = $9, weekly_cost_limit_usd = $10,
-               total_cost_limit_usd = $11, bound_account_id = $12, bound_group_id = $13, pool_fallback = $14
-             WHERE id = $15 RETURNING *",
+               total_cost_limit_usd = $11, bound_account_id = $12, bound_group_id = $13, pool_fallback = $14, cross_dialect = $15
+             WHERE id = $16 RETURNING *",
         )
         .bind(p.expires_at)
         .bind(p.expires_after_seconds)
@@ -231,6 +231,7 @@ impl KeyStore for PgStore {
         .bind(p.bound_account_id)
         .bind(p.bound_group_id)
         .bind(p.pool_fallback)
+        .bind(p.cross_dialect.map(|c| c.as_str()))
         .bind(id)
         .fetch_optional(&self.pool)
         .await

@@ -221,7 +221,7 @@ impl KeyStore for SqliteStore {
             "UPDATE api_keys SET expires_at = ?, expires_after_seconds = ?, allowed_models = ?,
                allowed_dialects = ?, allowed_clients = ?, concurrency_limit = ?, rate_limit_per_minute = ?,
                tokens_per_minute = ?, daily_cost_limit_usd = ?, weekly_cost_limit_usd = ?,
-               total_cost_limit_usd = ?, bound_account_id = ?, bound_group_id = ?, pool_fallback = ?
+               total_cost_limit_usd = ?, bound_account_id = ?, bound_group_id = ?, pool_fallback = ?, cross_dialect = ?
              WHERE id = ? RETURNING *",
         )
         .bind(p.expires_at.map(ts))
@@ -238,6 +238,7 @@ impl KeyStore for SqliteStore {
         .bind(p.bound_account_id)
         .bind(p.bound_group_id)
         .bind(i64::from(p.pool_fallback))
+        .bind(p.cross_dialect.map(|c| c.as_str()))
         .bind(id)
         .fetch_all(&self.pool)
         .await

@@ -1,1 +1,0 @@
-import{B as e,L as t,S as n,T as r,k as i}from"./index-CwmHwxcp.js";import{a,i as o}from"./format-Cr1YEBZN.js";var s=[`datetime`,`title`],c={key:1},l=r({__name:`TimeText`,props:{at:{}},setup(r){return(l,u)=>r.at?(i(),n(`time`,{key:0,datetime:r.at,title:t(o)(r.at)},e(t(a)(r.at)),9,s)):(i(),n(`span`,c,`—`))}});export{l as t};

@@ -1,0 +1,1 @@
+import{r as e}from"./index-D5cWgitl.js";function t(t){return t instanceof e&&t.field?{fields:{[t.field]:t.message},general:``}:{fields:{},general:t instanceof Error?t.message:String(t)}}function n(){return{fields:{},general:``}}export{n,t};
