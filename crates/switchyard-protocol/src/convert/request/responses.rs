@@ -64,6 +64,7 @@ pub(crate) fn read(body: &Value, fx: &mut Fidelity) -> Result<Request, ConvertEr
                             req.tools.push(freeform_tool(t, &name, &path)?);
                             req.freeform_tools.push(name);
                         }
+                        "namespace" => read_namespace(t, &path, &mut req, fx)?,
                         other => fx.unsupported(
                             join(&path, "type"),
                             format!("`{other}` tools are OpenAI's own"),
@@ -141,6 +142,56 @@ pub(crate) fn read(body: &Value, fx: &mut Fidelity) -> Result<Request, ConvertEr
         }
     }
     Ok(req)
+}
+
+/// The name a tool inside a namespace goes by where names are flat: `{namespace}__{name}`,
+/// the form Codex itself uses when a boundary cannot keep the split (underscores next to the
+/// delimiter trimmed, as Codex does), so the model's calls come back under a name Codex knows.
+pub(crate) fn flat_tool_name(namespace: &str, name: &str) -> String {
+    format!(
+        "{}__{}",
+        namespace.trim_end_matches('_'),
+        name.trim_start_matches('_')
+    )
+}
+
+/// A `namespace` tool (Codex groups its sub-agent tools so): each function in it becomes a
+/// function of its own under the flat name; the namespace's description goes with each.
+fn read_namespace(
+    t: &super::super::json::Obj,
+    path: &str,
+    req: &mut Request,
+    fx: &mut Fidelity,
+) -> Result<(), ConvertError> {
+    let namespace = req_str(t, "name", path)?;
+    let about = opt_str(t, "description", path)?;
+    let tools_path = join(path, "tools");
+    let inner = match t.get("tools") {
+        Some(v) => array(v, &tools_path)?.as_slice(),
+        None => &[],
+    };
+    for (i, tool) in inner.iter().enumerate() {
+        let ipath = at(&tools_path, i);
+        let tool = object(tool, &ipath)?;
+        match req_str(tool, "type", &ipath)? {
+            "function" => {
+                let description = opt_str(tool, "description", &ipath)?;
+                req.tools.push(Tool {
+                    name: flat_tool_name(namespace, req_str(tool, "name", &ipath)?),
+                    description: match (description, about) {
+                        (Some(d), Some(a)) => Some(format!("{d}\n\n(Part of {namespace}: {a})")),
+                        (d, a) => d.or(a).map(str::to_owned),
+                    },
+                    parameters: tool.get("parameters").cloned().unwrap_or(Value::Null),
+                });
+            }
+            other => fx.unsupported(
+                join(&ipath, "type"),
+                format!("`{other}` tools inside a namespace do not convert"),
+            )?,
+        }
+    }
+    Ok(())
 }
 
 /// The one argument of a free-form tool seen as a function.
@@ -221,9 +272,13 @@ fn read_input(value: &Value, req: &mut Request, fx: &mut Fidelity) -> Result<(),
             }
             "function_call" => {
                 head = false;
+                let name = req_str(o, "name", &path)?;
                 let call = Part::ToolCall(ToolCall {
                     id: req_str(o, "call_id", &path)?.to_owned(),
-                    name: req_str(o, "name", &path)?.to_owned(),
+                    name: match opt_str(o, "namespace", &path)? {
+                        Some(namespace) => flat_tool_name(namespace, name),
+                        None => name.to_owned(),
+                    },
                     arguments: arguments(
                         opt_str(o, "arguments", &path)?.unwrap_or(""),
                         &join(&path, "arguments"),

@@ -629,3 +629,51 @@ fn reasoning_off_is_left_to_openai_models() {
         out.dropped
     );
 }
+
+/// Codex's `namespace` tools (its sub-agent tools) reach other providers as functions under
+/// the flat `{namespace}__{name}` Codex itself uses, in the tool list and in the history.
+#[test]
+fn codex_namespace_tools_flatten_to_codex_flat_names() {
+    let body = json!({"model": "gpt-5-codex", "input": [
+        {"type": "message", "role": "user", "content": [{"type": "input_text", "text": "split it"}]},
+        {"type": "function_call", "call_id": "call_1", "namespace": "multi_agent_v1", "name": "close_agent", "arguments": "{\"id\":\"a1\"}"},
+        {"type": "function_call_output", "call_id": "call_1", "output": "closed"}],
+        "tools": [
+            {"type": "function", "name": "exec_command", "parameters": {"type": "object", "properties": {}}},
+            {"type": "namespace", "name": "multi_agent_v1", "description": "Sub-agents.", "tools": [
+                {"type": "function", "name": "close_agent", "description": "Close an agent.",
+                 "parameters": {"type": "object", "properties": {"id": {"type": "string"}}}}]}]});
+    for target in [Dialect::Anthropic, Dialect::OpenaiChat, Dialect::Gemini] {
+        let v = convert(Dialect::OpenaiResponses, target, &body, &strict()).unwrap();
+        let text = v.to_string();
+        assert!(
+            text.contains("\"multi_agent_v1__close_agent\""),
+            "{target:?}: {text}"
+        );
+        assert!(!text.contains("\"close_agent\""), "{target:?}: {text}");
+        assert!(
+            text.contains("Part of multi_agent_v1: Sub-agents."),
+            "{target:?}: {text}"
+        );
+    }
+    let v = convert(
+        Dialect::OpenaiResponses,
+        Dialect::Anthropic,
+        &body,
+        &strict(),
+    )
+    .unwrap();
+    assert_eq!(v["tools"][1]["name"], "multi_agent_v1__close_agent");
+    assert_eq!(
+        v["messages"][1]["content"][0]["name"],
+        "multi_agent_v1__close_agent"
+    );
+
+    // A kind of tool a namespace may hold that has no counterpart is refused by its path.
+    let mut odd = body.clone();
+    odd["tools"][1]["tools"][0]["type"] = "web_search".into();
+    assert_eq!(
+        refused_field(Dialect::OpenaiResponses, Dialect::Anthropic, &odd),
+        "tools[1].tools[0].type"
+    );
+}
