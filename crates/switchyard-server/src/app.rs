@@ -7,6 +7,7 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 use switchyard_store::Store;
+use switchyard_store::coord::{Coordinator, Scope};
 use switchyard_store::usage_writer::UsageWriter;
 use switchyard_upstream::ClientPool;
 use switchyard_upstream::tokens::TokenManager;
@@ -27,6 +28,8 @@ pub enum AppError {
     Store(#[from] switchyard_store::StoreError),
     #[error("{0}")]
     Client(#[from] switchyard_upstream::client::ClientError),
+    #[error("{0}")]
+    Redis(#[from] switchyard_store::coord::RedisSetupError),
 }
 
 /// The upstream hosts the adapters and probes use, from the configuration.
@@ -43,6 +46,25 @@ pub fn upstream_hosts(config: &Config) -> switchyard_upstream::UpstreamHosts {
         google_oauth: config.upstream.google_oauth.clone(),
         bedrock_runtime: config.upstream.bedrock_runtime.clone(),
     }
+}
+
+/// The coordination the configuration asks for: alone, or shared through Redis. A Redis that
+/// does not answer at start is reported, not fatal: the instance starts degraded (ADR 0015).
+async fn coordinator(config: &Config) -> Result<Coordinator, AppError> {
+    let Some(url) = &config.redis_url else {
+        return Ok(Coordinator::local());
+    };
+    let lease = Duration::from_secs(config.redis_lease_seconds);
+    let shared = switchyard_store::coord::Shared::new(url, &config.redis_prefix, lease)?;
+    match shared.ping().await {
+        Ok(took) => {
+            tracing::info!(round_trip_us = took.as_micros() as u64, prefix = %config.redis_prefix,
+            "coordinating through Redis")
+        }
+        Err(e) => tracing::error!(error = %e,
+            "Redis does not answer at start: coordinating alone until it does"),
+    }
+    Ok(Coordinator::shared(shared))
 }
 
 pub struct App {
@@ -83,6 +105,7 @@ impl App {
             UsageWriter::spawn(store.clone(), USAGE_CHANNEL, config.data_dir.clone());
         let hosts = upstream_hosts(&config);
         let body_budget = crate::relay::body::BodyBudget::new(config.body_budget_bytes);
+        let coord = coordinator(&config).await?;
         let state = Arc::new(AppState {
             clients: ClientPool::new(Duration::from_secs(config.timeouts.connect_seconds))?,
             tokens: TokenManager::new(Arc::new(StorePersist {
@@ -91,10 +114,7 @@ impl App {
             config: Arc::new(config),
             store,
             snapshot: arc_swap::ArcSwap::from_pointee(snapshot),
-            sticky: Default::default(),
-            account_slots: Default::default(),
-            key_slots: Default::default(),
-            user_slots: Default::default(),
+            coord,
             limits,
             usage,
             hosts,
@@ -149,6 +169,10 @@ impl App {
         } = self;
         let background = state.tasks.spawn(refresher(state.clone()));
         let health = state.tasks.spawn(crate::health_check::run(state.clone()));
+        let coordination = state
+            .coord
+            .shared_side()
+            .map(|shared| state.tasks.spawn(shared.clone().maintain()));
         let grace = Duration::from_secs(state.config.timeouts.shutdown_grace_seconds);
         let router = Self::router(state.clone());
         let (stopping_tx, stopping_rx) = tokio::sync::oneshot::channel::<()>();
@@ -179,7 +203,7 @@ impl App {
         }
         // Every admitted request holds a key slot until its usage record is queued.
         let drained = async {
-            while state.key_slots.total() > 0 {
+            while state.coord.total(Scope::Key) > 0 {
                 tokio::time::sleep(Duration::from_millis(20)).await;
             }
         };
@@ -188,13 +212,17 @@ impl App {
             .is_err()
         {
             tracing::warn!(
-                in_flight = state.key_slots.total(),
+                in_flight = state.coord.total(Scope::Key),
                 "requests still unsettled at shutdown"
             );
         }
         // The loops stop; writes, recounts and webhooks they or requests started finish.
         background.abort();
         health.abort();
+        if let Some(task) = coordination {
+            // Leases still held expire on their own; releases queued so far are not waited for.
+            task.abort();
+        }
         state.tasks.close();
         if tokio::time::timeout(grace, state.tasks.wait())
             .await

@@ -15,8 +15,14 @@ pub struct Config {
     pub data_dir: PathBuf,
     /// `sqlite://path` (default: `<data_dir>/switchyard.db`).
     pub database_url: Option<String>,
-    /// Reserved for shared coordination across instances.
+    /// `redis://…` or `rediss://…`: sticky bindings, concurrency slots and the health-check
+    /// round shared by every instance using it. Unset: this instance coordinates alone.
     pub redis_url: Option<String>,
+    /// Prefix of every Redis key, so several deployments can share one Redis.
+    pub redis_prefix: String,
+    /// Life of a concurrency lease in Redis; renewed every third of it while the request
+    /// lasts, so a crashed instance's slots free themselves within this long.
+    pub redis_lease_seconds: u64,
     /// 32 bytes, hex or base64. Default: `<data_dir>/master.key`, created on first start.
     pub master_key: Option<Secret>,
     /// `text` or `json`.
@@ -90,6 +96,8 @@ impl Default for Config {
             data_dir: PathBuf::from("./data"),
             database_url: None,
             redis_url: None,
+            redis_prefix: "switchyard".into(),
+            redis_lease_seconds: 30,
             master_key: None,
             log_format: LogFormat::Text,
             log_level: "info".into(),
@@ -156,6 +164,8 @@ impl Config {
         "data_dir",
         "database_url",
         "redis_url",
+        "redis_prefix",
+        "redis_lease_seconds",
         "master_key",
         "log_format",
         "log_level",
@@ -252,6 +262,8 @@ impl Config {
             "data_dir" => self.data_dir = PathBuf::from(value),
             "database_url" => self.database_url = opt(value),
             "redis_url" => self.redis_url = opt(value),
+            "redis_prefix" => self.redis_prefix = value.to_string(),
+            "redis_lease_seconds" => self.redis_lease_seconds = number(value)?,
             "master_key" => self.master_key = opt(value).map(Secret::new),
             "log_format" => {
                 self.log_format = match value {
@@ -316,6 +328,27 @@ impl Config {
 
     /// Checks values that the file's types alone do not constrain.
     pub fn validate(&self) -> Result<(), ConfigError> {
+        if let Some(url) = &self.redis_url {
+            let ok = url::Url::parse(url).is_ok_and(|u| matches!(u.scheme(), "redis" | "rediss"));
+            if !ok {
+                return Err(ConfigError::Invalid {
+                    key: "redis_url".into(),
+                    reason: "expected redis://host:port or rediss://host:port".into(),
+                });
+            }
+        }
+        if self.redis_prefix.trim().is_empty() || self.redis_prefix.contains(char::is_whitespace) {
+            return Err(ConfigError::Invalid {
+                key: "redis_prefix".into(),
+                reason: "must be a non-empty word without spaces".into(),
+            });
+        }
+        if self.redis_lease_seconds < 3 {
+            return Err(ConfigError::Invalid {
+                key: "redis_lease_seconds".into(),
+                reason: "must be at least 3".into(),
+            });
+        }
         let hosts = [
             ("upstream.anthropic_api", &self.upstream.anthropic_api),
             (

@@ -1,5 +1,6 @@
-//! `/healthz` (the process answers), `/readyz` (the store answers and usage reaches it),
-//! `/metrics`.
+//! `/healthz` (the process answers), `/readyz` (the store answers and usage reaches it; a
+//! Redis that does not answer is reported but keeps the instance ready, since requests still
+//! flow: ADR 0015), `/metrics`.
 
 use axum::extract::State;
 use axum::http::{StatusCode, header};
@@ -27,7 +28,19 @@ pub async fn readyz(State(state): State<Arc<AppState>>) -> Response {
             .into_response();
     }
     match tokio::time::timeout(std::time::Duration::from_secs(2), state.store.ping()).await {
-        Ok(Ok(())) => (StatusCode::OK, "ready\n").into_response(),
+        Ok(Ok(())) => {
+            let redis = match state.coord.shared_side() {
+                None => String::new(),
+                Some(shared) => match shared.ping().await {
+                    Ok(_) => "redis: ok\n".into(),
+                    Err(e) => format!(
+                        "redis: degraded for {}s, coordinating alone ({e})\n",
+                        shared.status().degraded_seconds
+                    ),
+                },
+            };
+            (StatusCode::OK, format!("ready\n{redis}")).into_response()
+        }
         Ok(Err(e)) => (
             StatusCode::SERVICE_UNAVAILABLE,
             format!("store unavailable: {e}\n"),
@@ -39,6 +52,7 @@ pub async fn readyz(State(state): State<Arc<AppState>>) -> Response {
 
 pub async fn metrics(State(state): State<Arc<AppState>>) -> Response {
     let writer = state.usage.health();
+    crate::metrics::coordination(state.coord.shared_status().as_ref());
     crate::metrics::usage_writer(
         state.usage.backlog(),
         writer.failing(),

@@ -112,6 +112,14 @@ impl HealthState {
             .clone()
     }
 
+    /// Another instance runs the rounds: look again when the next would be due.
+    pub fn skipped_round(&self, at: DateTime<Utc>) {
+        *self
+            .last_round
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner) = Some(at);
+    }
+
     /// When the next round is due under the current settings.
     pub fn next_round(&self, settings: &Settings) -> Option<DateTime<Utc>> {
         if !settings.account_health_check_enabled {
@@ -479,6 +487,16 @@ pub async fn run(state: Arc<AppState>) {
             .health
             .next_round(&settings)
             .is_some_and(|t| t <= Utc::now());
+        // With several instances, one runs the round: the one holding the lease (for a bit
+        // longer than a round's interval, so it keeps it while it lives).
+        let lease = interval(&settings)
+            .to_std()
+            .unwrap_or(Duration::from_secs(60))
+            + TICK * 5;
+        if due && !state.coord.hold("health-check", lease).await {
+            state.health.skipped_round(Utc::now());
+            continue;
+        }
         if due {
             let reports = round(&state).await;
             tracing::debug!(checked = reports.len(), "health-check round done");

@@ -28,6 +28,7 @@ pub const LIMITED: &str = "switchyard_limited_requests_total";
 pub const USAGE_BACKLOG: &str = "switchyard_usage_backlog";
 /// 1 while the usage store refuses writes (the records wait in memory and are retried).
 pub const USAGE_STORE_FAILING: &str = "switchyard_usage_store_failing";
+pub const REDIS_DEGRADED: &str = "switchyard_redis_degraded_seconds";
 pub const USAGE_WRITE_FAILURES: &str = "switchyard_usage_write_failures_total";
 
 /// Client connections open now, and the times the connection cap was reached.
@@ -132,6 +133,10 @@ pub fn describe() {
         "1 while the usage store refuses writes"
     );
     describe_counter!(USAGE_WRITE_FAILURES, "failed usage writes");
+    describe_gauge!(
+        REDIS_DEGRADED,
+        "seconds since Redis stopped answering (0 while it answers or is not used)"
+    );
     describe_gauge!(CONNECTIONS_OPEN, "client connections open");
     describe_counter!(
         CONNECTION_CAP_REACHED,
@@ -173,7 +178,12 @@ pub fn describe() {
     ] {
         metrics::counter!(name).absolute(0);
     }
-    for name in [USAGE_BACKLOG, USAGE_STORE_FAILING, CONNECTIONS_OPEN] {
+    for name in [
+        USAGE_BACKLOG,
+        USAGE_STORE_FAILING,
+        CONNECTIONS_OPEN,
+        REDIS_DEGRADED,
+    ] {
         metrics::gauge!(name).set(0.0);
     }
 }
@@ -226,6 +236,14 @@ pub fn usage_writer(backlog: u64, failing: bool, failed_writes: u64) {
     metrics::counter!(USAGE_WRITE_FAILURES).absolute(failed_writes);
 }
 
+/// Shared coordination's state at scrape time.
+pub fn coordination(status: Option<&switchyard_store::coord::SharedStatus>) {
+    let seconds = status
+        .filter(|s| s.degraded)
+        .map_or(0.0, |s| s.degraded_seconds.max(1) as f64);
+    metrics::gauge!(REDIS_DEGRADED).set(seconds);
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -251,6 +269,7 @@ mod tests {
             USAGE_BACKLOG,
             USAGE_STORE_FAILING,
             USAGE_WRITE_FAILURES,
+            REDIS_DEGRADED,
             CONNECTIONS_OPEN,
             CONNECTION_CAP_REACHED,
             BODY_BUDGET_WAITS,

@@ -16,7 +16,7 @@ use switchyard_core::account_event::AccountEvent;
 use switchyard_core::key::{ApiKey, UserLimits};
 use switchyard_core::pricing::PriceTable;
 use switchyard_core::settings::Settings;
-use switchyard_store::coord::{Slots, StickyMap};
+use switchyard_store::coord::Coordinator;
 use switchyard_store::usage_writer::UsageSink;
 use switchyard_store::{AccountState, Store, StoreError};
 use switchyard_upstream::ClientPool;
@@ -149,10 +149,9 @@ pub struct AppState {
     pub config: Arc<Config>,
     pub store: Arc<dyn Store>,
     pub snapshot: ArcSwap<Snapshot>,
-    pub sticky: StickyMap,
-    pub account_slots: Slots,
-    pub key_slots: Slots,
-    pub user_slots: Slots,
+    /// Sticky bindings, concurrency slots and named leases: this process's own, or shared
+    /// with the other instances through Redis.
+    pub coord: Coordinator,
     pub limits: crate::limits::Limits,
     pub usage: UsageSink,
     pub clients: ClientPool,
@@ -219,7 +218,7 @@ impl AppState {
         };
         self.snapshot.store(Arc::new(fresh));
         for id in gone {
-            self.sticky.drop_account(id);
+            self.coord.sticky_drop_account(id);
         }
         metrics::snapshot_reload();
         Ok(true)
@@ -239,7 +238,7 @@ impl AppState {
         };
         let updated = with_state((**account).clone(), &state);
         if state.status != AccountStatus::Active {
-            self.sticky.drop_account(id);
+            self.coord.sticky_drop_account(id);
             tracing::warn!(account = %updated.name, status = state.status.as_str(),
                 reason = state.reason.as_deref().unwrap_or(""), until = ?state.until, "account state changed");
             metrics::account_state_change(state.status.as_str());
@@ -405,7 +404,7 @@ pub async fn refresher(state: Arc<AppState>) {
         ticks += 1;
         if ticks.is_multiple_of(10) {
             state.end_cooldowns().await;
-            state.sticky.sweep();
+            state.coord.sweep();
         }
     }
 }

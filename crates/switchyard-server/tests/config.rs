@@ -149,6 +149,7 @@ fn every_key_has_the_documented_environment_name() {
             "data_dir" => data_dir.as_str(),
             "database_url" => "sqlite:///tmp/x.db",
             "redis_url" => "redis://127.0.0.1:6379",
+            "redis_prefix" => "team-a",
             "master_key" => master.as_str(),
             "log_format" => "json",
             "log_level" => "warn",

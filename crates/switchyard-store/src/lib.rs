@@ -4,7 +4,7 @@
 //!   PostgreSQL), migrations, secrets encrypted with the master key ([`crypto`]).
 //! - [`usage_writer`]: the batched, never-dropping writer of usage records.
 //! - [`coord`]: ephemeral shared state for the request path (sticky bindings, concurrency
-//!   slots), in memory for a single instance.
+//!   leases, named leases), in memory for one instance or in Redis for several.
 
 pub mod coord;
 pub mod crypto;

@@ -84,15 +84,45 @@ fn finish(mut child: Child, stdin: Option<&str>) -> Run {
             .unwrap();
     }
     drop(child.stdin.take());
+    // Read both pipes while waiting: a command that prints more than a pipe holds (64 KiB)
+    // would otherwise block on its write and never finish.
+    let drain = |pipe: Option<Box<dyn Read + Send>>| {
+        std::thread::spawn(move || {
+            let mut bytes = Vec::new();
+            if let Some(mut pipe) = pipe {
+                let _ = pipe.read_to_end(&mut bytes);
+            }
+            bytes
+        })
+    };
+    let stdout = drain(
+        child
+            .stdout
+            .take()
+            .map(|p| Box::new(p) as Box<dyn Read + Send>),
+    );
+    let stderr = drain(
+        child
+            .stderr
+            .take()
+            .map(|p| Box::new(p) as Box<dyn Read + Send>),
+    );
     let deadline = Instant::now() + Duration::from_secs(60);
-    while child.try_wait().unwrap().is_none() {
+    let status = loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            break status;
+        }
         if Instant::now() > deadline {
             let _ = child.kill();
             panic!("command did not finish within 60s");
         }
         std::thread::sleep(Duration::from_millis(10));
-    }
-    let out = child.wait_with_output().unwrap();
+    };
+    let out = std::process::Output {
+        status,
+        stdout: stdout.join().unwrap(),
+        stderr: stderr.join().unwrap(),
+    };
     Run {
         success: out.status.success(),
         code: out.status.code(),
@@ -1769,5 +1799,7 @@ mod durability;
 mod fronts;
 #[path = "cli_onboarding/mod.rs"]
 mod onboarding;
+#[path = "cli_scaleout/mod.rs"]
+mod scaleout;
 #[path = "cli_secrets/mod.rs"]
 mod secrets;

@@ -12,6 +12,7 @@ use schemars::JsonSchema;
 use serde::Serialize;
 use std::sync::Arc;
 use switchyard_core::AccountStatus;
+use switchyard_store::coord::Scope;
 
 use super::problem::Problem;
 use super::{Caller, Operation, audit};
@@ -115,13 +116,13 @@ async fn live(State(state): State<Arc<AppState>>) -> Response {
     let snap = state.snapshot.load_full();
     let now = Utc::now();
     let periods = crate::relay::admit::periods(&state);
-    let sticky = state.sticky.per_account();
+    let sticky = state.coord.sticky_per_account();
     let accounts = snap
         .accounts
         .iter()
         .map(|a| AccountLive {
             id: a.id,
-            in_flight: state.account_slots.in_flight(a.id),
+            in_flight: state.coord.in_flight(Scope::Account, a.id),
             max_concurrency: a.max_concurrency,
             sticky_sessions: sticky.get(&a.id).copied().unwrap_or(0),
         })
@@ -140,7 +141,7 @@ async fn live(State(state): State<Arc<AppState>>) -> Response {
             let id = k.key.id;
             spend(
                 id,
-                state.key_slots.in_flight(id),
+                state.coord.in_flight(Scope::Key, id),
                 state.limits.used_by_key(id, now, &periods),
             )
         })
@@ -154,7 +155,7 @@ async fn live(State(state): State<Arc<AppState>>) -> Response {
         .map(|id| {
             spend(
                 id,
-                state.user_slots.in_flight(id),
+                state.coord.in_flight(Scope::User, id),
                 state.limits.used_by_user(id, now, &periods),
             )
         })
@@ -173,7 +174,7 @@ async fn live(State(state): State<Arc<AppState>>) -> Response {
         .collect();
     Json(Live {
         at: now,
-        in_flight: state.key_slots.total(),
+        in_flight: state.coord.total(Scope::Key),
         accounts,
         keys,
         users,
@@ -202,7 +203,7 @@ async fn clear_sticky(
     else {
         return Problem::not_found(&format!("account `{id}` not found"));
     };
-    let cleared = state.sticky.drop_account(account.id);
+    let cleared = state.coord.clear_account_bindings(account.id).await;
     audit(
         &state,
         &caller,

@@ -88,7 +88,7 @@ pub async fn test_account(state: &Arc<AppState>, account: &Account) -> Response 
             );
         }
     };
-    let Some(key_slot) = KeySlots::internal(state) else {
+    let Some(key_slot) = KeySlots::internal(state).await else {
         return reply::error(switchyard_core::Dialect::Anthropic, 503, None, "no slot");
     };
     let admitted = Admitted {

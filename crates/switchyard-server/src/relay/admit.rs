@@ -14,7 +14,7 @@ use std::sync::Arc;
 use switchyard_core::Dialect;
 use switchyard_core::key::KeyStatus;
 use switchyard_core::policy::{ClientKind, ClientSignals, detect_client, model_allowed};
-use switchyard_store::coord::{Slot, SlotRefusal};
+use switchyard_store::coord::{Lease, Scope, SlotRefusal};
 
 use super::reply;
 use crate::limits::Periods;
@@ -22,18 +22,22 @@ use crate::state::{AppState, KeyEntry};
 
 /// Concurrency slots of the key and of its owner, held until the request is settled.
 pub struct KeySlots {
-    _key: Slot,
-    _user: Option<Slot>,
+    _key: Lease,
+    _user: Option<Lease>,
 }
 
 impl KeySlots {
     /// Slots for a request Switchyard makes itself (an operator's account test): counted as
     /// in flight (so shutdown waits for it), limited by nothing.
-    pub fn internal(state: &AppState) -> Option<KeySlots> {
-        state.key_slots.try_acquire(0, 0).map(|key| KeySlots {
-            _key: key,
-            _user: None,
-        })
+    pub async fn internal(state: &AppState) -> Option<KeySlots> {
+        state
+            .coord
+            .try_acquire(Scope::Key, 0, 0)
+            .await
+            .map(|key| KeySlots {
+                _key: key,
+                _user: None,
+            })
     }
 }
 
@@ -170,16 +174,22 @@ pub async fn concurrency(
     };
     let key = &entry.key;
     let key_slot = state
-        .key_slots
-        .acquire(key.id, key.policy.concurrency_limit, deadline, max_waiting)
+        .coord
+        .acquire(
+            Scope::Key,
+            key.id,
+            key.policy.concurrency_limit,
+            deadline,
+            max_waiting,
+        )
         .await
         .map_err(|why| over("this API key's", key.policy.concurrency_limit, why))?;
     let user_limit = entry.user_limits.concurrency_limit;
     let user_slot = if user_limit > 0 {
         Some(
             state
-                .user_slots
-                .acquire(key.user_id, user_limit, deadline, max_waiting)
+                .coord
+                .acquire(Scope::User, key.user_id, user_limit, deadline, max_waiting)
                 .await
                 .map_err(|why| over("this key owner's", user_limit, why))?,
         )

@@ -136,7 +136,7 @@ async fn attempts(
         && (outcome.attempts == 0 || req.started.elapsed() < limits.budget)
     {
         // Route.
-        let picked = match router.pick_next() {
+        let picked = match router.pick_next().await {
             Ok(p) => p,
             Err(no) => {
                 suspect.confirm(state);
@@ -240,7 +240,7 @@ async fn attempts(
                     suspect.confirm(state);
                     metrics::upstream_attempt(account.kind.as_str(), "ok");
                     if let Some(s) = &req.session {
-                        state.sticky.bind(s.as_str(), account.id, limits.ttl);
+                        state.coord.sticky_bind(s.as_str(), account.id, limits.ttl);
                     }
                     outcome.status = status;
                     outcome.error_kind = None;

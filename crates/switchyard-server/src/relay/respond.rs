@@ -267,7 +267,7 @@ pub fn passthrough(
             && let (Some(id), Some(account)) = (&finished.response_id, outcome.account_id)
         {
             let binding = response_binding(outcome.api_key_id, id);
-            state.sticky.bind(binding.as_str(), account, ttl);
+            state.coord.sticky_bind(binding.as_str(), account, ttl);
         }
         settle(&state, outcome, Some(finished), held);
     });
@@ -362,7 +362,7 @@ pub async fn collect(
     };
     if let (Some(id), Some(account)) = (&finished.response_id, outcome.account_id) {
         let binding = response_binding(outcome.api_key_id, id);
-        state.sticky.bind(binding.as_str(), account, ttl);
+        state.coord.sticky_bind(binding.as_str(), account, ttl);
     }
     let failed = last
         .as_ref()

@@ -11,7 +11,7 @@ use switchyard_core::account::{Account, AccountId, AccountKind};
 use switchyard_core::model_routes::CrossDialect;
 use switchyard_core::scheduler::{self, NoAccount, RouteRequest};
 use switchyard_core::settings::Settings;
-use switchyard_store::coord::Slot;
+use switchyard_store::coord::{Lease, Scope};
 use switchyard_upstream::adapter::converted_api;
 
 use super::request::{Endpoint, RelayRequest};
@@ -43,7 +43,7 @@ pub fn serves_converted(account: &Account, model: &str) -> bool {
 pub struct Picked {
     pub account: Arc<Account>,
     pub upstream_model: String,
-    pub slot: Slot,
+    pub slot: Lease,
 }
 
 /// One request's routing: what stays the same across its attempts.
@@ -86,10 +86,10 @@ impl<'a> Router<'a> {
 
     /// Picks the next account and takes its slot; accounts that vanished or are full are
     /// skipped. `Err` says why none is left.
-    pub fn pick_next(&mut self) -> Result<Picked, NoAccount> {
+    pub async fn pick_next(&mut self) -> Result<Picked, NoAccount> {
+        let (pinned, sticky) = self.sticky().await;
         loop {
             let snap = self.state.snapshot.load();
-            let (pinned, sticky) = self.sticky();
             let choice = self.pick(&snap, sticky)?;
             let Some(account) = snap.accounts_by_id.get(&choice.account_id).cloned() else {
                 self.exclude.push(choice.account_id);
@@ -97,8 +97,9 @@ impl<'a> Router<'a> {
             };
             let Some(slot) = self
                 .state
-                .account_slots
-                .try_acquire(account.id, account.max_concurrency)
+                .coord
+                .try_acquire(Scope::Account, account.id, account.max_concurrency)
+                .await
             else {
                 self.exclude.push(account.id);
                 continue;
@@ -108,7 +109,7 @@ impl<'a> Router<'a> {
                 && let Some(s) = &self.req.session
             {
                 // The session moves: its old binding is no use any more.
-                self.state.sticky.unbind(s.as_str());
+                self.state.coord.sticky_unbind(s.as_str());
             }
             return Ok(Picked {
                 account,
@@ -119,19 +120,17 @@ impl<'a> Router<'a> {
     }
 
     /// The account a continuation (`pinned`) or the session is bound to, if any.
-    fn sticky(&self) -> (Option<AccountId>, Option<AccountId>) {
-        let sticky = &self.state.sticky;
-        let pinned = self
-            .req
-            .pinned
-            .as_ref()
-            .and_then(|p| sticky.get(p.as_str(), self.ttl));
-        let session = pinned.or_else(|| {
-            self.req
-                .session
-                .as_ref()
-                .and_then(|s| sticky.get(s.as_str(), self.ttl))
-        });
+    /// Read once per request: failover moves the request, not the binding.
+    async fn sticky(&self) -> (Option<AccountId>, Option<AccountId>) {
+        let coord = &self.state.coord;
+        let pinned = match &self.req.pinned {
+            Some(p) => coord.sticky_get(p.as_str(), self.ttl).await,
+            None => None,
+        };
+        let session = match (pinned, &self.req.session) {
+            (None, Some(s)) => coord.sticky_get(s.as_str(), self.ttl).await,
+            _ => pinned,
+        };
         (pinned, session)
     }
 
@@ -195,7 +194,7 @@ impl<'a> Router<'a> {
         kinds: &[AccountKind],
         only: Option<&[AccountId]>,
     ) -> Result<scheduler::Choice, NoAccount> {
-        let load = |id| self.state.account_slots.in_flight(id);
+        let load = |id| self.state.coord.in_flight(Scope::Account, id);
         // Native routing (`only` is `None`) borrows the binding as it is: no copy.
         let bound_only = self.binding.as_ref().map(|(ids, _)| match only {
             None => Cow::Borrowed(&ids[..]),

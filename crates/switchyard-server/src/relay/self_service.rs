@@ -11,6 +11,7 @@ use serde::Deserialize;
 use serde_json::json;
 use std::sync::Arc;
 use switchyard_core::Dialect;
+use switchyard_store::coord::Scope;
 
 use super::{admit, auth, reply};
 use crate::state::AppState;
@@ -77,7 +78,7 @@ pub async fn usage(
             "total_usd": used.total_usd,
             "requests_last_minute": used.requests_last_minute,
             "tokens_last_minute": used.tokens_last_minute,
-            "in_flight": state.key_slots.in_flight(key.id),
+            "in_flight": state.coord.in_flight(Scope::Key, key.id),
             "day_resets_at": periods.day_end(),
             "week_resets_at": periods.week_end(),
         },

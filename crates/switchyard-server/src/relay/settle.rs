@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 use switchyard_core::TokenUsage;
 use switchyard_core::account_event::AccountEvent;
 use switchyard_store::UsageRecord;
-use switchyard_store::coord::Slot;
+use switchyard_store::coord::Lease;
 use switchyard_upstream::Finished;
 
 use super::admit::KeySlots;
@@ -73,7 +73,7 @@ fn estimate_unreported(usage: &mut TokenUsage, f: &Finished, request_bytes: usiz
 /// Slots held until the request is settled.
 pub struct Held {
     pub key_slot: Option<KeySlots>,
-    pub account_slot: Option<Slot>,
+    pub account_slot: Option<Lease>,
 }
 
 pub fn settle(state: &Arc<AppState>, mut outcome: Outcome, finished: Option<Finished>, held: Held) {

@@ -112,13 +112,17 @@ async fn a_disabled_account_leaves_the_pool_with_its_sticky_sessions_and_recover
     let session = "9a1b2c3d-0000-4000-8000-000000000001";
     app.messages(session_body(session)).send().await.unwrap();
     assert_eq!(mock.count_for(TOKEN), 1);
-    assert_eq!(app.state.sticky.len(), 1);
+    assert_eq!(app.state.coord.sticky_len(), 1);
 
     mock.push_probe_for(TOKEN, Fault::unauthorized());
     mock.push_oauth(Fault::invalid_grant());
     health_check::round(&app.state).await;
     assert_eq!(status(&app, "max").await.0, AccountStatus::Disabled);
-    assert_eq!(app.state.sticky.len(), 0, "its sticky bindings are gone");
+    assert_eq!(
+        app.state.coord.sticky_len(),
+        0,
+        "its sticky bindings are gone"
+    );
     app.messages(session_body(session)).send().await.unwrap();
     assert_eq!(mock.count_for("sk-ant-backup"), 1);
 

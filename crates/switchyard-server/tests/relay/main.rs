@@ -31,6 +31,7 @@ use support::{
 };
 use switchyard_core::AccountStatus;
 use switchyard_store::AccountState;
+use switchyard_store::coord::Scope;
 use switchyard_testkit::{
     Chunking, Fault, MockUpstream, MockUsage, anthropic_stream_bytes, bodies,
 };
@@ -518,7 +519,7 @@ async fn slots_are_released_when_the_client_disconnects_mid_stream() {
     let mut stream = resp.bytes_stream();
     let first = stream.next().await.unwrap().unwrap();
     assert!(first.starts_with(b"event: message_start"));
-    assert_eq!(app.state.account_slots.in_flight(account.id), 1);
+    assert_eq!(app.state.coord.in_flight(Scope::Account, account.id), 1);
     // The only slot is taken: a second request finds no free account.
     let busy = app.messages(body(false)).send().await.unwrap();
     assert_eq!(busy.status(), 503);
@@ -526,8 +527,8 @@ async fn slots_are_released_when_the_client_disconnects_mid_stream() {
     drop(stream);
     // The upstream is read on briefly for its usage (up to two seconds), then everything goes.
     let released = eventually(Duration::from_secs(5), || async {
-        (app.state.account_slots.in_flight(account.id) == 0
-            && app.state.key_slots.in_flight(app.key_id) == 0)
+        (app.state.coord.in_flight(Scope::Account, account.id) == 0
+            && app.state.coord.in_flight(Scope::Key, app.key_id) == 0)
             .then_some(())
     })
     .await;
@@ -853,7 +854,7 @@ async fn a_client_that_leaves_before_the_response_still_gets_a_usage_record() {
     assert_eq!(r.status, 499);
     assert_eq!(r.api_key_id, Some(app.key_id));
     let released = eventually(Duration::from_secs(2), || async {
-        (app.state.account_slots.in_flight(account.id) == 0).then_some(())
+        (app.state.coord.in_flight(Scope::Account, account.id) == 0).then_some(())
     })
     .await;
     assert!(released.is_some());

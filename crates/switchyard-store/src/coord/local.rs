@@ -1,5 +1,5 @@
-//! Ephemeral coordination state for one instance: sticky session bindings and concurrency
-//! slots. Nothing here touches the database; losing it on restart only loses stickiness.
+//! Coordination state kept by this process: sticky session bindings and concurrency slots.
+//! Alone it is the whole state; with Redis it is this instance's own view and its fallback.
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU32, Ordering};

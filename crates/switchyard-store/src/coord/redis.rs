@@ -1,0 +1,475 @@
+//! The Redis side of coordination: sticky bindings, concurrency leases and named leases shared
+//! by every instance that points at the same Redis (and the same key prefix).
+//!
+//! Every multi-step change is one Lua script, called by SHA (the driver loads it on first
+//! use). Times inside scripts come from Redis's own clock (`TIME`), so instances whose clocks
+//! disagree still agree on when a lease expires.
+//!
+//! Key layout, under the configured prefix `{p}`:
+//! - `{p}:sticky:{session}` → account id, with a sliding time-to-live;
+//! - `{p}:slots:{scope}:{id}` → sorted set of leases (`{instance}:{n}`), scored by expiry in
+//!   milliseconds; expired members are removed by the next acquire;
+//! - `{p}:lease:{name}` → the instance holding a named lease (the health check's round).
+
+use redis::aio::{ConnectionManager, ConnectionManagerConfig};
+use redis::{AsyncCommands, Script};
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, PoisonError};
+use std::time::{Duration, Instant};
+use switchyard_core::AccountId;
+use tokio::sync::mpsc;
+
+use super::Scope;
+
+/// Takes one lease in a set unless `max` live ones are there. KEYS[1] the set; ARGV: lease
+/// time-to-live (ms), max, member. Returns 1 when taken, 0 when full.
+const ACQUIRE: &str = r"
+local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+local ttl = tonumber(ARGV[1])
+redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', now)
+if redis.call('ZCARD', KEYS[1]) >= tonumber(ARGV[2]) then
+  return 0
+end
+redis.call('ZADD', KEYS[1], now + ttl, ARGV[3])
+redis.call('PEXPIRE', KEYS[1], ttl * 2)
+return 1
+";
+
+/// Extends this instance's live leases. KEYS: the sets; ARGV[1] the time-to-live (ms), then
+/// one member per key. A lease already removed (released, or expired and swept) stays gone.
+const RENEW: &str = r"
+local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+local ttl = tonumber(ARGV[1])
+for i, key in ipairs(KEYS) do
+  redis.call('ZADD', key, 'XX', now + ttl, ARGV[i + 1])
+  redis.call('PEXPIRE', key, ttl * 2)
+end
+return #KEYS
+";
+
+/// Takes or keeps a named lease. KEYS[1] the lease; ARGV: holder, time-to-live (ms).
+/// Returns 1 when the caller holds it afterwards.
+const HOLD: &str = r"
+local holder = redis.call('GET', KEYS[1])
+if not holder then
+  redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2])
+  return 1
+end
+if holder == ARGV[1] then
+  redis.call('PEXPIRE', KEYS[1], ARGV[2])
+  return 1
+end
+return 0
+";
+
+/// Writes waiting to be sent; beyond this they are dropped: a release then waits for its
+/// lease to expire, a binding is lost (stickiness only).
+const WRITE_QUEUE: usize = 65_536;
+
+/// A write the request path does not wait for.
+enum Write {
+    Release {
+        set: String,
+        member: String,
+    },
+    Bind {
+        key: String,
+        account: AccountId,
+        ttl_ms: u64,
+    },
+    Unbind(String),
+}
+/// While Redis is failing, the request path tries it again at most this often (one request
+/// pays the attempt; the others go straight to the per-instance fallback).
+const RETRY_EVERY: Duration = Duration::from_secs(1);
+
+#[derive(Debug, thiserror::Error)]
+pub enum RedisSetupError {
+    #[error("the Redis URL is not valid: {0}")]
+    Url(String),
+}
+
+/// A connection to the shared state, cheap to clone.
+#[derive(Clone)]
+pub struct Shared {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    conn: ConnectionManager,
+    prefix: String,
+    /// This process among the instances (random, so a restarted process is a new holder).
+    instance: String,
+    lease_ttl: Duration,
+    next_lease: AtomicU64,
+    /// Leases this instance holds, for the heartbeat: number → (set key, member).
+    held: Mutex<HashMap<u64, (String, String)>>,
+    writes: mpsc::Sender<Write>,
+    write_queue: Mutex<Option<mpsc::Receiver<Write>>>,
+    acquire: Script,
+    renew: Script,
+    hold: Script,
+    health: Health,
+}
+
+/// Whether Redis is answering, as the request path last saw it.
+#[derive(Default)]
+struct Health {
+    degraded: AtomicBool,
+    /// Milliseconds since `epoch` before which the request path does not try Redis again.
+    retry_at_ms: AtomicU64,
+    epoch: std::sync::OnceLock<Instant>,
+    /// Degraded minutes already logged.
+    logged_minutes: AtomicU64,
+    since: Mutex<Option<Instant>>,
+    last_error: Mutex<String>,
+}
+
+impl Health {
+    fn now_ms(&self) -> u64 {
+        self.epoch.get_or_init(Instant::now).elapsed().as_millis() as u64
+    }
+
+    fn should_try(&self) -> bool {
+        !self.degraded.load(Ordering::Acquire)
+            || self.now_ms() >= self.retry_at_ms.load(Ordering::Acquire)
+    }
+
+    fn failed(&self, what: &str, error: &redis::RedisError) {
+        self.retry_at_ms.store(
+            self.now_ms() + RETRY_EVERY.as_millis() as u64,
+            Ordering::Release,
+        );
+        *self
+            .last_error
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner) = error.to_string();
+        let mut since = self.since.lock().unwrap_or_else(PoisonError::into_inner);
+        let started = *since.get_or_insert_with(Instant::now);
+        let first = !self.degraded.swap(true, Ordering::AcqRel);
+        let minute = started.elapsed().as_secs() / 60 + 1;
+        // One line when it starts and one per further minute it lasts, not one per request.
+        if first || self.logged_minutes.fetch_max(minute, Ordering::AcqRel) < minute {
+            if first {
+                self.logged_minutes.store(1, Ordering::Release);
+            }
+            tracing::error!(operation = what, error = %error, degraded_minutes = minute,
+                "Redis is not answering: stickiness and concurrency fall back to this instance alone");
+        }
+    }
+
+    fn succeeded(&self) {
+        if self.degraded.swap(false, Ordering::AcqRel) {
+            let took = self
+                .since
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner)
+                .take()
+                .map_or(0, |s| s.elapsed().as_secs());
+            self.logged_minutes.store(0, Ordering::Release);
+            tracing::warn!(
+                degraded_seconds = took,
+                "Redis answers again: shared coordination restored"
+            );
+        }
+    }
+}
+
+/// What the status endpoints show about the shared state.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct SharedStatus {
+    pub degraded: bool,
+    /// How long it has been degraded, in seconds.
+    pub degraded_seconds: u64,
+    /// The last error seen (never contains the URL or its password).
+    pub last_error: Option<String>,
+}
+
+/// A lease on a shared concurrency slot; dropping it releases the slot (in the background,
+/// and by expiry if that cannot be sent).
+pub struct SharedLease {
+    inner: Arc<Inner>,
+    number: u64,
+}
+
+impl Drop for SharedLease {
+    fn drop(&mut self) {
+        let taken = self
+            .inner
+            .held
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .remove(&self.number);
+        if let Some((set, member)) = taken {
+            // A full queue (Redis down for long) leaves the lease to expire.
+            let _ = self.inner.writes.try_send(Write::Release { set, member });
+        }
+    }
+}
+
+impl Shared {
+    /// A lazily connecting client: nothing is sent until first use, so a Redis that is down at
+    /// start leaves the instance degraded (and saying so), not unable to start.
+    pub fn new(url: &str, prefix: &str, lease_ttl: Duration) -> Result<Self, RedisSetupError> {
+        let client = redis::Client::open(url).map_err(|e| RedisSetupError::Url(e.to_string()))?;
+        let config = ConnectionManagerConfig::new()
+            .set_connection_timeout(Some(Duration::from_millis(500)))
+            .set_response_timeout(Some(Duration::from_millis(500)))
+            .set_number_of_retries(2)
+            .set_max_delay(Duration::from_secs(2));
+        let conn = ConnectionManager::new_lazy_with_config(client, config)
+            .map_err(|e| RedisSetupError::Url(e.to_string()))?;
+        let (writes, queue) = mpsc::channel(WRITE_QUEUE);
+        let instance = format!("{:016x}", rand::random::<u64>());
+        Ok(Shared {
+            inner: Arc::new(Inner {
+                conn,
+                prefix: prefix.to_string(),
+                instance,
+                lease_ttl,
+                next_lease: AtomicU64::new(1),
+                held: Mutex::default(),
+                writes,
+                write_queue: Mutex::new(Some(queue)),
+                acquire: Script::new(ACQUIRE),
+                renew: Script::new(RENEW),
+                hold: Script::new(HOLD),
+                health: Health::default(),
+            }),
+        })
+    }
+
+    fn conn(&self) -> ConnectionManager {
+        self.inner.conn.clone()
+    }
+
+    /// Whether the request path should ask Redis now (not while it is failing, but for one
+    /// attempt a second).
+    pub fn usable(&self) -> bool {
+        self.inner.health.should_try()
+    }
+
+    fn note<T>(&self, what: &str, result: redis::RedisResult<T>) -> Option<T> {
+        match result {
+            Ok(v) => {
+                self.inner.health.succeeded();
+                Some(v)
+            }
+            Err(e) => {
+                self.inner.health.failed(what, &e);
+                None
+            }
+        }
+    }
+
+    pub fn status(&self) -> SharedStatus {
+        let h = &self.inner.health;
+        let degraded = h.degraded.load(Ordering::Acquire);
+        SharedStatus {
+            degraded,
+            degraded_seconds: h
+                .since
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner)
+                .map_or(0, |s| s.elapsed().as_secs()),
+            last_error: degraded
+                .then(|| {
+                    h.last_error
+                        .lock()
+                        .unwrap_or_else(PoisonError::into_inner)
+                        .clone()
+                })
+                .filter(|e| !e.is_empty()),
+        }
+    }
+
+    /// Round trip to Redis (for readiness and status), also clearing a degraded state.
+    pub async fn ping(&self) -> Result<Duration, String> {
+        let started = Instant::now();
+        let result: redis::RedisResult<String> =
+            redis::cmd("PING").query_async(&mut self.conn()).await;
+        match self.note("ping", result) {
+            Some(_) => Ok(started.elapsed()),
+            None => Err(self.status().last_error.unwrap_or_default()),
+        }
+    }
+
+    fn key(&self, kind: &str, name: &str) -> String {
+        format!("{}:{kind}:{name}", self.inner.prefix)
+    }
+
+    /// `None` when Redis did not answer (the caller falls back); `Some(None)` when unbound.
+    pub async fn sticky_get(&self, session: &str, ttl: Duration) -> Option<Option<AccountId>> {
+        let result: redis::RedisResult<Option<AccountId>> = redis::cmd("GETEX")
+            .arg(self.key("sticky", session))
+            .arg("PX")
+            .arg(ttl.as_millis().max(1) as u64)
+            .query_async(&mut self.conn())
+            .await;
+        self.note("sticky get", result)
+    }
+
+    /// Queues the binding (sent by [`Shared::maintain`], in order with unbinds): callers
+    /// include a stream's end, which cannot wait for Redis.
+    pub fn sticky_bind(&self, session: &str, account: AccountId, ttl: Duration) {
+        let _ = self.inner.writes.try_send(Write::Bind {
+            key: self.key("sticky", session),
+            account,
+            ttl_ms: ttl.as_millis().max(1) as u64,
+        });
+    }
+
+    pub fn sticky_unbind(&self, session: &str) {
+        let _ = self
+            .inner
+            .writes
+            .try_send(Write::Unbind(self.key("sticky", session)));
+    }
+
+    /// Deletes the shared bindings to `account`; `None` when Redis did not answer.
+    pub async fn clear_account_bindings(&self, account: AccountId) -> Option<usize> {
+        let pattern = format!("{}:sticky:*", self.inner.prefix);
+        let mut conn = self.conn();
+        let mut cursor: u64 = 0;
+        let mut cleared = 0;
+        loop {
+            let step: redis::RedisResult<(u64, Vec<String>)> = redis::cmd("SCAN")
+                .arg(cursor)
+                .arg("MATCH")
+                .arg(&pattern)
+                .arg("COUNT")
+                .arg(1000)
+                .query_async(&mut conn)
+                .await;
+            let (next, keys) = self.note("sticky scan", step)?;
+            if !keys.is_empty() {
+                let values: redis::RedisResult<Vec<Option<AccountId>>> = conn.mget(&keys).await;
+                let values = self.note("sticky scan", values)?;
+                let mine: Vec<&String> = keys
+                    .iter()
+                    .zip(values)
+                    .filter(|(_, v)| *v == Some(account))
+                    .map(|(k, _)| k)
+                    .collect();
+                if !mine.is_empty() {
+                    let deleted: redis::RedisResult<usize> = conn.del(mine).await;
+                    cleared += self.note("sticky clear", deleted)?;
+                }
+            }
+            if next == 0 {
+                return Some(cleared);
+            }
+            cursor = next;
+        }
+    }
+
+    /// `None` when Redis did not answer; `Some(None)` when `max` leases are live already.
+    pub async fn try_lease(&self, scope: Scope, id: i64, max: u32) -> Option<Option<SharedLease>> {
+        let set = self.key("slots", &format!("{}:{id}", scope.as_str()));
+        let number = self.inner.next_lease.fetch_add(1, Ordering::Relaxed);
+        let member = format!("{}:{number}", self.inner.instance);
+        let result: redis::RedisResult<i64> = self
+            .inner
+            .acquire
+            .key(&set)
+            .arg(self.inner.lease_ttl.as_millis() as u64)
+            .arg(max)
+            .arg(&member)
+            .invoke_async(&mut self.conn())
+            .await;
+        let taken = self.note("lease", result)?;
+        if taken != 1 {
+            return Some(None);
+        }
+        self.inner
+            .held
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .insert(number, (set, member));
+        Some(Some(SharedLease {
+            inner: self.inner.clone(),
+            number,
+        }))
+    }
+
+    /// Takes or keeps the named lease for `ttl`; false when another instance holds it. When
+    /// Redis does not answer, every instance acts alone and takes it.
+    pub async fn hold(&self, name: &str, ttl: Duration) -> bool {
+        if !self.usable() {
+            return true;
+        }
+        let result: redis::RedisResult<i64> = self
+            .inner
+            .hold
+            .key(self.key("lease", name))
+            .arg(&self.inner.instance)
+            .arg(ttl.as_millis() as u64)
+            .invoke_async(&mut self.conn())
+            .await;
+        self.note("named lease", result)
+            .is_none_or(|held| held == 1)
+    }
+
+    /// Sends queued writes as they come and renews every held lease a third of its life before
+    /// it would expire. Runs until the process stops; a lease it cannot renew (Redis down)
+    /// expires, so a crashed or cut-off instance's slots free themselves.
+    pub async fn maintain(self) {
+        let Some(mut queue) = self
+            .inner
+            .write_queue
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .take()
+        else {
+            return;
+        };
+        let mut renew = tokio::time::interval(self.inner.lease_ttl / 3);
+        renew.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        let mut batch = Vec::new();
+        loop {
+            tokio::select! {
+                n = queue.recv_many(&mut batch, 512) => {
+                    if n == 0 {
+                        return;
+                    }
+                    let mut pipe = redis::pipe();
+                    for write in batch.drain(..) {
+                        match write {
+                            Write::Release { set, member } => pipe.zrem(set, member).ignore(),
+                            Write::Bind { key, account, ttl_ms } => {
+                                pipe.pset_ex(key, account, ttl_ms).ignore()
+                            }
+                            Write::Unbind(key) => pipe.del(key).ignore(),
+                        };
+                    }
+                    let result: redis::RedisResult<()> = pipe.query_async(&mut self.conn()).await;
+                    self.note("queued writes", result);
+                }
+                _ = renew.tick() => self.renew_held().await,
+            }
+        }
+    }
+
+    async fn renew_held(&self) {
+        let held: Vec<(String, String)> = self
+            .inner
+            .held
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .values()
+            .cloned()
+            .collect();
+        for chunk in held.chunks(1000) {
+            let mut call = self.inner.renew.prepare_invoke();
+            call.arg(self.inner.lease_ttl.as_millis() as u64);
+            for (set, member) in chunk {
+                call.key(set).arg(member);
+            }
+            let result: redis::RedisResult<i64> = call.invoke_async(&mut self.conn()).await;
+            self.note("lease renewal", result);
+        }
+    }
+}

@@ -1,0 +1,411 @@
+//! Several `switchyard serve` processes sharing the machine's PostgreSQL (a schema of their
+//! own per test) and Redis (a key prefix of their own) act as one. PostgreSQL and Redis must
+//! answer: these tests fail, never skip, when either is missing.
+
+use super::*;
+use sqlx::Connection;
+use switchyard_testkit::{Fault, MockUpstream};
+
+const MASTER_KEY: &str = "3c1f0e9d8b7a69584736251403f2e1d0c3b4a59687f8e9d0a1b2c3d4e5f60718";
+const ADMIN_PASSWORD: &str = "scaleout-admin-pass-1";
+
+/// One test's shared world: a PostgreSQL schema, a Redis prefix, a mock upstream, and the
+/// environment every process of the test gets.
+struct Cluster {
+    rt: tokio::runtime::Runtime,
+    mock: Option<MockUpstream>,
+    env: Vec<(String, String)>,
+    /// For CLI commands (its data directory holds nothing shared).
+    cli: Sandbox,
+    server: String,
+    schema: String,
+}
+
+impl Drop for Cluster {
+    fn drop(&mut self) {
+        if let Some(mock) = self.mock.take() {
+            self.rt.block_on(mock.shutdown());
+        }
+        let (server, schema) = (self.server.clone(), self.schema.clone());
+        self.rt.block_on(async move {
+            if let Ok(mut conn) = sqlx::PgConnection::connect(&server).await {
+                let sql =
+                    format!("SET lock_timeout = '5s'; DROP SCHEMA IF EXISTS {schema} CASCADE");
+                let _ = sqlx::raw_sql(sqlx::AssertSqlSafe(sql))
+                    .execute(&mut conn)
+                    .await;
+                let _ = conn.close().await;
+            }
+        });
+    }
+}
+
+/// One running instance and its own data directory.
+struct Instance {
+    server: Server,
+    _data: Sandbox,
+}
+
+impl Cluster {
+    fn new(lease_seconds: u64) -> Cluster {
+        let rt = tokio::runtime::Runtime::new().unwrap();
+        let mock = rt.block_on(MockUpstream::start());
+        let server = std::env::var("SWITCHYARD_TEST_POSTGRES_URL")
+            .unwrap_or_else(|_| "postgres://root@127.0.0.1:5432/test".into());
+        let redis = std::env::var("SWITCHYARD_TEST_REDIS_URL")
+            .unwrap_or_else(|_| "redis://127.0.0.1:6379".into());
+        let nanos = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .as_nanos();
+        let schema = format!("sy_scaleout_{}_{nanos}", std::process::id());
+        rt.block_on(async {
+            let mut conn = sqlx::PgConnection::connect(&server)
+                .await
+                .unwrap_or_else(|e| panic!("PostgreSQL at {server} does not answer: {e}"));
+            sqlx::raw_sql(sqlx::AssertSqlSafe(format!("CREATE SCHEMA {schema}")))
+                .execute(&mut conn)
+                .await
+                .unwrap();
+            conn.close().await.unwrap();
+        });
+        let probe = Command::new("redis-cli")
+            .args(["-u", &redis, "ping"])
+            .output()
+            .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_string());
+        assert_eq!(
+            probe.as_deref().ok(),
+            Some("PONG"),
+            "Redis at {redis} does not answer"
+        );
+        let sep = if server.contains('?') { '&' } else { '?' };
+        let env = vec![
+            (
+                "SWITCHYARD_DATABASE_URL".into(),
+                format!("{server}{sep}options[search_path]={schema}"),
+            ),
+            ("SWITCHYARD_REDIS_URL".into(), redis),
+            ("SWITCHYARD_REDIS_PREFIX".into(), schema.clone()),
+            (
+                "SWITCHYARD_REDIS_LEASE_SECONDS".into(),
+                lease_seconds.to_string(),
+            ),
+            ("SWITCHYARD_MASTER_KEY".into(), MASTER_KEY.into()),
+            ("SWITCHYARD_ADMIN_PASSWORD".into(), ADMIN_PASSWORD.into()),
+            ("SWITCHYARD_UPSTREAM_ANTHROPIC_API".into(), mock.url()),
+        ];
+        Cluster {
+            rt,
+            mock: Some(mock),
+            env,
+            cli: Sandbox::new(),
+            server,
+            schema,
+        }
+    }
+
+    fn mock(&self) -> &MockUpstream {
+        self.mock.as_ref().unwrap()
+    }
+
+    fn env_refs(&self) -> Vec<(&str, &str)> {
+        self.env
+            .iter()
+            .map(|(k, v)| (k.as_str(), v.as_str()))
+            .collect()
+    }
+
+    fn cli(&self, args: &[&str]) -> Run {
+        self.cli.run_with(args, &self.env_refs(), None).ok()
+    }
+
+    fn account(&self, name: &str, api_key: &str, extra: &[&str]) {
+        let mut args = vec![
+            "account",
+            "add",
+            "claude",
+            "--name",
+            name,
+            "--api-key",
+            api_key,
+        ];
+        args.extend_from_slice(extra);
+        self.cli(&args);
+    }
+
+    /// A new key; returns (id, secret).
+    fn key(&self, extra: &[&str]) -> (String, String) {
+        let mut args = vec!["key", "create", "--name", "k", "--json"];
+        args.extend_from_slice(extra);
+        let created = self.cli(&args).json();
+        (
+            created["id"].to_string(),
+            created["key"].as_str().unwrap().to_string(),
+        )
+    }
+
+    fn start(&self) -> Instance {
+        let data = Sandbox::new();
+        let mut cmd = base_command(data.tmp.path());
+        cmd.envs(self.env_refs());
+        Instance {
+            server: Server::start_cmd(&data, cmd),
+            _data: data,
+        }
+    }
+}
+
+impl Instance {
+    fn addr(&self) -> &str {
+        &self.server.addr
+    }
+}
+
+fn session_messages(addr: &str, key: &str, session: &str) -> u16 {
+    let body = serde_json::json!({
+        "model": "claude-sonnet-4-5",
+        "max_tokens": 16,
+        "metadata": {"user_id": format!("user_{}_account__session_{session}", "a".repeat(64))},
+        "messages": [{"role": "user", "content": "hi"}]
+    })
+    .to_string();
+    let (status, _, _) = http(
+        addr,
+        "POST",
+        "/v1/messages",
+        &[
+            ("content-type", "application/json"),
+            ("anthropic-version", "2023-06-01"),
+            ("x-api-key", key),
+        ],
+        &body,
+    );
+    status
+}
+
+/// Sends a request and leaves it in flight (the caller keeps the connection open).
+fn open_request(addr: &str, key: &str) -> TcpStream {
+    let body = r#"{"model":"claude-sonnet-4-5","max_tokens":16,"messages":[{"role":"user","content":"hi"}]}"#;
+    let mut stream = TcpStream::connect(addr).unwrap();
+    let request = format!(
+        "POST /v1/messages HTTP/1.1\r\nHost: {addr}\r\ncontent-type: application/json\r\nanthropic-version: 2023-06-01\r\nx-api-key: {key}\r\nContent-Length: {}\r\n\r\n{body}",
+        body.len()
+    );
+    stream.write_all(request.as_bytes()).unwrap();
+    stream
+}
+
+/// Polls `check` every 20 ms for up to `limit`; returns how long it took to hold.
+fn within(limit: Duration, mut check: impl FnMut() -> bool) -> Option<Duration> {
+    let started = Instant::now();
+    while started.elapsed() < limit {
+        if check() {
+            return Some(started.elapsed());
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    None
+}
+
+/// A session started on A stays on its account when its next requests land on B; a key's
+/// concurrency limit of 2 holds across both; one health-check round runs, not one per
+/// instance.
+#[test]
+fn two_instances_share_sessions_concurrency_and_the_health_check_round() {
+    let c = Cluster::new(30);
+    // API-key accounts are not checked unless asked.
+    c.account("one", "sk-ant-api03-ONE", &["--health-check", "true"]);
+    c.account("two", "sk-ant-api03-TWO", &["--health-check", "true"]);
+    c.cli(&["settings", "set", "account_health_check_enabled", "true"]);
+    c.cli(&["settings", "set", "concurrency_queue_wait_seconds", "0"]);
+    let (_, key) = c.key(&["--concurrency", "2"]);
+    let a = c.start();
+    let b = c.start();
+
+    // Each instance would run a round at once; the lease lets one of them.
+    std::thread::sleep(Duration::from_secs(3));
+    let probes =
+        c.mock().probe_count_for("sk-ant-api03-ONE") + c.mock().probe_count_for("sk-ant-api03-TWO");
+    assert_eq!(probes, 2, "one round over two accounts, by one instance");
+
+    // Sessions: wherever the first request went, the next ones on B follow it.
+    for n in 0..6 {
+        let session = format!("5e55{n:04}-0000-4000-8000-000000000000");
+        assert_eq!(session_messages(a.addr(), &key, &session), 200);
+        let one = c.mock().count_for("sk-ant-api03-ONE");
+        let two = c.mock().count_for("sk-ant-api03-TWO");
+        for _ in 0..4 {
+            assert_eq!(session_messages(b.addr(), &key, &session), 200);
+        }
+        let one_after = c.mock().count_for("sk-ant-api03-ONE") - one;
+        let two_after = c.mock().count_for("sk-ant-api03-TWO") - two;
+        assert!(
+            (one_after, two_after) == (4, 0) || (one_after, two_after) == (0, 4),
+            "session {n}: B served it from both accounts ({one_after}, {two_after})"
+        );
+    }
+
+    // Concurrency: two slow requests, one per instance; a third is refused on either.
+    c.mock()
+        .push_n(2, Fault::SlowFirstByte(Duration::from_millis(2500)));
+    let before = c.mock().request_count();
+    let slow_a = open_request(a.addr(), &key);
+    let slow_b = open_request(b.addr(), &key);
+    assert!(
+        within(Duration::from_secs(5), || c.mock().request_count()
+            >= before + 2)
+        .is_some(),
+        "both slow requests reached the upstream"
+    );
+    let (status_a, head_a) = messages_status(a.addr(), &key);
+    let (status_b, _) = messages_status(b.addr(), &key);
+    assert_eq!((status_a, status_b), (429, 429), "{head_a}");
+    drop((slow_a, slow_b));
+    assert!(
+        within(Duration::from_secs(6), || messages_status(b.addr(), &key).0
+            == 200)
+        .is_some(),
+        "the slots come back when the slow requests end"
+    );
+}
+
+fn messages_status(addr: &str, key: &str) -> (u16, String) {
+    let body = r#"{"model":"claude-sonnet-4-5","max_tokens":16,"messages":[{"role":"user","content":"hi"}]}"#;
+    let (status, head, text) = http(
+        addr,
+        "POST",
+        "/v1/messages",
+        &[
+            ("content-type", "application/json"),
+            ("anthropic-version", "2023-06-01"),
+            ("x-api-key", key),
+        ],
+        body,
+    );
+    (status, format!("{head}\n{text}"))
+}
+
+/// An account disabled and a key revoked through A's admin API are out on B within a second.
+#[test]
+fn changes_through_one_instances_admin_api_reach_the_other_within_a_second() {
+    let c = Cluster::new(30);
+    c.account("only", "sk-ant-api03-ONLY", &[]);
+    let (key_id, key) = c.key(&[]);
+    let (_, other_key) = c.key(&[]);
+    let a = c.start();
+    let b = c.start();
+    assert_eq!(messages_status(b.addr(), &key).0, 200);
+    let token = sign_in(&a.server, "admin", ADMIN_PASSWORD);
+
+    let (status, body) = api(
+        &a.server,
+        &token,
+        "POST",
+        &format!("/keys/{key_id}/revoke"),
+        &Value::Null,
+    );
+    assert_eq!(status, 200, "{body}");
+    let took = within(Duration::from_secs(5), || {
+        messages_status(b.addr(), &key).0 == 401
+    })
+    .expect("the revoked key still works on B after 5 s");
+    eprintln!("key revoked on A refused on B after {took:?}");
+    assert!(
+        took <= Duration::from_secs(1),
+        "revocation took {took:?} to reach B"
+    );
+    assert_eq!(messages_status(b.addr(), &other_key).0, 200);
+
+    let (status, body) = api(
+        &a.server,
+        &token,
+        "POST",
+        "/accounts/only/disable",
+        &Value::Null,
+    );
+    assert_eq!(status, 200, "{body}");
+    let took = within(Duration::from_secs(5), || {
+        messages_status(b.addr(), &other_key).0 != 200
+    })
+    .expect("the disabled account still serves on B after 5 s");
+    eprintln!("account disabled on A out of rotation on B after {took:?}");
+    assert!(
+        took <= Duration::from_secs(1),
+        "disabling took {took:?} to reach B"
+    );
+}
+
+/// `kill -9` of A while it holds the only slot of an account: the requests A finished are
+/// in PostgreSQL, and B gets the slot once A's lease expires.
+#[test]
+fn kill_9_of_one_instance_keeps_its_usage_and_frees_its_slots() {
+    let c = Cluster::new(3);
+    c.account("solo", "sk-ant-api03-SOLO", &["--max-concurrency", "1"]);
+    let (_, key) = c.key(&[]);
+    let mut a = c.start();
+    let b = c.start();
+    for _ in 0..5 {
+        assert_eq!(messages_status(a.addr(), &key).0, 200);
+    }
+    c.mock().push(Fault::Hang);
+    let before = c.mock().request_count();
+    let _held = open_request(a.addr(), &key);
+    assert!(within(Duration::from_secs(5), || c.mock().request_count() > before).is_some());
+    let (status, text) = messages_status(b.addr(), &key);
+    assert_ne!(status, 200, "the account's one slot is held on A: {text}");
+
+    std::thread::sleep(Duration::from_millis(200));
+    a.server.child.kill().unwrap();
+    let _ = a.server.child.wait();
+    let took = within(Duration::from_secs(10), || {
+        messages_status(b.addr(), &key).0 == 200
+    })
+    .expect("B never got the dead instance's slot");
+    eprintln!("A's lease freed for B {took:?} after kill -9 (lease 3 s)");
+    assert!(
+        took <= Duration::from_secs(5),
+        "the lease took {took:?} to expire"
+    );
+
+    // Every request is recorded, the refused polls above too: count the served ones.
+    let stored = c
+        .cli(&["usage", "recent", "--limit", "5000", "--json"])
+        .json();
+    let records = stored.as_array().unwrap();
+    let ok = records.iter().filter(|r| r["status"] == 200).count();
+    assert!(
+        ok >= 6,
+        "A's five requests and B's one are stored: {ok} of {}",
+        records.len()
+    );
+}
+
+/// Signs in to the admin API of `server` and returns the bearer token.
+fn sign_in(server: &Server, user: &str, password: &str) -> String {
+    let body = serde_json::json!({"username": user, "password": password}).to_string();
+    let (status, _, text) = http(
+        &server.addr,
+        "POST",
+        "/api/admin/login",
+        &[("content-type", "application/json")],
+        &body,
+    );
+    assert_eq!(status, 200, "{text}");
+    let v: Value = serde_json::from_str(&text).unwrap();
+    v["token"].as_str().unwrap().to_string()
+}
+
+fn api(server: &Server, token: &str, method: &str, path: &str, body: &Value) -> (u16, Value) {
+    let auth = format!("Bearer {token}");
+    let (status, _, text) = http(
+        &server.addr,
+        method,
+        &format!("/api/admin{path}"),
+        &[
+            ("content-type", "application/json"),
+            ("authorization", &auth),
+        ],
+        &body.to_string(),
+    );
+    (status, serde_json::from_str(&text).unwrap_or(Value::Null))
+}
