@@ -100,12 +100,23 @@ impl App {
         let limits = crate::limits::Limits::default();
         let periods =
             crate::limits::Periods::at(chrono::Utc::now(), snapshot.settings.cost_limit_timezone);
-        limits.seed(&store.spend(periods.day, periods.week).await?, &periods);
+        let spend = store.spend(periods.day, periods.week).await?;
+        limits.seed(&spend, &periods);
         let (usage, writer) =
             UsageWriter::spawn(store.clone(), USAGE_CHANNEL, config.data_dir.clone());
         let hosts = upstream_hosts(&config);
         let body_budget = crate::relay::body::BodyBudget::new(config.body_budget_bytes);
         let coord = coordinator(&config).await?;
+        if let Some(shared) = coord.shared_side()
+            && shared.begin_seeding()
+        {
+            // Raises the shared cost counters to what the store has recorded (never lowers
+            // what other running instances have counted since).
+            let now = chrono::Utc::now();
+            shared
+                .seed_spend(&spend, &crate::relay::admit::counter_periods(now, &periods))
+                .await;
+        }
         let state = Arc::new(AppState {
             clients: ClientPool::new(Duration::from_secs(config.timeouts.connect_seconds))?,
             tokens: TokenManager::new(Arc::new(StorePersist {

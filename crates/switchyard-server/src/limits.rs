@@ -10,6 +10,7 @@ use std::collections::HashMap;
 use std::sync::{Mutex, PoisonError};
 use switchyard_core::key::{ApiKey, KeyPolicy, UserLimits};
 use switchyard_core::policy::{MinuteWindow, day_start, week_start};
+use switchyard_store::coord::{CounterCheck, CounterVerdict};
 use switchyard_store::{Spend, SpendSums};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -264,68 +265,124 @@ impl Limits {
     }
 }
 
+fn rpm_limited(rpm: u64, retry_after: u64) -> Limited {
+    Limited {
+        message: format!("this API key's rate limit of {rpm} requests per minute is reached"),
+        retry_after: Some(retry_after),
+    }
+}
+
+fn tpm_limited(tpm: u64, retry_after: u64) -> Limited {
+    Limited {
+        message: format!("this API key's limit of {tpm} tokens per minute is reached"),
+        retry_after: Some(retry_after),
+    }
+}
+
 fn check_rates(c: &mut Counters, p: &KeyPolicy, now_ms: i64) -> Result<(), Limited> {
     let rpm = u64::from(p.rate_limit_per_minute);
     if rpm > 0 && c.requests.used(now_ms) >= rpm as f64 {
-        return Err(Limited {
-            message: format!("this API key's rate limit of {rpm} requests per minute is reached"),
-            retry_after: Some(c.requests.seconds_until_below(now_ms, rpm)),
-        });
+        return Err(rpm_limited(
+            rpm,
+            c.requests.seconds_until_below(now_ms, rpm),
+        ));
     }
     let tpm = p.tokens_per_minute;
     if tpm > 0 && c.tokens.used(now_ms) >= tpm as f64 {
-        return Err(Limited {
-            message: format!("this API key's limit of {tpm} tokens per minute is reached"),
-            retry_after: Some(c.tokens.seconds_until_below(now_ms, tpm)),
-        });
+        return Err(tpm_limited(tpm, c.tokens.seconds_until_below(now_ms, tpm)));
     }
     Ok(())
+}
+
+/// The refusal for a cost limit of `period` (0 day, 1 week, 2 total) reached at `spent`.
+fn cost_limited(
+    whose: &str,
+    period: usize,
+    limit: f64,
+    spent: f64,
+    now: DateTime<Utc>,
+    periods: &Periods,
+) -> Limited {
+    let until = |end: DateTime<Utc>| Some((end - now).num_seconds().max(1) as u64);
+    match period {
+        0 => Limited {
+            message: format!(
+                "{whose} daily cost limit of ${limit:.2} is reached (spent ${spent:.4}); it resets at {}",
+                periods.day_end().to_rfc3339()
+            ),
+            retry_after: until(periods.day_end()),
+        },
+        1 => Limited {
+            message: format!(
+                "{whose} weekly cost limit of ${limit:.2} is reached (spent ${spent:.4}); it resets at {}",
+                periods.week_end().to_rfc3339()
+            ),
+            retry_after: until(periods.week_end()),
+        },
+        _ => Limited {
+            message: format!(
+                "{whose} total cost limit of ${limit:.2} is reached (spent ${spent:.4}); it does not reset"
+            ),
+            retry_after: None,
+        },
+    }
 }
 
 fn check_costs(
     c: &Counters,
     whose: &str,
-    [daily, weekly, total]: [Option<f64>; 3],
+    limits: [Option<f64>; 3],
     now: DateTime<Utc>,
     periods: &Periods,
 ) -> Result<(), Limited> {
-    let until = |end: DateTime<Utc>| Some((end - now).num_seconds().max(1) as u64);
-    if let Some(limit) = daily
-        && c.day_usd >= limit
-    {
-        return Err(Limited {
-            message: format!(
-                "{whose} daily cost limit of ${limit:.2} is reached (spent ${:.4}); it resets at {}",
-                c.day_usd,
-                periods.day_end().to_rfc3339()
-            ),
-            retry_after: until(periods.day_end()),
-        });
-    }
-    if let Some(limit) = weekly
-        && c.week_usd >= limit
-    {
-        return Err(Limited {
-            message: format!(
-                "{whose} weekly cost limit of ${limit:.2} is reached (spent ${:.4}); it resets at {}",
-                c.week_usd,
-                periods.week_end().to_rfc3339()
-            ),
-            retry_after: until(periods.week_end()),
-        });
-    }
-    if let Some(limit) = total
-        && c.total_usd >= limit
-    {
-        return Err(Limited {
-            message: format!(
-                "{whose} total cost limit of ${limit:.2} is reached (spent ${:.4}); it does not reset",
-                c.total_usd
-            ),
-            retry_after: None,
-        });
+    let spent = [c.day_usd, c.week_usd, c.total_usd];
+    for (period, limit) in limits.into_iter().enumerate() {
+        if let Some(limit) = limit
+            && spent[period] >= limit
+        {
+            return Err(cost_limited(
+                whose,
+                period,
+                limit,
+                spent[period],
+                now,
+                periods,
+            ));
+        }
     }
     Ok(())
+}
+
+/// The refusal the shared counters' verdict stands for, worded as the local counters word it.
+pub fn shared_refusal(
+    verdict: CounterVerdict,
+    check: &CounterCheck,
+    now: DateTime<Utc>,
+    periods: &Periods,
+) -> Limited {
+    // The shared windows are counted per calendar minute: the next one starts within 60 s.
+    let next_minute = (60 - now.timestamp().rem_euclid(60)).max(1) as u64;
+    match verdict {
+        CounterVerdict::RequestsPerMinute(_) => rpm_limited(check.rpm, next_minute),
+        CounterVerdict::TokensPerMinute(_) => tpm_limited(check.tpm, next_minute),
+        CounterVerdict::Cost {
+            owner,
+            period,
+            spent,
+        } => {
+            let (whose, limits) = if owner {
+                ("this key owner's", check.user_costs)
+            } else {
+                ("this API key's", check.key_costs)
+            };
+            let limit = limits.get(period).copied().flatten().unwrap_or(0.0);
+            cost_limited(whose, period, limit, spent, now, periods)
+        }
+        CounterVerdict::Admitted | CounterVerdict::Unseeded => Limited {
+            message: "this API key's limits are reached".into(),
+            retry_after: Some(1),
+        },
+    }
 }
 
 #[cfg(test)]

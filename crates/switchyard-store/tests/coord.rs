@@ -124,11 +124,16 @@ async fn slots_hold_the_limit_and_free_on_drop(kind: Kind) {
     assert_eq!(c.in_flight(Scope::Key, 1), 2);
     drop(a);
     assert_eq!(c.in_flight(Scope::Key, 1), 1);
-    let c2 = c.clone();
     assert!(
-        eventually(async || c2.try_acquire(Scope::Key, 1, 2).await.is_some()).await,
-        "the released slot is free again"
+        c.try_acquire(Scope::Key, 1, 2).await.is_some(),
+        "the released slot is free again at once"
     );
+    // One request after another on a limit of one: each finds the slot its predecessor gave
+    // back (with Redis, before that release has been sent).
+    for n in 0..50 {
+        let slot = c.try_acquire(Scope::Account, 3, 1).await;
+        assert!(slot.is_some(), "request {n} found the slot taken");
+    }
     let unlimited: Vec<_> = unlimited_slots(&c, 50).await;
     assert_eq!(unlimited.len(), 50, "max 0 is unlimited");
 }
@@ -277,5 +282,91 @@ async fn shared_without_redis_each_instance_falls_back_to_itself() {
     assert!(
         c.hold("health-check", Duration::from_secs(5)).await,
         "alone, it runs the round"
+    );
+}
+
+fn periods_now() -> switchyard_store::coord::CounterPeriods {
+    let now = chrono::Utc::now();
+    switchyard_store::coord::CounterPeriods {
+        now_ms: now.timestamp_millis(),
+        day: now.timestamp() - now.timestamp().rem_euclid(86_400),
+        week: 0,
+    }
+}
+
+fn check(rpm: u64, daily_usd: Option<f64>) -> switchyard_store::coord::CounterCheck {
+    switchyard_store::coord::CounterCheck {
+        key_id: 1,
+        user_id: 1,
+        rpm,
+        tpm: 0,
+        key_costs: [daily_usd, None, None],
+        user_costs: [None, None, Some(100.0)],
+        periods: periods_now(),
+    }
+}
+
+/// Shared counters: unseeded until seeded from the store's spend (never lowered by a seed),
+/// then one count for every instance.
+#[tokio::test]
+async fn shared_rate_and_cost_counters_count_every_instance() {
+    use switchyard_store::coord::{CounterVerdict, SpendWrite};
+    use switchyard_store::{Spend, SpendSums};
+    let prefix = unique_prefix();
+    let a = instance(&prefix, Duration::from_secs(30)).await;
+    let b = instance(&prefix, Duration::from_secs(30)).await;
+    assert_eq!(
+        a.admit_counters(&check(3, None)).await,
+        Some(CounterVerdict::Unseeded)
+    );
+    let mut spend = Spend::default();
+    spend.keys.insert(
+        1,
+        SpendSums {
+            day_usd: 0.5,
+            week_usd: 0.5,
+            total_usd: 2.0,
+        },
+    );
+    let shared = a.shared_side().unwrap();
+    assert!(shared.begin_seeding());
+    assert!(shared.seed_spend(&spend, &periods_now()).await);
+    for c in [&a, &b, &a] {
+        assert_eq!(
+            c.admit_counters(&check(3, Some(1.0))).await,
+            Some(CounterVerdict::Admitted)
+        );
+    }
+    assert!(matches!(
+        b.admit_counters(&check(3, Some(1.0))).await,
+        Some(CounterVerdict::RequestsPerMinute(used)) if used >= 3.0
+    ));
+    // Cost recorded on B counts on A.
+    b.record_spend(SpendWrite {
+        key_id: 1,
+        user_id: 1,
+        tokens: 10,
+        cost_usd: 0.6,
+        periods: periods_now(),
+    });
+    let a2 = a.clone();
+    assert!(
+        eventually(async || matches!(
+            a2.admit_counters(&check(0, Some(1.0))).await,
+            Some(CounterVerdict::Cost { owner: false, period: 0, spent }) if (spent - 1.1).abs() < 1e-9
+        ))
+        .await
+    );
+    // A later seed with less recorded (the store lags) does not lower the count.
+    assert!(shared.begin_seeding());
+    assert!(shared.seed_spend(&spend, &periods_now()).await);
+    assert!(matches!(
+        a.admit_counters(&check(0, Some(1.0))).await,
+        Some(CounterVerdict::Cost { spent, .. }) if spent > 1.0
+    ));
+    // Alone there are no shared counters: the caller decides.
+    assert_eq!(
+        Coordinator::local().admit_counters(&check(3, None)).await,
+        None
     );
 }

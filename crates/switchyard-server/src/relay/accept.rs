@@ -58,7 +58,9 @@ pub async fn admitted(
         }
         refused(state, &key, endpoint, started, None, resp)
     };
-    admit::admit_key(state, &key, dialect).map_err(refuse)?;
+    admit::admit_key(state, &key, dialect)
+        .await
+        .map_err(refuse)?;
     let key_slot = admit::concurrency(state, &key, dialect)
         .await
         .map_err(refuse)?;

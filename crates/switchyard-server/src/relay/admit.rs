@@ -14,7 +14,9 @@ use std::sync::Arc;
 use switchyard_core::Dialect;
 use switchyard_core::key::KeyStatus;
 use switchyard_core::policy::{ClientKind, ClientSignals, detect_client, model_allowed};
-use switchyard_store::coord::{Lease, Scope, SlotRefusal};
+use switchyard_store::coord::{
+    CounterCheck, CounterPeriods, CounterVerdict, Lease, Scope, SlotRefusal,
+};
 
 use super::reply;
 use crate::limits::Periods;
@@ -73,7 +75,7 @@ pub fn periods(state: &Arc<AppState>) -> Periods {
 }
 
 /// Status, expiry, owner, dialect, and the rate and cost limits of the key and its owner.
-pub fn admit_key(
+pub async fn admit_key(
     state: &Arc<AppState>,
     entry: &KeyEntry,
     dialect: Dialect,
@@ -124,10 +126,72 @@ pub fn admit_key(
     if !limited_by_counters {
         return Ok(());
     }
+    let periods = periods(state);
+    // With several instances the shared counters decide (one round trip); alone, or while
+    // Redis is not answering or not yet seeded, this instance's own counters do.
+    let check = CounterCheck {
+        key_id: key.id,
+        user_id: key.user_id,
+        rpm: u64::from(p.rate_limit_per_minute),
+        tpm: p.tokens_per_minute,
+        key_costs: [
+            p.daily_cost_limit_usd,
+            p.weekly_cost_limit_usd,
+            p.total_cost_limit_usd,
+        ],
+        user_costs: [
+            u.daily_cost_limit_usd,
+            u.weekly_cost_limit_usd,
+            u.total_cost_limit_usd,
+        ],
+        periods: counter_periods(now, &periods),
+    };
+    match state.coord.admit_counters(&check).await {
+        Some(CounterVerdict::Admitted) => return Ok(()),
+        Some(CounterVerdict::Unseeded) => reseed_shared_counters(state, &periods),
+        Some(refused) => {
+            let l = crate::limits::shared_refusal(refused, &check, now, &periods);
+            return Err(limited(dialect, &l.message, l.retry_after));
+        }
+        None => {}
+    }
     state
         .limits
-        .admit(key, &entry.user_limits, now, &periods(state))
+        .admit(key, &entry.user_limits, now, &periods)
         .map_err(|l| limited(dialect, &l.message, l.retry_after))
+}
+
+/// The shared counters' periods for `now`.
+pub fn counter_periods(now: chrono::DateTime<Utc>, periods: &Periods) -> CounterPeriods {
+    CounterPeriods {
+        now_ms: now.timestamp_millis(),
+        day: periods.day.timestamp(),
+        week: periods.week.timestamp(),
+    }
+}
+
+/// Seeds the shared cost counters from the recorded usage, in the background (a new day or
+/// week, or a Redis that lost its data); requests meanwhile are decided locally.
+fn reseed_shared_counters(state: &Arc<AppState>, periods: &Periods) {
+    let Some(shared) = state.coord.shared_side() else {
+        return;
+    };
+    if !shared.begin_seeding() {
+        return;
+    }
+    let (shared, store, periods) = (shared.clone(), state.store.clone(), *periods);
+    state.tasks.spawn(async move {
+        match store.spend(periods.day, periods.week).await {
+            Ok(spend) => {
+                let p = counter_periods(Utc::now(), &periods);
+                shared.seed_spend(&spend, &p).await;
+            }
+            Err(e) => {
+                shared.abandon_seeding();
+                tracing::warn!(error = %e, "reading spend to seed the shared counters");
+            }
+        }
+    });
 }
 
 /// Starts the clock of a lifetime counted from first use, once a request has passed every

@@ -36,7 +36,7 @@ pub async fn list(State(state): State<Arc<AppState>>, req: Request) -> Response 
         Err(resp) => return resp,
     };
     // A revoked or expired key, or one over its limits, lists nothing either.
-    if let Err(resp) = super::admit::admit_key(&state, &key, dialect) {
+    if let Err(resp) = super::admit::admit_key(&state, &key, dialect).await {
         return resp;
     }
     let snap = state.snapshot.load();

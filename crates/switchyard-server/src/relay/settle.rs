@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 use switchyard_core::TokenUsage;
 use switchyard_core::account_event::AccountEvent;
 use switchyard_store::UsageRecord;
-use switchyard_store::coord::Lease;
+use switchyard_store::coord::{Lease, SpendWrite};
 use switchyard_upstream::Finished;
 
 use super::admit::KeySlots;
@@ -126,14 +126,22 @@ pub fn settle(state: &Arc<AppState>, mut outcome: Outcome, finished: Option<Fini
     }
     // The admit phase's counters: tokens per minute and cost, for the key and its owner.
     let periods = super::admit::periods(state);
+    let now = Utc::now();
     state.limits.record(
         outcome.api_key_id,
         outcome.user_id,
         usage.total(),
         cost_usd.unwrap_or(0.0),
-        Utc::now(),
+        now,
         &periods,
     );
+    state.coord.record_spend(SpendWrite {
+        key_id: outcome.api_key_id,
+        user_id: outcome.user_id,
+        tokens: usage.total(),
+        cost_usd: cost_usd.unwrap_or(0.0),
+        periods: super::admit::counter_periods(now, &periods),
+    });
     let overhead = total.saturating_sub(outcome.upstream_time);
     metrics::request_finished(
         outcome.dialect.as_str(),

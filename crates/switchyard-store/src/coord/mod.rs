@@ -17,7 +17,9 @@ use std::time::Duration;
 use switchyard_core::AccountId;
 
 pub use local::{MAX_BINDINGS, Slot, SlotRefusal, Slots, StickyMap};
-pub use redis::{RedisSetupError, Shared, SharedStatus};
+pub use redis::{
+    CounterCheck, CounterPeriods, CounterVerdict, RedisSetupError, Shared, SharedStatus, SpendWrite,
+};
 
 /// What a concurrency slot is counted against.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -262,6 +264,19 @@ impl Coordinator {
         match &self.shared {
             Some(shared) => shared.hold(name, ttl).await,
             None => true,
+        }
+    }
+
+    /// The shared rate and cost counters' verdict; `None` alone or while Redis is not
+    /// answering (the caller's own counters decide).
+    pub async fn admit_counters(&self, check: &CounterCheck) -> Option<CounterVerdict> {
+        self.usable_shared()?.admit_counters(check).await
+    }
+
+    /// Adds a settled request to the shared counters (queued, not awaited).
+    pub fn record_spend(&self, spend: SpendWrite) {
+        if let Some(shared) = &self.shared {
+            shared.record_spend(spend);
         }
     }
 

@@ -23,11 +23,16 @@ use tokio::sync::mpsc;
 use super::Scope;
 
 /// Takes one lease in a set unless `max` live ones are there. KEYS[1] the set; ARGV: lease
-/// time-to-live (ms), max, member. Returns 1 when taken, 0 when full.
+/// time-to-live (ms), max, member, then this instance's releases in the set not sent yet
+/// (so its own next request never sees a lease it already gave back). Returns 1 when taken,
+/// 0 when full.
 const ACQUIRE: &str = r"
 local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
 local ttl = tonumber(ARGV[1])
+for i = 4, #ARGV do
+  redis.call('ZREM', KEYS[1], ARGV[i])
+end
 redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', now)
 if redis.call('ZCARD', KEYS[1]) >= tonumber(ARGV[2]) then
   return 0
@@ -65,6 +70,67 @@ end
 return 0
 ";
 
+/// Checks a request against its key's and owner's rate and cost counters and, when none is
+/// reached, counts it. KEYS: requests this and last minute, tokens this and last minute, the
+/// key's day/week/total cost, the owner's day/week/total cost, the seeded marker. ARGV: rpm,
+/// tpm, the fraction of this minute gone, then six cost limits (negative: none). Returns
+/// `{0}` admitted, `{99}` counters not seeded yet, else `{n, used}` for the n-th limit.
+const ADMIT: &str = r"
+if redis.call('EXISTS', KEYS[11]) == 0 then
+  return {99, '0'}
+end
+local into = tonumber(ARGV[3])
+local function window(cur, prev)
+  return tonumber(redis.call('GET', prev) or '0') * (1 - into) + tonumber(redis.call('GET', cur) or '0')
+end
+local rpm = tonumber(ARGV[1])
+if rpm > 0 then
+  local used = window(KEYS[1], KEYS[2])
+  if used >= rpm then
+    return {1, tostring(used)}
+  end
+end
+local tpm = tonumber(ARGV[2])
+if tpm > 0 then
+  local used = window(KEYS[3], KEYS[4])
+  if used >= tpm then
+    return {2, tostring(used)}
+  end
+end
+for i = 0, 5 do
+  local limit = tonumber(ARGV[4 + i])
+  if limit >= 0 then
+    local spent = tonumber(redis.call('GET', KEYS[5 + i]) or '0')
+    if spent >= limit then
+      return {3 + i, tostring(spent)}
+    end
+  end
+end
+if rpm > 0 then
+  redis.call('INCR', KEYS[1])
+  redis.call('PEXPIRE', KEYS[1], 120000)
+end
+return {0, '0'}
+";
+
+/// Raises cost counters to at least the recorded spend. KEYS: counters, then the seeded
+/// marker; ARGV: one value per counter, then one time-to-live (seconds, 0: none) per counter.
+const SEED: &str = r"
+local n = #KEYS - 1
+for i = 1, n do
+  local current = tonumber(redis.call('GET', KEYS[i]) or '0')
+  if tonumber(ARGV[i]) > current then
+    redis.call('SET', KEYS[i], ARGV[i])
+  end
+  local ttl = tonumber(ARGV[n + i])
+  if ttl > 0 then
+    redis.call('EXPIRE', KEYS[i], ttl)
+  end
+end
+redis.call('SET', KEYS[#KEYS], '1', 'EX', 8 * 86400)
+return n
+";
+
 /// Writes waiting to be sent; beyond this they are dropped: a release then waits for its
 /// lease to expire, a binding is lost (stickiness only).
 const WRITE_QUEUE: usize = 65_536;
@@ -81,6 +147,66 @@ enum Write {
         ttl_ms: u64,
     },
     Unbind(String),
+    Spend(SpendWrite),
+}
+
+/// A settled request's tokens and cost, added to the shared counters.
+pub struct SpendWrite {
+    pub key_id: i64,
+    pub user_id: i64,
+    pub tokens: u64,
+    pub cost_usd: f64,
+    pub periods: CounterPeriods,
+}
+
+/// The minute, day and week a counter belongs to (epoch milliseconds of the minute, epoch
+/// seconds of the day's and week's start in the cost time zone).
+#[derive(Debug, Clone, Copy)]
+pub struct CounterPeriods {
+    pub now_ms: i64,
+    pub day: i64,
+    pub week: i64,
+}
+
+impl CounterPeriods {
+    fn minute(&self) -> i64 {
+        self.now_ms.div_euclid(60_000)
+    }
+
+    fn into_minute(&self) -> f64 {
+        self.now_ms.rem_euclid(60_000) as f64 / 60_000.0
+    }
+}
+
+/// One admission against the shared rate and cost counters.
+#[derive(Debug, Clone)]
+pub struct CounterCheck {
+    pub key_id: i64,
+    pub user_id: i64,
+    pub rpm: u64,
+    pub tpm: u64,
+    /// The key's day, week and total limits in USD.
+    pub key_costs: [Option<f64>; 3],
+    /// The owner's day, week and total limits in USD.
+    pub user_costs: [Option<f64>; 3],
+    pub periods: CounterPeriods,
+}
+
+/// What the shared counters said.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum CounterVerdict {
+    Admitted,
+    /// Not seeded from the store yet (a new deployment, a new day, or Redis lost its data):
+    /// decide locally and seed.
+    Unseeded,
+    RequestsPerMinute(f64),
+    TokensPerMinute(f64),
+    /// The key's (`owner: false`) or its owner's limit of `period` (0 day, 1 week, 2 total).
+    Cost {
+        owner: bool,
+        period: usize,
+        spent: f64,
+    },
 }
 /// While Redis is failing, the request path tries it again at most this often (one request
 /// pays the attempt; the others go straight to the per-instance fallback).
@@ -107,11 +233,17 @@ struct Inner {
     next_lease: AtomicU64,
     /// Leases this instance holds, for the heartbeat: number → (set key, member).
     held: Mutex<HashMap<u64, (String, String)>>,
+    /// Leases given back whose release has not reached Redis yet, per set.
+    releasing: Mutex<HashMap<String, Vec<String>>>,
     writes: mpsc::Sender<Write>,
     write_queue: Mutex<Option<mpsc::Receiver<Write>>>,
     acquire: Script,
     renew: Script,
     hold: Script,
+    admit: Script,
+    seed: Script,
+    /// A reseed from the store is running (one at a time per instance).
+    seeding: AtomicBool,
     health: Health,
 }
 
@@ -204,6 +336,13 @@ impl Drop for SharedLease {
             .unwrap_or_else(PoisonError::into_inner)
             .remove(&self.number);
         if let Some((set, member)) = taken {
+            self.inner
+                .releasing
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner)
+                .entry(set.clone())
+                .or_default()
+                .push(member.clone());
             // A full queue (Redis down for long) leaves the lease to expire.
             let _ = self.inner.writes.try_send(Write::Release { set, member });
         }
@@ -232,11 +371,15 @@ impl Shared {
                 lease_ttl,
                 next_lease: AtomicU64::new(1),
                 held: Mutex::default(),
+                releasing: Mutex::default(),
                 writes,
                 write_queue: Mutex::new(Some(queue)),
                 acquire: Script::new(ACQUIRE),
                 renew: Script::new(RENEW),
                 hold: Script::new(HOLD),
+                admit: Script::new(ADMIT),
+                seed: Script::new(SEED),
+                seeding: AtomicBool::new(false),
                 health: Health::default(),
             }),
         })
@@ -329,6 +472,151 @@ impl Shared {
             .try_send(Write::Unbind(self.key("sticky", session)));
     }
 
+    fn counter_key(&self, owner: &str, id: i64, period: usize, p: &CounterPeriods) -> String {
+        let (name, start) = match period {
+            0 => ("day", p.day.to_string()),
+            1 => ("week", p.week.to_string()),
+            _ => ("total", String::new()),
+        };
+        format!("{}:cost:{owner}:{id}:{name}:{start}", self.inner.prefix)
+    }
+
+    fn rate_key(&self, what: &str, key_id: i64, minute: i64) -> String {
+        format!("{}:rate:{what}:{key_id}:{minute}", self.inner.prefix)
+    }
+
+    fn seeded_key(&self, p: &CounterPeriods) -> String {
+        format!("{}:cost:seeded:{}:{}", self.inner.prefix, p.day, p.week)
+    }
+
+    /// Seconds a cost counter of `period` is kept (past its period, for late settles).
+    fn counter_ttl(period: usize) -> i64 {
+        match period {
+            0 => 2 * 86_400,
+            1 => 8 * 86_400,
+            _ => 0,
+        }
+    }
+
+    /// `None` when Redis did not answer (the caller decides locally).
+    pub async fn admit_counters(&self, check: &CounterCheck) -> Option<CounterVerdict> {
+        let p = &check.periods;
+        let minute = p.minute();
+        let mut call = self.inner.admit.prepare_invoke();
+        call.key(self.rate_key("req", check.key_id, minute))
+            .key(self.rate_key("req", check.key_id, minute - 1))
+            .key(self.rate_key("tok", check.key_id, minute))
+            .key(self.rate_key("tok", check.key_id, minute - 1));
+        for period in 0..3 {
+            call.key(self.counter_key("key", check.key_id, period, p));
+        }
+        for period in 0..3 {
+            call.key(self.counter_key("user", check.user_id, period, p));
+        }
+        call.key(self.seeded_key(p))
+            .arg(check.rpm)
+            .arg(check.tpm)
+            .arg(p.into_minute());
+        for limit in check.key_costs.iter().chain(&check.user_costs) {
+            call.arg(limit.unwrap_or(-1.0));
+        }
+        let result: redis::RedisResult<(i64, String)> = call.invoke_async(&mut self.conn()).await;
+        let (code, used) = self.note("counters", result)?;
+        let used: f64 = used.parse().unwrap_or(0.0);
+        Some(match code {
+            0 => CounterVerdict::Admitted,
+            1 => CounterVerdict::RequestsPerMinute(used),
+            2 => CounterVerdict::TokensPerMinute(used),
+            3..=8 => CounterVerdict::Cost {
+                owner: code >= 6,
+                period: ((code - 3) % 3) as usize,
+                spent: used,
+            },
+            _ => CounterVerdict::Unseeded,
+        })
+    }
+
+    /// Queues a settled request's tokens and cost.
+    pub fn record_spend(&self, spend: SpendWrite) {
+        let _ = self.inner.writes.try_send(Write::Spend(spend));
+    }
+
+    fn add_spend(&self, pipe: &mut redis::Pipeline, spend: &SpendWrite) {
+        let p = &spend.periods;
+        if spend.tokens > 0 {
+            let key = self.rate_key("tok", spend.key_id, p.minute());
+            pipe.incr(&key, spend.tokens).ignore();
+            pipe.pexpire(&key, 120_000).ignore();
+        }
+        if spend.cost_usd > 0.0 && spend.cost_usd.is_finite() {
+            for (owner, id) in [("key", spend.key_id), ("user", spend.user_id)] {
+                for period in 0..3 {
+                    let key = self.counter_key(owner, id, period, p);
+                    pipe.cmd("INCRBYFLOAT")
+                        .arg(&key)
+                        .arg(spend.cost_usd)
+                        .ignore();
+                    let ttl = Self::counter_ttl(period);
+                    if ttl > 0 {
+                        pipe.expire(&key, ttl).ignore();
+                    }
+                }
+            }
+        }
+    }
+
+    /// Claims the reseed for this instance; false when one is already running here.
+    pub fn begin_seeding(&self) -> bool {
+        !self.inner.seeding.swap(true, Ordering::AcqRel)
+    }
+
+    /// Gives up a reseed claimed with [`Shared::begin_seeding`] (the store did not answer).
+    pub fn abandon_seeding(&self) {
+        self.inner.seeding.store(false, Ordering::Release);
+    }
+
+    /// Raises the shared cost counters to at least the recorded spend, and marks the periods
+    /// seeded. Ends a reseed claimed with [`Shared::begin_seeding`].
+    pub async fn seed_spend(&self, spend: &crate::Spend, p: &CounterPeriods) -> bool {
+        let owners: Vec<(&str, i64, &crate::SpendSums)> = spend
+            .keys
+            .iter()
+            .map(|(id, s)| ("key", *id, s))
+            .chain(spend.users.iter().map(|(id, s)| ("user", *id, s)))
+            .collect();
+        let mut ok = true;
+        // At least one call, so the marker is set even with nothing spent yet.
+        let chunks: Vec<&[(&str, i64, &crate::SpendSums)]> = if owners.is_empty() {
+            vec![&[]]
+        } else {
+            owners.chunks(300).collect()
+        };
+        for chunk in chunks {
+            let mut call = self.inner.seed.prepare_invoke();
+            let mut values = Vec::new();
+            for (owner, id, sums) in chunk {
+                for (period, value) in [sums.day_usd, sums.week_usd, sums.total_usd]
+                    .into_iter()
+                    .enumerate()
+                {
+                    call.key(self.counter_key(owner, *id, period, p));
+                    values.push((value, Self::counter_ttl(period)));
+                }
+            }
+            call.key(self.seeded_key(p));
+            for (value, _) in &values {
+                call.arg(*value);
+            }
+            for (_, ttl) in &values {
+                call.arg(*ttl);
+            }
+            let result: redis::RedisResult<i64> = call.invoke_async(&mut self.conn()).await;
+            ok &= self.note("seed counters", result).is_some();
+        }
+        self.inner.seeding.store(false, Ordering::Release);
+        ok
+    }
+
     /// Deletes the shared bindings to `account`; `None` when Redis did not answer.
     pub async fn clear_account_bindings(&self, account: AccountId) -> Option<usize> {
         let pattern = format!("{}:sticky:*", self.inner.prefix);
@@ -371,15 +659,22 @@ impl Shared {
         let set = self.key("slots", &format!("{}:{id}", scope.as_str()));
         let number = self.inner.next_lease.fetch_add(1, Ordering::Relaxed);
         let member = format!("{}:{number}", self.inner.instance);
-        let result: redis::RedisResult<i64> = self
+        let released = self
             .inner
-            .acquire
-            .key(&set)
+            .releasing
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .remove(&set)
+            .unwrap_or_default();
+        let mut call = self.inner.acquire.prepare_invoke();
+        call.key(&set)
             .arg(self.inner.lease_ttl.as_millis() as u64)
             .arg(max)
-            .arg(&member)
-            .invoke_async(&mut self.conn())
-            .await;
+            .arg(&member);
+        for gone in &released {
+            call.arg(gone);
+        }
+        let result: redis::RedisResult<i64> = call.invoke_async(&mut self.conn()).await;
         let taken = self.note("lease", result)?;
         if taken != 1 {
             return Some(None);
@@ -436,19 +731,49 @@ impl Shared {
                         return;
                     }
                     let mut pipe = redis::pipe();
+                    let mut sent = Vec::new();
                     for write in batch.drain(..) {
                         match write {
-                            Write::Release { set, member } => pipe.zrem(set, member).ignore(),
-                            Write::Bind { key, account, ttl_ms } => {
-                                pipe.pset_ex(key, account, ttl_ms).ignore()
+                            Write::Spend(spend) => self.add_spend(&mut pipe, &spend),
+                            Write::Release { set, member } => {
+                                pipe.zrem(&set, &member).ignore();
+                                sent.push((set, member));
                             }
-                            Write::Unbind(key) => pipe.del(key).ignore(),
-                        };
+                            Write::Bind { key, account, ttl_ms } => {
+                                pipe.pset_ex(key, account, ttl_ms).ignore();
+                            }
+                            Write::Unbind(key) => {
+                                pipe.del(key).ignore();
+                            }
+                        }
                     }
-                    let result: redis::RedisResult<()> = pipe.query_async(&mut self.conn()).await;
-                    self.note("queued writes", result);
+                    // A batch of no-ops (a free request's spend) sends nothing.
+                    if !pipe.is_empty() {
+                        let result: redis::RedisResult<()> =
+                            pipe.query_async(&mut self.conn()).await;
+                        self.note("queued writes", result);
+                    }
+                    // Sent (or expiring anyway): later acquires need not carry them.
+                    for (set, member) in sent {
+                        self.sent_release(&set, &member);
+                    }
                 }
                 _ = renew.tick() => self.renew_held().await,
+            }
+        }
+    }
+
+    /// A release reached Redis (or failed and will expire): acquires need not carry it.
+    fn sent_release(&self, set: &str, member: &str) {
+        let mut releasing = self
+            .inner
+            .releasing
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
+        if let Some(members) = releasing.get_mut(set) {
+            members.retain(|m| m != member);
+            if members.is_empty() {
+                releasing.remove(set);
             }
         }
     }
