@@ -173,7 +173,7 @@ impl CounterPeriods {
         self.now_ms.div_euclid(60_000)
     }
 
-    fn into_minute(&self) -> f64 {
+    fn minute_fraction(&self) -> f64 {
         self.now_ms.rem_euclid(60_000) as f64 / 60_000.0
     }
 }
@@ -516,7 +516,7 @@ impl Shared {
         call.key(self.seeded_key(p))
             .arg(check.rpm)
             .arg(check.tpm)
-            .arg(p.into_minute());
+            .arg(p.minute_fraction());
         for limit in check.key_costs.iter().chain(&check.user_costs) {
             call.arg(limit.unwrap_or(-1.0));
         }
