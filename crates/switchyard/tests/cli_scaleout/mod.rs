@@ -348,7 +348,7 @@ fn kill_9_of_one_instance_keeps_its_usage_and_frees_its_slots() {
     c.account("solo", "sk-ant-api03-SOLO", &["--max-concurrency", "1"]);
     let (_, key) = c.key(&[]);
     let mut a = c.start();
-    let mut b = c.start();
+    let b = c.start();
     for _ in 0..5 {
         assert_eq!(messages_status(a.addr(), &key).0, 200);
     }
