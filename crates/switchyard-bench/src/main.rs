@@ -93,9 +93,20 @@ struct Args {
     /// … with RSS read this many seconds after each part.
     #[arg(long, default_value_t = 20)]
     memory_settle: u64,
+    /// A setting for Switchyard, `SWITCHYARD_NAME=value`, repeatable: e.g. a PostgreSQL
+    /// schema and a Redis to measure the scale-out configuration.
+    #[arg(long = "env", value_name = "SWITCHYARD_NAME=VALUE", value_parser = parse_env)]
+    env: Vec<(String, String)>,
     /// Where `latest.md` and `latest.json` go.
     #[arg(long, default_value = concat!(env!("CARGO_MANIFEST_DIR"), "/../../bench-results"))]
     out: PathBuf,
+}
+
+fn parse_env(text: &str) -> Result<(String, String), String> {
+    match text.split_once('=') {
+        Some((k, v)) if k.starts_with("SWITCHYARD_") => Ok((k.to_string(), v.to_string())),
+        _ => Err(format!("expected SWITCHYARD_NAME=VALUE, got `{text}`")),
+    }
 }
 
 fn anthropic_body(stream: bool) -> serde_json::Value {
@@ -279,7 +290,7 @@ async fn main() -> anyhow::Result<()> {
         .context("cannot start the mock upstream")?;
     mock.set_recording(false);
     let mock_url = mock.url();
-    let relay = Relay::start(&bin, &mock_url).await?;
+    let relay = Relay::start(&bin, &mock_url, &args.env).await?;
     let idle = proc::memory(relay.pid);
     say(format!(
         "switchyard pid {} on {}; mock on {}; idle RSS {}",

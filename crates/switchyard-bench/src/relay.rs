@@ -81,11 +81,21 @@ pub struct Relay {
     _data: tempfile::TempDir,
 }
 
-fn cli(bin: &Path, data: &Path, mock_url: &str, args: &[&str]) -> anyhow::Result<String> {
+/// Extra `SWITCHYARD_*` settings for every command (e.g. a PostgreSQL and Redis setup).
+pub type Env = [(String, String)];
+
+fn cli(
+    bin: &Path,
+    data: &Path,
+    mock_url: &str,
+    env: &Env,
+    args: &[&str],
+) -> anyhow::Result<String> {
     let out = Command::new(bin)
         .arg("--data-dir")
         .arg(data)
         .args(args)
+        .envs(env.iter().map(|(k, v)| (k, v)))
         .env("SWITCHYARD_UPSTREAM_ANTHROPIC_API", mock_url)
         .env("SWITCHYARD_LOG_LEVEL", "warn")
         .stdin(Stdio::null())
@@ -110,7 +120,7 @@ impl Relay {
     /// Sets up a fresh data directory (one `claude` account and, when the build has the kind,
     /// one `openai` account serving `gpt-*`, both pointing at the mock; one key) and starts
     /// `serve`.
-    pub async fn start(bin: &Path, mock_url: &str) -> anyhow::Result<Relay> {
+    pub async fn start(bin: &Path, mock_url: &str, env: &Env) -> anyhow::Result<Relay> {
         let data = tempfile::Builder::new()
             .prefix("switchyard-bench-")
             .tempdir()?;
@@ -119,6 +129,7 @@ impl Relay {
             bin,
             d,
             mock_url,
+            env,
             &[
                 "account",
                 "add",
@@ -134,6 +145,7 @@ impl Relay {
             bin,
             d,
             mock_url,
+            env,
             &[
                 "account",
                 "add",
@@ -156,6 +168,7 @@ impl Relay {
             bin,
             d,
             mock_url,
+            env,
             &["key", "create", "--name", "bench", "--json"],
         )?;
         let key = serde_json::from_str::<serde_json::Value>(&created)
@@ -171,6 +184,7 @@ impl Relay {
             .arg("--data-dir")
             .arg(d)
             .args(["serve", "--listen", &listen])
+            .envs(env.iter().map(|(k, v)| (k, v)))
             .env("SWITCHYARD_UPSTREAM_ANTHROPIC_API", mock_url)
             .env("SWITCHYARD_LOG_LEVEL", "warn")
             .stdin(Stdio::null())

@@ -106,6 +106,8 @@ impl App {
             UsageWriter::spawn(store.clone(), USAGE_CHANNEL, config.data_dir.clone());
         let hosts = upstream_hosts(&config);
         let body_budget = crate::relay::body::BodyBudget::new(config.body_budget_bytes);
+        // Installs the TLS provider a `rediss://` connection needs, too.
+        let clients = ClientPool::new(Duration::from_secs(config.timeouts.connect_seconds))?;
         let coord = coordinator(&config).await?;
         if let Some(shared) = coord.shared_side()
             && shared.begin_seeding()
@@ -118,7 +120,7 @@ impl App {
                 .await;
         }
         let state = Arc::new(AppState {
-            clients: ClientPool::new(Duration::from_secs(config.timeouts.connect_seconds))?,
+            clients,
             tokens: TokenManager::new(Arc::new(StorePersist {
                 store: store.clone(),
             })),
