@@ -10,6 +10,7 @@
 
 mod accounts;
 mod admin;
+pub mod copy;
 mod keys;
 mod onboarding;
 mod postgres;

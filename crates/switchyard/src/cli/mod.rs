@@ -87,6 +87,26 @@ enum Command {
     Price(price::Command),
     /// Create or upgrade the database schema and exit.
     Migrate,
+    /// Move the store between backends.
+    #[command(subcommand)]
+    Store(StoreCommand),
+}
+
+#[derive(Subcommand)]
+enum StoreCommand {
+    /// Copy a SQLite installation (accounts and their secrets, keys, users, usage, settings,
+    /// audit) into an empty PostgreSQL database, keeping ids, and compare row counts. Use the
+    /// same master key for the instances that then run on PostgreSQL.
+    Copy {
+        /// The SQLite database (`sqlite://PATH` or a path); default `<data-dir>/switchyard.db`.
+        #[arg(long)]
+        from: Option<String>,
+        /// The PostgreSQL database, `postgres://…`.
+        #[arg(long)]
+        to: String,
+        #[arg(long)]
+        json: bool,
+    },
 }
 
 #[derive(Subcommand)]
@@ -123,6 +143,9 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Config(ConfigCommand::Check) => {
             print!("{}", config.to_redacted_toml());
             Ok(())
+        }
+        Command::Store(StoreCommand::Copy { from, to, json }) => {
+            store_copy(&config, from.as_deref(), &to, json).await
         }
         Command::Migrate => {
             let store = open_store(&config).await?;
@@ -266,6 +289,46 @@ pub fn load_config(global: &Global) -> anyhow::Result<Config> {
     }
     config.validate()?;
     Ok(config)
+}
+
+async fn store_copy(
+    config: &Config,
+    from: Option<&str>,
+    to: &str,
+    json: bool,
+) -> anyhow::Result<()> {
+    if !(to.starts_with("postgres:") || to.starts_with("postgresql:")) {
+        anyhow::bail!("--to must be a postgres:// URL");
+    }
+    let from = match from {
+        Some(f) => std::path::PathBuf::from(
+            f.trim_start_matches("sqlite://")
+                .trim_start_matches("sqlite:"),
+        ),
+        None => config.data_dir.join("switchyard.db"),
+    };
+    let explicit = config.master_key.as_ref().map(|k| k.expose());
+    let (key, generated) = switchyard_store::MasterKey::load(explicit, &config.data_dir)?;
+    if generated.is_some() {
+        anyhow::bail!(
+            "no master key: {} has no master.key and SWITCHYARD_MASTER_KEY is not set (the key the source was written with is needed)",
+            config.data_dir.display()
+        );
+    }
+    let copied = switchyard_store::sql::copy::sqlite_to_postgres(&from, to, key).await?;
+    if json {
+        return output::json(&copied);
+    }
+    let rows = copied
+        .iter()
+        .map(|t| vec![t.table.to_string(), t.rows.to_string()])
+        .collect();
+    output::table(&["TABLE", "ROWS"], rows);
+    println!(
+        "copied {} into PostgreSQL; row counts match. Run the instances with the same master key.",
+        from.display()
+    );
+    Ok(())
 }
 
 pub async fn open_store(config: &Config) -> anyhow::Result<Arc<dyn Store>> {

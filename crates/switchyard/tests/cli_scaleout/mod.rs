@@ -451,3 +451,96 @@ fn rate_and_cost_limits_hold_across_instances() {
     assert_eq!(status, 429);
     assert!(text.contains("daily cost limit of $0.00"), "{text}");
 }
+
+/// A single instance on SQLite moves to PostgreSQL with `store copy`: an instance started on
+/// the copy serves the same keys through the same accounts (their secrets intact) and lists the
+/// old usage; a second copy into the now used database is refused.
+#[test]
+fn store_copy_moves_a_sqlite_installation_to_postgresql() {
+    let c = Cluster::new(30);
+    let old = Sandbox::new();
+    let mock_env = [("SWITCHYARD_UPSTREAM_ANTHROPIC_API", c.mock().url())];
+    let mock_env: Vec<(&str, &str)> = mock_env.iter().map(|(k, v)| (*k, v.as_str())).collect();
+    old.run_with(
+        &[
+            "account",
+            "add",
+            "claude",
+            "--name",
+            "moved",
+            "--api-key",
+            "sk-ant-api03-MOVED",
+        ],
+        &mock_env,
+        None,
+    )
+    .ok();
+    let key = old
+        .run_with(&["key", "create", "--name", "k", "--json"], &mock_env, None)
+        .ok()
+        .json()["key"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    {
+        let mut cmd = base_command(old.tmp.path());
+        cmd.envs(mock_env.iter().copied());
+        let server = Server::start_cmd(&old, cmd);
+        for _ in 0..3 {
+            assert_eq!(messages_status(&server.addr, &key).0, 200);
+        }
+        server.stop();
+    }
+    let master = std::fs::read_to_string(old.data.join("master.key")).unwrap();
+    let pg = c.env[0].1.clone();
+
+    let copied = old
+        .run_with(&["store", "copy", "--to", &pg, "--json"], &[], None)
+        .ok()
+        .json();
+    let rows = |table: &str| {
+        copied
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|t| t["table"] == table)
+            .unwrap_or_else(|| panic!("{table} missing: {copied}"))["rows"]
+            .as_u64()
+            .unwrap()
+    };
+    assert_eq!(
+        (rows("accounts"), rows("api_keys"), rows("usage_records")),
+        (1, 1, 3)
+    );
+
+    // An instance on the copy, with the installation's master key.
+    let data = Sandbox::new();
+    let mut cmd = base_command(data.tmp.path());
+    cmd.env("SWITCHYARD_DATABASE_URL", &pg)
+        .env("SWITCHYARD_MASTER_KEY", master.trim())
+        .env("SWITCHYARD_UPSTREAM_ANTHROPIC_API", c.mock().url());
+    let server = Server::start_cmd(&data, cmd);
+    let before = c.mock().count_for("sk-ant-api03-MOVED");
+    assert_eq!(messages_status(&server.addr, &key).0, 200);
+    assert_eq!(
+        c.mock().count_for("sk-ant-api03-MOVED"),
+        before + 1,
+        "the secret survived"
+    );
+    let env = [
+        ("SWITCHYARD_DATABASE_URL", pg.as_str()),
+        ("SWITCHYARD_MASTER_KEY", master.trim()),
+    ];
+    let usage = data
+        .run_with(&["usage", "recent", "--json"], &env, None)
+        .ok()
+        .json();
+    assert_eq!(
+        usage.as_array().unwrap().len(),
+        4,
+        "three old records and the new one (its id continues after the copied ones)"
+    );
+    let again = old.run_with(&["store", "copy", "--to", &pg], &[], None);
+    assert!(!again.success);
+    assert!(again.stderr.contains("already holds data"), "{again:?}");
+}

@@ -29,7 +29,7 @@ use crate::{MasterKey, Result, StoreError};
 static MIGRATOR: Migrator = sqlx::migrate!("migrations/postgres");
 
 pub struct PgStore {
-    pool: PgPool,
+    pub(super) pool: PgPool,
     sealer: Sealer,
 }
 

@@ -26,7 +26,7 @@ use crate::{MasterKey, Result, StoreError};
 static MIGRATOR: Migrator = sqlx::migrate!("migrations/sqlite");
 
 pub struct SqliteStore {
-    pool: SqlitePool,
+    pub(super) pool: SqlitePool,
     sealer: Sealer,
 }
 
