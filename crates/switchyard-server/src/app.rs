@@ -137,7 +137,6 @@ impl App {
             health: Default::default(),
             pending_states: Default::default(),
             shutdown: tokio::sync::watch::channel(false).0,
-            login_throttle: Default::default(),
             projects: switchyard_upstream::gemini::CodeAssistProjects::new(),
             body_budget,
             tasks: tokio_util::task::TaskTracker::new(),
@@ -182,6 +181,9 @@ impl App {
         } = self;
         let background = state.tasks.spawn(refresher(state.clone()));
         let health = state.tasks.spawn(crate::health_check::run(state.clone()));
+        let notices = state
+            .tasks
+            .spawn(crate::state::follow_changes(state.clone()));
         let coordination = state
             .coord
             .shared_side()
@@ -232,6 +234,7 @@ impl App {
         // The loops stop; writes, recounts and webhooks they or requests started finish.
         background.abort();
         health.abort();
+        notices.abort();
         if let Some(task) = coordination {
             // Leases still held expire on their own; releases queued so far are not waited for.
             task.abort();

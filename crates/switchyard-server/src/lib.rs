@@ -13,7 +13,6 @@ pub mod console;
 pub mod health;
 pub mod health_check;
 pub mod limits;
-pub mod login_throttle;
 pub mod metrics;
 pub mod ops;
 pub mod quota;

@@ -18,7 +18,7 @@ use switchyard_core::pricing::PriceTable;
 use switchyard_core::settings::Settings;
 use switchyard_store::coord::Coordinator;
 use switchyard_store::usage_writer::UsageSink;
-use switchyard_store::{AccountState, Store, StoreError};
+use switchyard_store::{AccountState, Notice, Store, StoreError};
 use switchyard_upstream::ClientPool;
 use switchyard_upstream::tokens::{PersistCredentials, TokenManager};
 use tokio::sync::Notify;
@@ -167,7 +167,6 @@ pub struct AppState {
     pub pending_states: std::sync::Mutex<HashMap<AccountId, AccountState>>,
     /// Set when the shutdown grace period is over: open streams end and settle.
     pub shutdown: tokio::sync::watch::Sender<bool>,
-    pub login_throttle: crate::login_throttle::LoginThrottle,
     /// Code Assist projects of Google-login (`gemini`) accounts, discovered once each.
     pub projects: switchyard_upstream::gemini::CodeAssistProjects,
     /// Bytes of request bodies held at once, across all requests.
@@ -322,6 +321,41 @@ impl AppState {
         }
     }
 
+    /// Reads one account's runtime state (another instance changed it) and applies it to the
+    /// snapshot, without reloading the rest. A state this instance is still writing wins.
+    pub async fn refresh_account(&self, id: AccountId) {
+        let writing = self
+            .pending_states
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .contains_key(&id);
+        if writing {
+            return;
+        }
+        let stored = match self.store.find_account(&id.to_string()).await {
+            Ok(a) => a,
+            Err(e) => {
+                tracing::debug!(account_id = id, error = %e, "reading an announced account state");
+                return;
+            }
+        };
+        let state = AccountState {
+            status: stored.status,
+            reason: stored.status_reason,
+            until: stored.status_until,
+            consecutive_errors: stored.consecutive_errors,
+        };
+        let Some(current) = self.snapshot.load().accounts_by_id.get(&id).cloned() else {
+            return;
+        };
+        let updated = with_state((*current).clone(), &state);
+        if !updated.is_schedulable(Utc::now()) {
+            self.coord.sticky_drop_account(id);
+        }
+        self.snapshot
+            .rcu(|snap| Arc::new(snap.with_account(updated.clone())));
+    }
+
     /// Cooling accounts whose time has passed become `active` again in the store.
     async fn end_cooldowns(self: &Arc<Self>) {
         let now = Utc::now();
@@ -388,6 +422,37 @@ fn with_state(mut account: Account, state: &AccountState) -> Account {
     account.status_until = state.until;
     account.consecutive_errors = state.consecutive_errors;
     account
+}
+
+/// Applies what other writers of a shared database announce (PostgreSQL): a reload at once for
+/// a configuration change, one account's row for a change of its runtime state only. Without
+/// notices (SQLite) it returns, and the poll alone keeps the snapshot fresh; while listening
+/// fails, the poll goes on and listening is tried again with back-off.
+pub async fn follow_changes(state: Arc<AppState>) {
+    let mut backoff = Duration::from_millis(500);
+    loop {
+        match state.store.listen().await {
+            Ok(None) => return,
+            Ok(Some(mut notices)) => {
+                backoff = Duration::from_millis(500);
+                // What was announced before the listener was up is covered by a reload.
+                state.reload.notify_one();
+                loop {
+                    match notices.next().await {
+                        Ok(Notice::Changed) => state.reload.notify_one(),
+                        Ok(Notice::AccountState(id)) => state.refresh_account(id).await,
+                        Err(e) => {
+                            tracing::warn!(error = %e, "change notices interrupted; polling meanwhile");
+                            break;
+                        }
+                    }
+                }
+            }
+            Err(e) => tracing::warn!(error = %e, "cannot listen for change notices; polling"),
+        }
+        tokio::time::sleep(backoff).await;
+        backoff = (backoff * 2).min(Duration::from_secs(30));
+    }
 }
 
 /// The background loop that keeps the snapshot fresh and housekeeping done.

@@ -15,7 +15,8 @@ pub mod usage_writer;
 pub use crypto::MasterKey;
 pub use model::*;
 pub use sql::{
-    AccountStore, AdminStore, KeyStore, OnboardingStore, SettingsStore, Store, UsageStore, open,
+    AccountStore, AdminStore, KeyStore, Notice, Notices, OnboardingStore, SettingsStore, Store,
+    UsageStore, open,
 };
 
 /// The store trait and its domain traits: one `use switchyard_store::prelude::*` makes every

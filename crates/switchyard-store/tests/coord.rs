@@ -370,3 +370,55 @@ async fn shared_rate_and_cost_counters_count_every_instance() {
         None
     );
 }
+
+async fn sign_in_failures_lock_then_success_forgets(kind: Kind) {
+    let c = coordinator(kind).await;
+    let keys = ["user:admin@ip:10.0.0.9", "ip:10.0.0.9"];
+    for n in 0..5 {
+        assert_eq!(c.sign_in_attempt(keys).await, Ok(()), "attempt {n} is free");
+    }
+    let wait = c
+        .sign_in_attempt(keys)
+        .await
+        .expect_err("the sixth must wait");
+    assert!((1..=2).contains(&wait), "{wait}");
+    // Another address is not held up by this one's failures.
+    assert_eq!(
+        c.sign_in_attempt(["user:admin@ip:10.0.0.7", "ip:10.0.0.7"])
+            .await,
+        Ok(())
+    );
+    tokio::time::sleep(Duration::from_millis(1100)).await;
+    assert_eq!(
+        c.sign_in_attempt(keys).await,
+        Ok(()),
+        "after the wait, one more try"
+    );
+    c.sign_in_succeeded(keys[0], keys[1]).await;
+    // The name's count is gone; the address keeps the five failures before it.
+    assert_eq!(
+        c.sign_in_attempt(["user:other@ip:10.0.0.9", "ip:10.0.0.8"])
+            .await,
+        Ok(())
+    );
+    assert!(
+        c.sign_in_attempt(["user:x@ip:10.0.0.9", keys[1]])
+            .await
+            .is_err()
+    );
+}
+both!(sign_in_failures_lock_then_success_forgets);
+
+/// Guesses spread over instances are counted together.
+#[tokio::test]
+async fn shared_sign_in_failures_count_across_instances() {
+    let prefix = unique_prefix();
+    let a = instance(&prefix, Duration::from_secs(30)).await;
+    let b = instance(&prefix, Duration::from_secs(30)).await;
+    let keys = ["user:admin@ip:10.1.1.1", "ip:10.1.1.1"];
+    for c in [&a, &b, &a, &b, &a] {
+        assert_eq!(c.sign_in_attempt(keys).await, Ok(()));
+    }
+    assert!(b.sign_in_attempt(keys).await.is_err());
+    assert!(a.sign_in_attempt(keys).await.is_err());
+}

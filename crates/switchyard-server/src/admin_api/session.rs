@@ -1,7 +1,7 @@
 //! Sign-in: login and logout, who am I, and long-lived API tokens.
 //!
 //! Failed logins are counted per (user name, client address) and per client address by
-//! [`crate::login_throttle`]. No user name is ever locked as such: guesses from elsewhere cannot keep its owner out, and a
+//! [`switchyard_store::coord::throttle`]. No user name is ever locked as such: guesses from elsewhere cannot keep its owner out, and a
 //! correct password from an address without recent failures signs in. API tokens never pass
 //! through here.
 //! A wrong password and an unknown user name get the same answer after the same work (a
@@ -209,8 +209,7 @@ async fn login(
     let ip = format!("ip:{}", client_ip(&parts, &state.config.trusted_proxies));
     // Per name *and* address: a name alone would let anyone lock its owner out.
     let name_key = format!("user:{}@{ip}", req.username);
-    let throttle = &state.login_throttle;
-    if let Some(wait) = throttle.locked(&name_key).or_else(|| throttle.locked(&ip)) {
+    if let Err(wait) = state.coord.sign_in_attempt([&name_key, &ip]).await {
         let mut resp = Problem::response(
             429,
             "login-throttled",
@@ -221,8 +220,6 @@ async fn login(
             .insert(header::RETRY_AFTER, HeaderValue::from(wait));
         return resp;
     }
-    throttle.attempt(&name_key);
-    throttle.attempt(&ip);
     let user = match state.store.user_by_name(&req.username).await {
         Ok(u) => u,
         Err(e) => return Problem::from_store(e),
@@ -242,8 +239,7 @@ async fn login(
         Some(u) if verified && u.status == "active" => u,
         _ => return Problem::unauthorized("wrong user name or password"),
     };
-    throttle.succeeded(&name_key, true);
-    throttle.succeeded(&ip, false);
+    state.coord.sign_in_succeeded(&name_key, &ip).await;
     let token = secret("sya_");
     let csrf = secret("");
     let expires_at = Utc::now() + ChronoDuration::hours(SESSION_HOURS);

@@ -10,6 +10,7 @@
 
 pub mod local;
 pub mod redis;
+pub mod throttle;
 
 use std::collections::HashMap;
 use std::sync::{Mutex, PoisonError};
@@ -60,6 +61,8 @@ pub struct Coordinator {
     shared: Option<Shared>,
     /// Requests of this instance waiting for a shared slot, per (scope, id).
     waiting: Mutex<HashMap<(Scope, i64), u32>>,
+    /// The admin sign-in throttle's counts (alone, or while Redis does not answer).
+    throttle: throttle::LoginThrottle,
 }
 
 /// Removes a waiter from the count however its wait ends.
@@ -278,6 +281,37 @@ impl Coordinator {
         if let Some(shared) = &self.shared {
             shared.record_spend(spend);
         }
+    }
+
+    /// The admin sign-in throttle: `Err(seconds)` when one of `keys` (a user name with an
+    /// address, and the address) must wait; otherwise this attempt is counted against each
+    /// as failed until [`Coordinator::sign_in_succeeded`] says otherwise (so parallel guesses
+    /// cannot all pass the check before any is counted).
+    pub async fn sign_in_attempt(&self, keys: [&str; 2]) -> Result<(), u64> {
+        if let Some(shared) = self.usable_shared()
+            && let Some(verdict) = shared.sign_in_attempt(keys).await
+        {
+            return verdict;
+        }
+        if let Some(wait) = keys.iter().find_map(|k| self.throttle.locked(k)) {
+            return Err(wait);
+        }
+        for key in keys {
+            self.throttle.attempt(key);
+        }
+        Ok(())
+    }
+
+    /// A sign-in succeeded: the user name's failures are forgotten, the address's count only
+    /// loses this attempt (it keeps others' failed guesses).
+    pub async fn sign_in_succeeded(&self, name_key: &str, address_key: &str) {
+        if let Some(shared) = self.usable_shared()
+            && shared.sign_in_succeeded(name_key, address_key).await
+        {
+            return;
+        }
+        self.throttle.succeeded(name_key, true);
+        self.throttle.succeeded(address_key, false);
     }
 
     /// The shared side's state, when there is one.

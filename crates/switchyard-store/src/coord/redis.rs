@@ -131,6 +131,48 @@ redis.call('SET', KEYS[#KEYS], '1', 'EX', 8 * 86400)
 return n
 ";
 
+/// The admin sign-in throttle (the rules of `throttle.rs`, over every instance): KEYS the
+/// counted keys; ARGV free failures, longest wait (s), window (ms). Returns the seconds to
+/// wait, or 0 after counting this attempt against every key.
+const SIGN_IN: &str = r"
+local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+local free = tonumber(ARGV[1])
+local longest = tonumber(ARGV[2])
+local window = tonumber(ARGV[3])
+for _, key in ipairs(KEYS) do
+  local v = redis.call('HMGET', key, 'n', 'last')
+  local n = tonumber(v[1] or '0')
+  local since = now - tonumber(v[2] or '0')
+  if n >= free then
+    local wait = math.min(2 ^ math.min(n - free, 20), longest) * 1000
+    if since < window and since < wait then
+      return math.max(1, math.ceil((wait - since) / 1000))
+    end
+  end
+end
+for _, key in ipairs(KEYS) do
+  local last = tonumber(redis.call('HGET', key, 'last') or '0')
+  if now - last >= window then
+    redis.call('HSET', key, 'n', 0)
+  end
+  redis.call('HINCRBY', key, 'n', 1)
+  redis.call('HSET', key, 'last', now)
+  redis.call('PEXPIRE', key, window)
+end
+return 0
+";
+
+/// A sign-in succeeded: KEYS[1] (the user name's count) is forgotten, KEYS[2] (the
+/// address's) loses one.
+const SIGNED_IN: &str = r"
+redis.call('DEL', KEYS[1])
+if tonumber(redis.call('HGET', KEYS[2], 'n') or '0') > 0 then
+  redis.call('HINCRBY', KEYS[2], 'n', -1)
+end
+return 1
+";
+
 /// Writes waiting to be sent; beyond this they are dropped: a release then waits for its
 /// lease to expire, a binding is lost (stickiness only).
 const WRITE_QUEUE: usize = 65_536;
@@ -242,6 +284,8 @@ struct Inner {
     hold: Script,
     admit: Script,
     seed: Script,
+    sign_in: Script,
+    signed_in: Script,
     /// A reseed from the store is running (one at a time per instance).
     seeding: AtomicBool,
     health: Health,
@@ -379,6 +423,8 @@ impl Shared {
                 hold: Script::new(HOLD),
                 admit: Script::new(ADMIT),
                 seed: Script::new(SEED),
+                sign_in: Script::new(SIGN_IN),
+                signed_in: Script::new(SIGNED_IN),
                 seeding: AtomicBool::new(false),
                 health: Health::default(),
             }),
@@ -615,6 +661,34 @@ impl Shared {
         }
         self.inner.seeding.store(false, Ordering::Release);
         ok
+    }
+
+    /// `None` when Redis did not answer; else `Err(seconds)` to wait, or `Ok` with this
+    /// attempt counted.
+    pub async fn sign_in_attempt(&self, keys: [&str; 2]) -> Option<Result<(), u64>> {
+        use super::throttle::{FREE_FAILURES, MAX_DELAY, WINDOW};
+        let mut call = self.inner.sign_in.prepare_invoke();
+        for key in keys {
+            call.key(self.key("login", key));
+        }
+        call.arg(FREE_FAILURES)
+            .arg(MAX_DELAY.as_secs())
+            .arg(WINDOW.as_millis() as u64);
+        let result: redis::RedisResult<u64> = call.invoke_async(&mut self.conn()).await;
+        let wait = self.note("sign-in throttle", result)?;
+        Some(if wait == 0 { Ok(()) } else { Err(wait) })
+    }
+
+    /// False when Redis did not answer.
+    pub async fn sign_in_succeeded(&self, name_key: &str, address_key: &str) -> bool {
+        let result: redis::RedisResult<i64> = self
+            .inner
+            .signed_in
+            .key(self.key("login", name_key))
+            .key(self.key("login", address_key))
+            .invoke_async(&mut self.conn())
+            .await;
+        self.note("sign-in throttle", result).is_some()
     }
 
     /// Deletes the shared bindings to `account`; `None` when Redis did not answer.

@@ -24,6 +24,7 @@ use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use std::path::Path;
 use std::sync::Arc;
+use switchyard_core::AccountId;
 
 use sqlx::migrate::MigrateError;
 
@@ -57,6 +58,26 @@ pub trait Store:
     async fn change_seq(&self) -> Result<i64>;
     /// Waits for pending writes and closes connections.
     async fn close(&self);
+    /// Changes as other writers commit them, when the backend announces them (PostgreSQL);
+    /// `None` otherwise (SQLite has one writing process: the change counter's poll is enough).
+    async fn listen(&self) -> Result<Option<Box<dyn Notices>>> {
+        Ok(None)
+    }
+}
+
+/// A change committed by any writer of a shared database.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Notice {
+    /// Something the snapshots depend on changed (or notices may have been missed): reload.
+    Changed,
+    /// Only this account's runtime state changed (cool-down, error count, check result).
+    AccountState(AccountId),
+}
+
+/// The notices of one listening connection.
+#[async_trait]
+pub trait Notices: Send {
+    async fn next(&mut self) -> Result<Notice>;
 }
 
 /// Where the store lives.

@@ -544,3 +544,76 @@ fn store_copy_moves_a_sqlite_installation_to_postgresql() {
     assert!(!again.success);
     assert!(again.stderr.contains("already holds data"), "{again:?}");
 }
+
+fn snapshot_reloads(addr: &str) -> u64 {
+    let (_, _, text) = http(addr, "GET", "/metrics", &[], "");
+    text.lines()
+        .find_map(|l| l.strip_prefix("switchyard_snapshot_reloads_total "))
+        .and_then(|v| v.trim().parse::<f64>().ok())
+        .map_or(0, |v| v as u64)
+}
+
+/// An account cooled on A (its upstream said 429) is out of rotation on B at once, and B
+/// applied that one account's state: no full snapshot reload.
+#[test]
+fn a_cool_down_on_one_instance_reaches_the_other_without_a_reload() {
+    let c = Cluster::new(30);
+    c.account("cool", "sk-ant-api03-COOL", &[]);
+    let (_, key) = c.key(&[]);
+    let a = c.start();
+    let b = c.start();
+    assert_eq!(messages_status(b.addr(), &key).0, 200);
+    std::thread::sleep(Duration::from_millis(700));
+    let reloads = snapshot_reloads(b.addr());
+
+    c.mock().push(Fault::status(
+        429,
+        r#"{"type":"error","error":{"type":"rate_limit_error","message":"slow down"}}"#,
+    ));
+    assert_eq!(messages_status(a.addr(), &key).0, 429);
+    let took = within(Duration::from_secs(3), || {
+        messages_status(b.addr(), &key).0 != 200
+    })
+    .expect("B still sends to the account A cooled");
+    eprintln!("cool-down on A seen on B after {took:?}");
+    assert!(took <= Duration::from_secs(1), "took {took:?}");
+    let upstream_before = c.mock().count_for("sk-ant-api03-COOL");
+    for _ in 0..3 {
+        assert_ne!(messages_status(b.addr(), &key).0, 200);
+    }
+    assert_eq!(
+        c.mock().count_for("sk-ant-api03-COOL"),
+        upstream_before,
+        "B sends nothing to the cooling account"
+    );
+    assert_eq!(
+        snapshot_reloads(b.addr()),
+        reloads,
+        "B reloaded its whole snapshot"
+    );
+}
+
+/// Failed admin sign-ins are counted over every instance: five on A, then B makes the sixth
+/// guess wait.
+#[test]
+fn failed_sign_ins_on_one_instance_hold_back_guesses_on_the_other() {
+    let c = Cluster::new(30);
+    let a = c.start();
+    let b = c.start();
+    let wrong =
+        serde_json::json!({"username": "admin", "password": "not-the-password"}).to_string();
+    let login = |addr: &str| {
+        http(
+            addr,
+            "POST",
+            "/api/admin/login",
+            &[("content-type", "application/json")],
+            &wrong,
+        )
+        .0
+    };
+    for _ in 0..5 {
+        assert_eq!(login(a.addr()), 401);
+    }
+    assert_eq!(login(b.addr()), 429, "B counts A's failures");
+}

@@ -17,12 +17,12 @@ mod usage;
 use async_trait::async_trait;
 use sqlx::PgPool;
 use sqlx::migrate::Migrator;
-use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
+use sqlx::postgres::{PgConnectOptions, PgListener, PgPoolOptions};
 use std::str::FromStr;
 use std::time::Duration;
 
 use super::sealing::Sealer;
-use super::{Store, migrate_error};
+use super::{Notice, Notices, Store, migrate_error};
 use crate::{MasterKey, Result, StoreError};
 
 /// The schema, embedded at build time; applied versions are kept in `_sqlx_migrations`.
@@ -153,6 +153,50 @@ impl Store for PgStore {
 
     async fn close(&self) {
         self.pool.close().await;
+    }
+
+    async fn listen(&self) -> Result<Option<Box<dyn Notices>>> {
+        let mut listener = PgListener::connect_with(&self.pool).await?;
+        listener.listen_all([CHANGES, ACCOUNT_STATE]).await?;
+        let schema: String = sqlx::query_scalar("SELECT current_schema()::text")
+            .fetch_one(&self.pool)
+            .await?;
+        Ok(Some(Box::new(PgNotices { listener, schema })))
+    }
+}
+
+/// The channels migration 0003's triggers announce on.
+const CHANGES: &str = "switchyard_changes";
+const ACCOUNT_STATE: &str = "switchyard_account_state";
+
+struct PgNotices {
+    listener: PgListener,
+    /// Notices of other installations in the same database are skipped.
+    schema: String,
+}
+
+#[async_trait]
+impl Notices for PgNotices {
+    async fn next(&mut self) -> Result<Notice> {
+        loop {
+            // `None`: the connection dropped and reconnects; what was announced meanwhile is
+            // lost, so the caller reloads.
+            let Some(n) = self.listener.try_recv().await? else {
+                return Ok(Notice::Changed);
+            };
+            match n.channel() {
+                CHANGES if n.payload() == self.schema => return Ok(Notice::Changed),
+                ACCOUNT_STATE => {
+                    if let Some((schema, id)) = n.payload().rsplit_once(':')
+                        && schema == self.schema
+                        && let Ok(id) = id.parse()
+                    {
+                        return Ok(Notice::AccountState(id));
+                    }
+                }
+                _ => {}
+            }
+        }
     }
 }
 

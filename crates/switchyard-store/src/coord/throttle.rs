@@ -1,8 +1,9 @@
 //! The admin sign-in throttle. Failed logins are counted per key (a user name with the
 //! client's address, or the address alone). After [`FREE_FAILURES`] a key must wait before its
 //! next attempt, twice as long after each further failure (up to [`MAX_DELAY`]); a key's
-//! failures are forgotten after [`WINDOW`] without one. The server's state owns one; the admin
-//! API's login consults it. It lives apart from the API so the state does not depend on a front.
+//! failures are forgotten after [`WINDOW`] without one. This is the count of one instance
+//! alone; [`super::Coordinator::sign_in_attempt`] keeps it in Redis when there is one, so
+//! guesses spread over several instances are counted together.
 
 use std::collections::HashMap;
 use std::sync::{Mutex, PoisonError};
