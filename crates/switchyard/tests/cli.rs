@@ -1429,8 +1429,8 @@ fn dechunk(mut data: &[u8]) -> Vec<u8> {
     }
 }
 
-fn messages(addr: &str, key: &str) -> (u16, Value) {
-    let body = r#"{"model":"claude-sonnet-4-5","max_tokens":16,"messages":[{"role":"user","content":"hi"}]}"#;
+/// `POST /v1/messages` with `body`: (status, body text).
+fn post_messages(addr: &str, key: &str, body: &str) -> (u16, String) {
     let (status, _, text) = http(
         addr,
         "POST",
@@ -1442,9 +1442,48 @@ fn messages(addr: &str, key: &str) -> (u16, Value) {
         ],
         body,
     );
+    (status, text)
+}
+
+const SHORT_MESSAGE: &str =
+    r#"{"model":"claude-sonnet-4-5","max_tokens":16,"messages":[{"role":"user","content":"hi"}]}"#;
+
+fn messages(addr: &str, key: &str) -> (u16, Value) {
+    let (status, text) = post_messages(addr, key, SHORT_MESSAGE);
     let json = serde_json::from_str(&text)
         .unwrap_or_else(|e| panic!("status {status}, body not JSON ({e}): {text}"));
     (status, json)
+}
+
+/// Signs in to the admin API of `server` and returns the bearer token.
+fn sign_in(server: &Server, user: &str, password: &str) -> String {
+    let body = serde_json::json!({"username": user, "password": password}).to_string();
+    let (status, _, text) = http(
+        &server.addr,
+        "POST",
+        "/api/admin/login",
+        &[("content-type", "application/json")],
+        &body,
+    );
+    assert_eq!(status, 200, "{text}");
+    let v: Value = serde_json::from_str(&text).unwrap();
+    v["token"].as_str().unwrap().to_string()
+}
+
+/// An admin API call with a bearer token: (status, JSON body or null).
+fn api(server: &Server, token: &str, method: &str, path: &str, body: &Value) -> (u16, Value) {
+    let auth = format!("Bearer {token}");
+    let (status, _, text) = http(
+        &server.addr,
+        method,
+        &format!("/api/admin{path}"),
+        &[
+            ("content-type", "application/json"),
+            ("authorization", &auth),
+        ],
+        &body.to_string(),
+    );
+    (status, serde_json::from_str(&text).unwrap_or(Value::Null))
 }
 
 #[test]

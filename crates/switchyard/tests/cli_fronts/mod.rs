@@ -3,36 +3,6 @@
 
 use super::*;
 
-/// Signs in to the admin API of `server` and returns the bearer token.
-fn sign_in(server: &Server, user: &str, password: &str) -> String {
-    let body = serde_json::json!({"username": user, "password": password}).to_string();
-    let (status, _, text) = http(
-        &server.addr,
-        "POST",
-        "/api/admin/login",
-        &[("content-type", "application/json")],
-        &body,
-    );
-    assert_eq!(status, 200, "{text}");
-    let v: Value = serde_json::from_str(&text).unwrap();
-    v["token"].as_str().unwrap().to_string()
-}
-
-fn api(server: &Server, token: &str, method: &str, path: &str, body: &Value) -> (u16, Value) {
-    let auth = format!("Bearer {token}");
-    let (status, _, text) = http(
-        &server.addr,
-        method,
-        &format!("/api/admin{path}"),
-        &[
-            ("content-type", "application/json"),
-            ("authorization", &auth),
-        ],
-        &body.to_string(),
-    );
-    (status, serde_json::from_str(&text).unwrap_or(Value::Null))
-}
-
 #[test]
 fn cli_and_admin_api_agree_on_base_urls_and_the_disable_reason() {
     let sb = Sandbox::new();

@@ -167,25 +167,13 @@ fn session_messages(addr: &str, key: &str, session: &str) -> u16 {
         "max_tokens": 16,
         "metadata": {"user_id": format!("user_{}_account__session_{session}", "a".repeat(64))},
         "messages": [{"role": "user", "content": "hi"}]
-    })
-    .to_string();
-    let (status, _, _) = http(
-        addr,
-        "POST",
-        "/v1/messages",
-        &[
-            ("content-type", "application/json"),
-            ("anthropic-version", "2023-06-01"),
-            ("x-api-key", key),
-        ],
-        &body,
-    );
-    status
+    });
+    post_messages(addr, key, &body.to_string()).0
 }
 
 /// Sends a request and leaves it in flight (the caller keeps the connection open).
 fn open_request(addr: &str, key: &str) -> TcpStream {
-    let body = r#"{"model":"claude-sonnet-4-5","max_tokens":16,"messages":[{"role":"user","content":"hi"}]}"#;
+    let body = SHORT_MESSAGE;
     let mut stream = TcpStream::connect(addr).unwrap();
     let request = format!(
         "POST /v1/messages HTTP/1.1\r\nHost: {addr}\r\ncontent-type: application/json\r\nanthropic-version: 2023-06-01\r\nx-api-key: {key}\r\nContent-Length: {}\r\n\r\n{body}",
@@ -275,19 +263,7 @@ fn two_instances_share_sessions_concurrency_and_the_health_check_round() {
 }
 
 fn messages_status(addr: &str, key: &str) -> (u16, String) {
-    let body = r#"{"model":"claude-sonnet-4-5","max_tokens":16,"messages":[{"role":"user","content":"hi"}]}"#;
-    let (status, head, text) = http(
-        addr,
-        "POST",
-        "/v1/messages",
-        &[
-            ("content-type", "application/json"),
-            ("anthropic-version", "2023-06-01"),
-            ("x-api-key", key),
-        ],
-        body,
-    );
-    (status, format!("{head}\n{text}"))
+    post_messages(addr, key, SHORT_MESSAGE)
 }
 
 /// An account disabled and a key revoked through A's admin API are out on B within a second.
@@ -385,36 +361,6 @@ fn kill_9_of_one_instance_keeps_its_usage_and_frees_its_slots() {
         "A's five requests and B's one are stored: {ok} of {}",
         records.len()
     );
-}
-
-/// Signs in to the admin API of `server` and returns the bearer token.
-fn sign_in(server: &Server, user: &str, password: &str) -> String {
-    let body = serde_json::json!({"username": user, "password": password}).to_string();
-    let (status, _, text) = http(
-        &server.addr,
-        "POST",
-        "/api/admin/login",
-        &[("content-type", "application/json")],
-        &body,
-    );
-    assert_eq!(status, 200, "{text}");
-    let v: Value = serde_json::from_str(&text).unwrap();
-    v["token"].as_str().unwrap().to_string()
-}
-
-fn api(server: &Server, token: &str, method: &str, path: &str, body: &Value) -> (u16, Value) {
-    let auth = format!("Bearer {token}");
-    let (status, _, text) = http(
-        &server.addr,
-        method,
-        &format!("/api/admin{path}"),
-        &[
-            ("content-type", "application/json"),
-            ("authorization", &auth),
-        ],
-        &body.to_string(),
-    );
-    (status, serde_json::from_str(&text).unwrap_or(Value::Null))
 }
 
 /// A key's requests-per-minute and daily cost limits count the requests of every instance.
@@ -616,4 +562,39 @@ fn failed_sign_ins_on_one_instance_hold_back_guesses_on_the_other() {
         assert_eq!(login(a.addr()), 401);
     }
     assert_eq!(login(b.addr()), 429, "B counts A's failures");
+}
+
+/// An instance whose Redis does not answer still serves, coordinating alone, and says so on
+/// `/readyz` and in `/metrics`.
+#[test]
+fn without_redis_an_instance_serves_alone_and_says_so() {
+    let c = Cluster::new(30);
+    c.account("alone", "sk-ant-api03-ALONE", &["--max-concurrency", "1"]);
+    let (_, key) = c.key(&["--rpm", "100"]);
+    // A port nothing listens on.
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let data = Sandbox::new();
+    let mut cmd = base_command(data.tmp.path());
+    cmd.envs(c.env_refs())
+        .env("SWITCHYARD_REDIS_URL", format!("redis://127.0.0.1:{port}"));
+    let server = Server::start_cmd(&data, cmd);
+    for _ in 0..5 {
+        assert_eq!(messages_status(&server.addr, &key).0, 200);
+    }
+    let (status, _, text) = http(&server.addr, "GET", "/readyz", &[], "");
+    assert_eq!(status, 200, "{text}");
+    assert!(text.contains("redis: degraded"), "{text}");
+    let (_, _, metrics) = http(&server.addr, "GET", "/metrics", &[], "");
+    let degraded = metrics
+        .lines()
+        .find_map(|l| l.strip_prefix("switchyard_redis_degraded_seconds "))
+        .and_then(|v| v.trim().parse::<f64>().ok())
+        .unwrap_or_else(|| panic!("no degraded gauge in\n{metrics}"));
+    assert!(degraded >= 1.0, "{degraded}");
+    let (_, _, _, stderr) = server.stop();
+    assert!(stderr.contains("Redis is not answering"), "{stderr}");
 }
