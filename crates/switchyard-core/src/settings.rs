@@ -71,6 +71,7 @@ settings! {
     max_attempts: u64 = Int, "8", "most distinct accounts tried per request on account faults (failover bound, at most 16)";
     failover_budget_seconds: u64 = Int, "30", "no further account is tried once a request has waited this long without a first byte";
     cross_dialect: CrossDialect = Text, "fallback", "accounts of another dialect serving a request through conversion: off, fallback (only when no native account can serve the model) or any";
+    cross_dialect_lossy: bool = Bool, "false", "when a field cannot be carried to an account of another dialect, leave it out (named in the usage record's dropped_fields) instead of refusing the request with a 400";
     model_aliases: ModelAliases = Text, "", "names clients may send for a model, as alias=model pairs separated by commas (e.g. sonnet=claude-sonnet-4-5); routing, limits and usage see the model";
     first_byte_timeout_seconds: u64 = Int, "120", "seconds to wait for upstream response headers before failing over";
     non_stream_timeout_seconds: u64 = Int, "600", "seconds to wait for a non-streaming response (its headers come only when it is complete)";

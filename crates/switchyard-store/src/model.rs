@@ -151,6 +151,10 @@ pub struct UsageRecord {
     pub ttfb_ms: Option<u64>,
     pub duration_ms: u64,
     pub session_hash: Option<String>,
+    /// What a cross-dialect conversion left out (lossy conversion allowed) or adapted (fields
+    /// that cannot matter to the other provider, such as `store`): paths in the client's body
+    /// with why, `; `-separated; `null` when nothing was.
+    pub dropped_fields: Option<String>,
 }
 
 #[derive(Debug, Clone, Serialize)]

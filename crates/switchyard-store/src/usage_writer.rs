@@ -417,6 +417,7 @@ mod tests {
             ttfb_ms: None,
             duration_ms: 1,
             session_hash: None,
+            dropped_fields: None,
         };
         sink.send(record).await.unwrap();
         assert!(sink.is_saturated());

@@ -107,14 +107,20 @@ async fn a_database_from_the_old_runner_opens_keeps_its_data_and_gets_the_missin
         .await
         .unwrap();
     store.close().await;
-    assert_eq!(recorded_versions(dir.path()).await, vec![1, 2, 3, 4, 6, 7]);
+    assert_eq!(
+        recorded_versions(dir.path()).await,
+        vec![1, 2, 3, 4, 6, 7, 8]
+    );
 
     // Opening again changes nothing and loses nothing.
     let store = open(dir.path()).await.unwrap();
     assert_eq!(store.list_proxies().await.unwrap().len(), 1);
     assert_eq!(store.list_users().await.unwrap()[0].name, "alice");
     store.close().await;
-    assert_eq!(recorded_versions(dir.path()).await, vec![1, 2, 3, 4, 6, 7]);
+    assert_eq!(
+        recorded_versions(dir.path()).await,
+        vec![1, 2, 3, 4, 6, 7, 8]
+    );
 }
 
 #[tokio::test]
@@ -122,7 +128,10 @@ async fn a_new_database_records_every_migration() {
     let dir = tempfile::tempdir().unwrap();
     let store = open(dir.path()).await.unwrap();
     store.close().await;
-    assert_eq!(recorded_versions(dir.path()).await, vec![1, 2, 3, 4, 6, 7]);
+    assert_eq!(
+        recorded_versions(dir.path()).await,
+        vec![1, 2, 3, 4, 6, 7, 8]
+    );
 }
 
 #[tokio::test]

@@ -593,6 +593,7 @@ fn usage_record(n: u64, created_at: DateTime<Utc>) -> UsageRecord {
         ttfb_ms: Some(123 + n),
         duration_ms: 4567 + n,
         session_hash: Some(format!("session-{n}")),
+        dropped_fields: None,
     }
 }
 
@@ -623,6 +624,7 @@ async fn usage_records_round_trip_every_field_newest_first(b: Backend) {
         ttfb_ms: None,
         duration_ms: 0,
         session_hash: None,
+        dropped_fields: None,
     };
     store
         .insert_usage(&[first.clone(), second.clone()])

@@ -161,6 +161,9 @@ pub struct ClientRequest {
     pub gemini: Option<GeminiCall>,
     /// The relay's request id (Code Assist wants one as `user_prompt_id`).
     pub request_id: String,
+    /// Converting to another dialect may leave out what the target cannot carry (listed in
+    /// the conversion's `dropped`) instead of refusing (the `cross_dialect_lossy` setting).
+    pub lossy: bool,
 }
 
 impl ClientRequest {

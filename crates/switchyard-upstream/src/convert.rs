@@ -33,6 +33,8 @@ pub struct Conversion {
     pub freeform_tools: Vec<String>,
     /// A token count: the answer is the upstream counter's.
     pub count_tokens: bool,
+    /// What the conversion left out (lossy) or adapted: `path (why)` each.
+    pub dropped: Vec<String>,
 }
 
 /// Converts `req` for `account`, spoken to in `target`.
@@ -58,7 +60,7 @@ pub(crate) fn prepare(
         });
     }
     let options = RequestOptions {
-        lossy: false,
+        lossy: req.lossy,
         model: Some(upstream_model.to_string()),
         // A Gemini client says it streams in the URL, not the body.
         stream: (client == Dialect::Gemini).then_some(req.stream),
@@ -77,6 +79,10 @@ pub(crate) fn prepare(
             message: e.to_string(),
         }
     })?;
+    if !converted.dropped.is_empty() {
+        let fields: Vec<&str> = converted.dropped.iter().map(|d| d.field.as_str()).collect();
+        tracing::info!(request_id = %req.request_id, dropped = ?fields, "lossy conversion left fields out");
+    }
     let stream = converted.stream && !counts;
     let target_req = ClientRequest {
         api: target,
@@ -99,6 +105,7 @@ pub(crate) fn prepare(
             has_model: true,
         }),
         request_id: req.request_id.clone(),
+        lossy: false,
     };
     let mut prepared = if counts && target == Api::Responses {
         // The Responses API counts at its own path.
@@ -121,6 +128,11 @@ pub(crate) fn prepare(
         chat_include_usage: req.include_usage,
         freeform_tools: converted.freeform_tools,
         count_tokens: counts,
+        dropped: converted
+            .dropped
+            .into_iter()
+            .map(|d| format!("{} ({})", d.field, d.why))
+            .collect(),
     });
     Ok(prepared)
 }

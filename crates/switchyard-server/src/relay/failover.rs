@@ -187,6 +187,13 @@ async fn attempts(
             }
         };
         let account = attempt.account.clone();
+        // Said once per request, for the attempt that is sent.
+        outcome.dropped_fields = prepared
+            .answer
+            .convert
+            .as_ref()
+            .filter(|c| !c.dropped.is_empty())
+            .map(|c| c.dropped.join("; "));
         outcome.attempts += 1;
         tried = outcome.attempts;
         outcome.account_id = Some(account.id);

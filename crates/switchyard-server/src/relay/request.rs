@@ -90,6 +90,8 @@ pub struct Outcome {
     pub error_kind: Option<String>,
     pub attempts: u32,
     pub session_hash: Option<String>,
+    /// What a lossy conversion left out, for the usage record.
+    pub dropped_fields: Option<String>,
     pub started: Instant,
     /// Time spent waiting on upstreams (failed attempts and the successful one).
     pub upstream_time: Duration,
@@ -114,6 +116,7 @@ impl Outcome {
             error_kind: None,
             attempts: 0,
             session_hash: req.session.as_ref().map(|s| s.as_str().to_string()),
+            dropped_fields: None,
             started: req.started,
             upstream_time: Duration::ZERO,
             request_bytes: req.client.body.len(),

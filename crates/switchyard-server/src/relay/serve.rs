@@ -43,6 +43,7 @@ impl Received {
             include_usage: false,
             gemini: None,
             request_id: self.request_id,
+            lossy: false,
         }
     }
 }
@@ -98,14 +99,11 @@ pub async fn relay_admitted(
             return refused(&state, &key, endpoint, started, None, resp);
         }
     };
+    let settings = state.snapshot.load().settings.clone();
+    inspected.client.lossy = settings.cross_dialect_lossy;
     // An operator's alias names the model from here on: limits, routing and usage see it.
     if inspected.names_model
-        && let Some(model) = state
-            .snapshot
-            .load()
-            .settings
-            .model_aliases
-            .resolve(&inspected.client.model)
+        && let Some(model) = settings.model_aliases.resolve(&inspected.client.model)
         && let Err(e) = inspected.client.rename_model(model)
     {
         let resp = reply::error(dialect, 400, None, &e.to_string());

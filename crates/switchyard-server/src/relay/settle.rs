@@ -40,6 +40,7 @@ pub fn refused(
         error_kind: Some("refused".into()),
         attempts: 0,
         session_hash: None,
+        dropped_fields: None,
         started,
         upstream_time: Duration::ZERO,
         request_bytes: 0,
@@ -174,6 +175,7 @@ pub fn settle(state: &Arc<AppState>, mut outcome: Outcome, finished: Option<Fini
         ttfb_ms: ttfb.map(|t| t.as_millis() as u64),
         duration_ms: total.as_millis() as u64,
         session_hash: outcome.session_hash,
+        dropped_fields: outcome.dropped_fields,
     };
     state.usage.send_detached(record);
     // Slots are released only after the record is queued, so "no request in flight" also

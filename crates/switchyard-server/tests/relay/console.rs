@@ -482,6 +482,7 @@ async fn usage_records_filter_by_dialect() {
         ttfb_ms: None,
         duration_ms: 1,
         session_hash: None,
+        dropped_fields: None,
     };
     app.store
         .insert_usage(&[

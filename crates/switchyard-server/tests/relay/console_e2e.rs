@@ -164,6 +164,7 @@ async fn seed(app: &TestApp) {
             ttfb_ms: Some(300),
             duration_ms: 900,
             session_hash: None,
+            dropped_fields: None,
         });
         if batch.len() == 1000 {
             app.store.insert_usage(&batch).await.unwrap();

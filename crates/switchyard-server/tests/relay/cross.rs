@@ -955,3 +955,53 @@ async fn count_tokens_is_answered_by_a_gemini_counter_and_refused_clearly_by_a_c
     app.stop().await;
     app2.stop().await;
 }
+
+/// Codex sends a built-in `web_search` tool a Claude account has no place for: refused with a
+/// 400 naming it by default; with `cross_dialect_lossy` the request is served without it and
+/// the usage record names what was left out.
+#[tokio::test]
+async fn a_field_that_cannot_be_carried_is_refused_unless_lossy_is_allowed_then_recorded() {
+    let (mock, app) = chat_to_claude().await;
+    let body = serde_json::json!({
+        "model": "claude-sonnet-4-5",
+        "stream": false,
+        "store": false,
+        "instructions": "You are Codex",
+        "input": [{"type": "message", "role": "user", "content": [{"type": "input_text", "text": "hi"}]}],
+        "tools": [
+            {"type": "function", "name": "shell", "description": "run a command",
+             "parameters": {"type": "object", "properties": {"cmd": {"type": "string"}}}},
+            {"type": "web_search", "external_web_access": false}
+        ]
+    });
+    let resp = app
+        .post("/v1/responses", body.clone())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 400);
+    let v: serde_json::Value = resp.json().await.unwrap();
+    assert!(
+        v["error"]["message"].as_str().unwrap().contains("tools[1]"),
+        "{v}"
+    );
+    assert_eq!(mock.request_count(), 0);
+
+    app.setting("cross_dialect_lossy", "true").await;
+    let resp = app.post("/v1/responses", body).send().await.unwrap();
+    assert_eq!(resp.status(), 200);
+    let up = mock.last_request().unwrap().json().unwrap();
+    let tools = up["tools"].as_array().unwrap();
+    assert_eq!(tools.len(), 1, "only the function went upstream: {up}");
+    assert_eq!(tools[0]["name"], "shell");
+    // Oldest first: the refused request, then the served one.
+    let records = app.usage(2).await;
+    let r = &records[1];
+    assert_eq!(r.status, 200);
+    let dropped = r.dropped_fields.as_deref().unwrap_or_default();
+    assert!(
+        dropped.contains("tools[1].type (`web_search` tools"),
+        "{dropped}"
+    );
+    assert_eq!(r.error_kind, None, "a lossy success is not an error");
+}

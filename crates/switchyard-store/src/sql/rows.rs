@@ -133,6 +133,7 @@ pub(crate) fn usage_from_row(row: &impl StoredRow) -> Result<UsageRecord> {
         ttfb_ms: row.opt_int("ttfb_ms")?.map(|v| v.max(0) as u64),
         duration_ms: row.amount("duration_ms")?,
         session_hash: row.opt_text("session_hash")?,
+        dropped_fields: row.opt_text("dropped_fields")?,
     })
 }
 

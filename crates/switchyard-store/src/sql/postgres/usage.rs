@@ -117,7 +117,7 @@ async fn insert_usage_rows(conn: &mut sqlx::PgConnection, records: &[UsageRecord
             "INSERT INTO usage_records (created_at, request_id, api_key_id, user_id, account_id, dialect, endpoint,
                requested_model, upstream_model, input_tokens, output_tokens, cache_creation_5m_tokens,
                cache_creation_1h_tokens, cache_read_tokens, reasoning_tokens, cost_usd, stream, status,
-               error_kind, attempts, ttfb_ms, duration_ms, session_hash) ",
+               error_kind, attempts, ttfb_ms, duration_ms, session_hash, dropped_fields) ",
         );
     q.push_values(records, |mut row, r| {
         row.push_bind(r.created_at)
@@ -142,7 +142,8 @@ async fn insert_usage_rows(conn: &mut sqlx::PgConnection, records: &[UsageRecord
             .push_bind(i64::from(r.attempts))
             .push_bind(r.ttfb_ms.map(|v| v as i64))
             .push_bind(r.duration_ms as i64)
-            .push_bind(r.session_hash.clone());
+            .push_bind(r.session_hash.clone())
+            .push_bind(r.dropped_fields.clone());
     });
     q.build().execute(&mut *conn).await?;
     Ok(())
