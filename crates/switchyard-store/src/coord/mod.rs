@@ -120,12 +120,15 @@ impl Coordinator {
 
     /// The account `session` is bound to, extending the binding by `ttl`.
     pub async fn sticky_get(&self, session: &str, ttl: Duration) -> Option<AccountId> {
+        let local = self.sticky.get(session, ttl);
         if let Some(shared) = self.usable_shared()
             && let Some(found) = shared.sticky_get(session, ttl).await
         {
-            return found;
+            // A binding this instance made whose queued write has not reached Redis yet
+            // still counts: the session's next request must not move it.
+            return found.or(local);
         }
-        self.sticky.get(session, ttl)
+        local
     }
 
     /// Binds `session` to `account`. With Redis the binding is also kept here, so the live
